@@ -1,0 +1,54 @@
+"""Dashboard entry: page config, login gate, navigation built from the user's role."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from core.config import SettingsError, get_settings
+from core.permissions import Permission
+from core.vocab import NAV_SECTIONS, PAGE_TITLES
+from ui import auth, layout, sidebar
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="Therapieplatz-Vermittlung", page_icon="🧭", layout="wide")
+
+try:
+    get_settings()
+except SettingsError as exc:
+    st.error(f"Konfigurationsfehler: {exc}")
+    st.stop()
+
+try:
+    actor = auth.current_actor()
+except Exception as exc:  # noqa: BLE001 - e.g. database unreachable: say so, no traceback
+    layout.unexpected_error(exc)
+    st.stop()
+
+if actor is None:
+    auth.login_form()
+    st.stop()
+
+auth.emit_cookie_scripts()
+
+work = [st.Page("pages/home.py", title=PAGE_TITLES["home"], icon=":material/dashboard:", url_path="uebersicht", default=True)]
+work.append(st.Page("pages/matching.py", title=PAGE_TITLES["matching"], icon=":material/handshake:", url_path="vermittlung"))
+work.append(st.Page("pages/outbox.py", title=PAGE_TITLES["outbox"], icon=":material/outbox:", url_path="postausgang"))
+master_data = [
+    st.Page("pages/patients.py", title=PAGE_TITLES["patients"], icon=":material/personal_injury:", url_path="patienten"),
+    st.Page("pages/therapists.py", title=PAGE_TITLES["therapists"], icon=":material/psychology:", url_path="therapeuten"),
+    st.Page("pages/map.py", title=PAGE_TITLES["map"], icon=":material/map:", url_path="karte"),
+]
+admin: list = []
+if actor.can(Permission.manage_users):
+    admin.append(st.Page("pages/users.py", title=PAGE_TITLES["users"], icon=":material/group:", url_path="benutzer"))
+if actor.can(Permission.admin):
+    admin.append(st.Page("pages/audit_log.py", title=PAGE_TITLES["audit"], icon=":material/history:", url_path="protokoll"))
+admin.append(st.Page("pages/account.py", title="Mein Konto", icon=":material/person:", url_path="konto"))
+
+page = st.navigation({NAV_SECTIONS["work"]: work, NAV_SECTIONS["master_data"]: master_data, NAV_SECTIONS["admin"]: admin})
+sidebar.render(actor)
+with layout.guarded():
+    page.run()

@@ -1,0 +1,1 @@
+"""The domain of the placement dashboard. Knows nothing of Streamlit or APScheduler."""

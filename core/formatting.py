@@ -1,0 +1,64 @@
+"""German display formats (dates 23.11.2026, times 14:05, numbers 1.234,5) via Babel.
+
+Stored times are UTC; everything shown is Europe/Berlin.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date as _babel_date
+from babel.dates import format_timedelta as _babel_timedelta
+from babel.numbers import format_decimal as _babel_decimal
+
+BERLIN = ZoneInfo("Europe/Berlin")
+LOCALE = "de_DE"
+
+
+def to_local(dt: datetime) -> datetime:
+    return dt.astimezone(BERLIN)
+
+
+def format_date(value: Optional[date | datetime]) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    return _babel_date(value, "dd.MM.yyyy", locale=LOCALE)
+
+
+def format_time(value: Optional[datetime]) -> str:
+    if value is None:
+        return "–"
+    return to_local(value).strftime("%H:%M")
+
+
+def format_datetime(value: Optional[datetime]) -> str:
+    if value is None:
+        return "–"
+    return f"{format_date(value)} {format_time(value)}"
+
+
+def format_number(value: Optional[float | int], decimals: int = 0) -> str:
+    if value is None:
+        return "–"
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return _babel_decimal(value, pattern, locale=LOCALE)
+
+
+def format_km(value: Optional[float]) -> str:
+    if value is None:
+        return "unbekannt"
+    return f"{format_number(value, 1)} km (Luftlinie)"
+
+
+def format_ago(value: Optional[datetime], now: datetime) -> str:
+    """'vor 3 Tagen', 'vor 5 Minuten', 'gerade eben'."""
+    if value is None:
+        return "nie"
+    delta: timedelta = now - value
+    if delta.total_seconds() < 60:
+        return "gerade eben"
+    return _babel_timedelta(-delta, locale=LOCALE, format="long", threshold=1.0, add_direction=True)

@@ -1,0 +1,26 @@
+"""Mein Konto: change one's own password."""
+
+import streamlit as st
+
+from core import users
+from core.db import unit_of_work
+from ui import context, layout
+from ui.auth import require_actor
+
+actor = require_actor()
+layout.header("Mein Konto", f"Angemeldet als {actor.username} ({actor.role.label}).")
+
+with st.form("own_password", clear_on_submit=True):
+    old = st.text_input("Bisheriges Passwort", type="password", key="acc_old")
+    new = st.text_input("Neues Passwort", type="password", key="acc_new", help=f"Mindestens {users.MIN_PASSWORD_LENGTH} Zeichen.")
+    repeat = st.text_input("Neues Passwort wiederholen", type="password", key="acc_repeat")
+    if st.form_submit_button("Passwort ändern", type="primary"):
+        if new != repeat:
+            st.error("Die beiden neuen Passwörter stimmen nicht überein.")
+        else:
+            try:
+                with unit_of_work() as s:
+                    users.change_own_password(s, actor, old, new, now=context.now())
+                st.toast("Passwort geändert.")
+            except users.UserError as exc:
+                st.error(str(exc))

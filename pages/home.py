@@ -1,0 +1,48 @@
+"""Übersicht: what needs the coordinators today, with real figures from the database."""
+
+import streamlit as st
+
+from core.db import read_session
+from core.formatting import format_number
+from core.overview import overview
+from core.runner import runner_status
+from ui import context, layout
+from ui.auth import require_actor
+
+actor = require_actor()
+layout.header("Übersicht", "Was heute ansteht: Platzsuchen, Anfragen, Postausgang und Anrufe auf einen Blick.")
+
+with read_session() as s:
+    o = overview(s, actor, today=context.today(), now=context.now())
+    status = runner_status(s, now=context.now())
+
+n = format_number
+st.subheader("Platzsuchen")
+c = st.columns(4)
+c[0].metric("Aktive Platzsuchen", n(o.searches_active))
+c[1].metric("Pausiert", n(o.searches_paused))
+c[2].metric("Erfolgreich (30 Tage)", n(o.searches_successful_30d))
+c[3].metric("Längste Wartezeit", "–" if o.longest_wait_days is None else f"{n(o.longest_wait_days)} Tage")
+
+st.subheader("Therapeut:innen und Anfragen")
+c = st.columns(4)
+c[0].metric("Aktive Therapeut:innen", n(o.therapists_active))
+c[1].metric("In Abkühlungsphase", n(o.therapists_cooling))
+c[2].metric("Anfragen warten auf Antwort", n(o.inquiries_awaiting))
+c[3].metric("Beantwortet (7 Tage)", n(o.inquiries_answered_7d))
+
+st.subheader("Heute zu tun")
+c = st.columns(4)
+c[0].metric("Anrufe heute", n(o.calls_today))
+c[1].metric("Überfällige Anrufe", n(o.calls_overdue))
+c[2].metric("E-Mails in Warteschlange", n(o.emails_queued))
+c[3].metric("Fehlgeschlagene E-Mails", n(o.emails_failed))
+if o.inquiries_draft:
+    st.info(f"{n(o.inquiries_draft)} Anfrage-Entwürfe warten auf Freigabe.")
+
+st.subheader("Hintergrunddienst")
+if status.alive:
+    st.success(status.label)
+else:
+    st.warning(status.label + " – E-Mails werden nicht versendet und Fristen nicht geprüft, solange er nicht läuft.")
+st.caption(f"{n(o.patients_total)} Patient:innen insgesamt. Entfernungen sind Luftlinie.")

@@ -1,0 +1,61 @@
+"""Log in, reload (still logged in), log out, reload (login form again)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import screenshot, wait_for_app
+from tests.support.apptest import ACCOUNTS
+from core.vocab import Role
+
+pytestmark = pytest.mark.e2e
+
+
+def _login(page, role: Role) -> None:
+    name, pw = ACCOUNTS[role]
+    page.get_by_label("Benutzername").fill(name)
+    page.get_by_label("Passwort").fill(pw)
+    page.get_by_role("button", name="Anmelden").click()
+
+
+def test_login_survives_reload_and_logout_ends_it(server, page):
+    page.goto(server["url"])
+    wait_for_app(page)
+    page.get_by_label("Benutzername").wait_for()
+    screenshot(page, "login_form")
+    _login(page, Role.coordinator)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    # the cookie is set by the hand-off route; wait until the browser has it
+    page.wait_for_function("() => true")
+    for _ in range(50):
+        if any(c["name"] == "tp_session" for c in page.context.cookies()):
+            break
+        page.wait_for_timeout(100)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "tp_session")
+    assert cookie["httpOnly"] is True
+    screenshot(page, "home_after_login")
+
+    page.reload()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    assert page.get_by_label("Benutzername").count() == 0
+
+    page.get_by_role("button", name="Abmelden").click()
+    page.get_by_label("Benutzername").wait_for()
+    page.reload()
+    wait_for_app(page)
+    page.get_by_label("Benutzername").wait_for()
+    assert page.get_by_role("heading", name="Übersicht").count() == 0
+    screenshot(page, "login_after_logout")
+
+
+def test_viewer_cannot_open_admin_page_by_url(server, page):
+    page.goto(server["url"])
+    wait_for_app(page)
+    _login(page, Role.viewer)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    page.goto(server["url"] + "/benutzer")
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    assert page.get_by_role("heading", name="Benutzer").count() == 0
+    assert page.get_by_role("heading", name="Übersicht").count() == 1 or page.get_by_label("Benutzername").count() == 1

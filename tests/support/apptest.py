@@ -1,0 +1,58 @@
+"""Helpers for AppTest page tests: a migrated database with one user per role, and a
+login through the real login form."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core import users
+from core.db import get_engine, unit_of_work
+from core.permissions import SYSTEM
+from core.vocab import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+ACCOUNTS = {
+    Role.admin: ("t.admin", "Admin-Passwort-1"),
+    Role.coordinator: ("t.koordination", "Koord-Passwort-1"),
+    Role.viewer: ("t.lesen", "Lesen-Passwort-1"),
+}
+
+# Pages every role may open, and the extra ones for admins (path relative to app.py).
+PAGES_BY_ROLE = {
+    Role.viewer: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
+    Role.coordinator: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
+    Role.admin: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py"],
+}
+
+
+def create_accounts(url: str) -> None:
+    now = datetime.now(timezone.utc)
+    with unit_of_work(get_engine(url)) as s:
+        for role, (name, password) in ACCOUNTS.items():
+            users.create_user(s, SYSTEM, username=name, display_name=f"Test {role.label}", role=role, password=password, now=now)
+
+
+def new_app(timeout: float = 30) -> AppTest:
+    return AppTest.from_file(APP, default_timeout=timeout)
+
+
+def login(role: Role, *, password: str | None = None) -> AppTest:
+    at = new_app()
+    at.run()
+    name, pw = ACCOUNTS[role]
+    at.text_input(key="login_username").input(name)
+    at.text_input(key="login_password").input(password if password is not None else pw)
+    at.button[0].click()
+    at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.error] + [e.value for e in at.title]
+    parts += [e.value for e in at.caption] + [e.value for e in at.success] + [e.value for e in at.warning]
+    return "\n".join(str(p) for p in parts)

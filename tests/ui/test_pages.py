@@ -1,0 +1,94 @@
+"""AppTest: every page renders without exception for every role that may see it; the
+navigation and the core services keep other roles out."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from core.db import get_engine, read_session
+from core.models import AuditEntry
+from core.vocab import Role
+from tests.support.apptest import PAGES_BY_ROLE, login, new_app, texts
+
+
+def test_login_form_first(app_db):
+    at = new_app()
+    at.run()
+    assert not at.exception
+    assert at.text_input(key="login_username") is not None
+    assert "Anmelden" in [b.label for b in at.button]
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_every_page_renders_for_role(app_db, role):
+    at = login(role)
+    assert not at.exception, at.exception
+    for page in PAGES_BY_ROLE[role]:
+        at.switch_page(page).run()
+        assert not at.exception, f"{page} as {role}: {at.exception}"
+        assert not [e.value for e in at.error], f"{page} as {role} shows errors"
+        assert at.title, f"{page} has no title"
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.coordinator])
+def test_admin_pages_not_reachable_for(app_db, role):
+    at = login(role)
+    for page in ("pages/users.py", "pages/audit_log.py"):
+        with pytest.raises(Exception, match="(?i)navigation|page"):
+            at.switch_page(page).run()
+
+
+def test_home_shows_real_counts_and_runner_state(app_db):
+    at = login(Role.coordinator)
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Aktive Platzsuchen"] == "0"
+    assert "Hintergrunddienst" in texts(at)
+
+
+def test_wrong_password_message_in_german(app_db):
+    at = login(Role.coordinator, password="falsch")
+    assert not at.exception
+    assert any("Benutzername oder Passwort ist falsch" in e.value for e in at.error)
+
+
+def test_five_wrong_passwords_lock_with_german_message(app_db):
+    for _ in range(4):
+        login(Role.viewer, password="falsch")
+    at = login(Role.viewer, password="falsch")
+    assert any("Zu viele fehlgeschlagene Anmeldungen" in e.value for e in at.error)
+    at = login(Role.viewer)  # right password, still locked
+    assert any("gesperrt" in e.value for e in at.error)
+    with read_session(get_engine(app_db)) as s:
+        actions = s.scalars(select(AuditEntry.action)).all()
+    assert "login.locked" in actions
+
+
+def test_admin_creates_user_and_changes_role(app_db):
+    at = login(Role.admin)
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="new_username").input("n.neu")
+    at.text_input(key="new_display_name").input("Nina Neu")
+    at.text_input(key="new_password").input("Start-Passwort-1")
+    at.button(key="FormSubmitter:create_user-Konto anlegen").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    df = at.dataframe[0].value
+    assert "n.neu" in list(df["Benutzername"])
+
+
+def test_admin_create_user_shows_field_error(app_db):
+    at = login(Role.admin)
+    at.switch_page("pages/users.py").run()
+    at.text_input(key="new_username").input("n.neu")
+    at.text_input(key="new_display_name").input("Nina Neu")
+    at.text_input(key="new_password").input("kurz")
+    at.button(key="FormSubmitter:create_user-Konto anlegen").click().run()
+    assert any("Passwort: mindestens" in e.value for e in at.error)
+
+
+def test_logout_returns_to_login(app_db):
+    at = login(Role.coordinator)
+    at.button(key="logout").click().run()
+    assert not at.exception
+    assert at.text_input(key="login_username") is not None

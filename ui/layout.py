@@ -1,0 +1,49 @@
+"""Page frame pieces: header (title + one line of help), state badges, error boundary."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+from core.permissions import PermissionDenied
+from core.vocab import Labeled
+
+log = logging.getLogger("dashboard")
+
+
+def header(title: str, help_line: str) -> None:
+    st.title(title)
+    st.caption(help_line)
+
+
+def badge(state: Labeled) -> None:
+    st.badge(state.label, color=state.color)
+
+
+def badge_md(state: Labeled) -> str:
+    """Inline markdown badge for use inside st.markdown text."""
+    return f":{state.color}-badge[{state.label}]"
+
+
+def unexpected_error(exc: BaseException) -> None:
+    ref = uuid.uuid4().hex[:8].upper()
+    log.error("Unerwarteter Fehler, Referenz %s", ref, exc_info=exc)
+    st.error(
+        f"Es ist ein unerwarteter Fehler aufgetreten. Bitte versuchen Sie es erneut; "
+        f"bleibt der Fehler, nennen Sie der Administration die Referenz **{ref}**."
+    )
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Turn refusals into German messages and anything unexpected into a reference."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - last line of defence, logged with reference
+        unexpected_error(exc)

@@ -1,0 +1,25 @@
+"""Sidebar on every page: the signed-in user, logout, and the job runner's status line."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.db import read_session
+from core.permissions import Actor
+from ui import auth, context
+
+
+def render(actor: Actor) -> None:
+    with st.sidebar:
+        st.markdown(f"**{actor.display_name or actor.username}**  \n{actor.role.label}")
+        if st.button("Abmelden", key="logout", icon=":material/logout:"):
+            auth.logout(actor)
+        st.caption(runner_line())
+        st.caption("PLZ-Koordinaten: GeoNames (CC BY 4.0)")
+
+
+def runner_line() -> str:
+    from core.runner import runner_status
+
+    with read_session() as s:
+        return runner_status(s, now=context.now(), include_runs=False).label
