@@ -1,0 +1,93 @@
+"""Karte: therapists around a patient (with distance rings) or of a whole PLZ region."""
+
+import pandas as pd
+import streamlit as st
+
+from core import map_data
+from core.geocoding import geocoding_counts
+from core.db import read_session
+from core.formatting import format_km, format_number
+from ui import context, layout
+from ui.auth import require_actor
+from ui.map_deck import build_deck
+
+actor = require_actor()
+layout.header(
+    "Karte",
+    "Therapeut:innen rund um eine Patient:in oder in einer PLZ-Region. Entfernungen sind Luftlinie; "
+    "Patient:innen stehen am Mittelpunkt ihrer PLZ.",
+)
+
+mode = st.segmented_control("Ansicht", ["Patient:in", "Region"], default="Patient:in", key="map_mode")
+today = context.today()
+view = None
+with read_session() as s:
+    if mode == "Region":
+        prefix = st.text_input("PLZ-Region", max_chars=5, key="map_region", placeholder="z. B. 10", bind="query-params")
+        if prefix:
+            view = map_data.region_view(s, actor, prefix, today=today)
+    else:
+        query = st.text_input("Patient:in suchen (Name, Nr. oder PLZ)", key="map_patient_query")
+        choices = map_data.find_patients(s, actor, query)
+        if choices:
+            chosen = st.selectbox(
+                f"Patient:in mit aktiver Platzsuche ({len(choices)} Treffer, längste Wartezeit zuerst)",
+                choices, format_func=lambda c: c.label, key="map_patient",
+            )
+            if chosen is not None:
+                view = map_data.patient_view(s, actor, context.settings(), chosen.patient_id, today=today)
+        else:
+            st.info("Keine Patient:in mit aktiver Platzsuche gefunden. Ändern Sie die Suche oder wählen Sie „Region“.")
+
+if view is None:
+    st.stop()
+if view.message:
+    st.info(view.message)
+    st.stop()
+
+counts = view.counts()
+legend = " · ".join(
+    f"<span style='color: rgb{map_data.MAP_STATES[s][1]}'>●</span> {map_data.MAP_STATES[s][0]} ({format_number(counts[s])})"
+    for s in map_data.MapState
+)
+legend += f" · <span style='color: rgb{map_data.PATIENT_COLOR}'>●</span> Patient:innen ({format_number(len(view.patients))})"
+if view.rings_km:
+    legend += " · Ringe: " + ", ".join(f"{k} km" for k in view.rings_km) + " (rot: maximale Entfernung der Patient:in)"
+st.markdown(legend, unsafe_allow_html=True)
+if view.truncated:
+    st.warning(f"Es werden nur die ersten {format_number(map_data.MAX_THERAPISTS)} Therapeut:innen gezeigt – bitte die Region eingrenzen.")
+
+event = st.pydeck_chart(build_deck(view), on_select="rerun", selection_mode="single-object", key="map_deck", height=560)
+with read_session() as s:
+    geo_counts = geocoding_counts(s)
+if geo_counts["pending"] or geo_counts["approximate"]:
+    st.caption(
+        f"{format_number(geo_counts['pending'])} Praxisadressen warten auf Geokodierung, "
+        f"{format_number(geo_counts['approximate'])} Praxen stehen nur ungefähr am PLZ-Mittelpunkt."
+    )
+st.caption("Kartenhintergrund © CARTO, © OpenStreetMap-Mitwirkende (nur mit Internetverbindung) · PLZ-Koordinaten: GeoNames (CC BY 4.0)")
+
+picked = None
+objects = (event.selection.get("objects", {}) if event and event.selection else {}) or {}
+if objects.get("therapists"):
+    picked = objects["therapists"][0].get("id")
+
+if view.rings_km:
+    nearest = [t for t in view.therapists if t.distance_km is not None][:200]
+    st.subheader("Nächste Therapeut:innen")
+    table = pd.DataFrame(
+        [{"Nr.": t.id, "Name": t.name, "Entfernung": format_km(t.distance_km), "Verfahren": t.methods,
+          "Status": map_data.MAP_STATES[t.state][0], "Telefon": t.phone_hours_today} for t in nearest]
+    )
+    sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table", width="stretch")
+    if sel and sel.selection.rows:
+        picked = nearest[sel.selection.rows[0]].id
+
+if picked is not None:
+    t = next((t for t in view.therapists if t.id == picked), None)
+    if t is not None:
+        with st.container(border=True):
+            st.markdown(f"**{t.name}** · {map_data.MAP_STATES[t.state][0]}")
+            st.write(f"Verfahren: {t.methods} · {t.phone_hours_today}" + (f" · {format_km(t.distance_km)}" if t.distance_km is not None else ""))
+            if t.approximate:
+                st.caption("Lage ungefähr (PLZ-Mittelpunkt).")

@@ -1,0 +1,43 @@
+"""The map renders offline in Chromium: the deck.gl canvas shows the coloured points and rings."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from core.db import dispose_engines
+from core.vocab import Role
+from tests.e2e.conftest import ARTIFACTS, wait_for_app
+from tests.e2e.test_login_flow import _login
+from tests.ui.test_map_page import _seed
+
+pytestmark = pytest.mark.e2e
+
+
+def test_map_screenshot_offline_is_not_blank(server, page):
+    _seed(server["db"])
+    dispose_engines()
+    page.goto(server["url"])
+    wait_for_app(page)
+    _login(page, Role.coordinator)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    page.goto(server["url"] + "/karte")
+    wait_for_app(page)
+    page.get_by_label("Patient:in suchen (Name, Nr. oder PLZ)").fill("Kartenprobe")
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first
+    canvas.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1500)  # deck.gl draws on the next animation frames
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = canvas.screenshot(path=str(ARTIFACTS / "map_patient.png"))
+    page.screenshot(path=str(ARTIFACTS / "map_page.png"), full_page=True)
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    colours = img.getcolors(maxcolors=1_000_000) or []
+    assert len(colours) > 5, "map canvas is blank"
+    # the contactable green and the red max-distance ring are drawn somewhere
+    pixels = {img.getpixel((x, y)) for x in range(0, img.width, 2) for y in range(0, img.height, 2)}
+    assert any(abs(r - 34) < 30 and abs(g - 139) < 30 and abs(b - 34) < 30 for r, g, b in pixels)
+    assert any(r > 170 and g < 70 and b < 70 for r, g, b in pixels)

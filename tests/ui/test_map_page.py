@@ -1,0 +1,63 @@
+"""AppTest for the map: the deck spec has therapists by state colour, the patient and the rings."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from core.db import get_engine, unit_of_work
+from core.map_data import MAP_STATES, MapState
+from core.models import Inquiry
+from core.vocab import Role
+from tests.support.apptest import login
+from tests.support.seed import patient_with_search, therapist
+
+
+def _seed(url):
+    with unit_of_work(get_engine(url)) as s:
+        patient_with_search(s, last_name="Kartenprobe", lat=52.52, lon=13.40, max_distance_km=25, plz="10178")
+        therapist(s, last_name="Frei", lat=52.53, lon=13.41)
+        therapist(s, last_name="Kuehl", lat=52.50, lon=13.35, next_contact_at=date(2099, 1, 1))
+        busy = therapist(s, last_name="Belegt", lat=52.55, lon=13.45)
+        s.add(Inquiry(therapist_id=busy.id, channel="email", status="sent", size=1))
+        therapist(s, last_name="Gesperrt", lat=52.51, lon=13.42, status="blocked")
+
+
+def _deck(at):
+    charts = at.get("deck_gl_json_chart")
+    assert charts, "no map rendered"
+    return json.loads(charts[0].proto.json)
+
+
+def test_patient_mode_deck_spec(app_db):
+    _seed(app_db)
+    at = login(Role.coordinator)
+    at.switch_page("pages/map.py").run()
+    at.text_input(key="map_patient_query").input("Kartenprobe").run()
+    assert not at.exception and not at.error
+    spec = _deck(at)
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert set(layers) == {"rings", "therapists", "patients"}
+    ring_radii = sorted(r["radius_m"] for r in layers["rings"]["data"])
+    assert ring_radii == [5000, 10000, 20000, 25000]
+    colors = {row["name"].split()[-1]: tuple(row["color"]) for row in layers["therapists"]["data"]}
+    assert colors["Frei"] == MAP_STATES[MapState.contactable][1]
+    assert colors["Kuehl"] == MAP_STATES[MapState.cooling][1]
+    assert colors["Belegt"] == MAP_STATES[MapState.open_inquiry][1]
+    assert colors["Gesperrt"] == MAP_STATES[MapState.unavailable][1]
+    assert layers["therapists"]["pickable"] is True
+    assert "Luftlinie" in layers["therapists"]["data"][0]["distance"]
+    assert len(layers["patients"]["data"]) == 1
+    assert any("GeoNames" in c.value for c in at.caption)
+
+
+def test_region_mode_for_viewer(app_db):
+    _seed(app_db)
+    at = login(Role.viewer)
+    at.switch_page("pages/map.py").run()
+    at.segmented_control(key="map_mode").set_value("Region").run()
+    at.text_input(key="map_region").input("10").run()
+    assert not at.exception and not at.error
+    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    assert "rings" not in layers
+    assert len(layers["therapists"]["data"]) == 4 and len(layers["patients"]["data"]) == 1
