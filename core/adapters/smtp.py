@@ -1,0 +1,362 @@
+"""E-mail delivery behind a small interface: SMTP relay, a folder of .eml files, or the log.
+
+- `build_message` turns a rendered mail into a MIME message: multipart/alternative (text +
+  HTML, UTF-8, quoted-printable so 7-bit relays are fine) inside multipart/mixed when there
+  are attachments; attachment names with umlauts are encoded per RFC 2231.
+- A `MailSender` opens one connection (`with sender.connect() as transport:`) and the caller
+  sends a whole batch over it with `transport.send(message)`.
+- Every failure is raised as `SendError`: temporary (4xx, refused connection, timeout, a
+  dropped connection) or permanent (5xx), with the server's own text, and whether the
+  connection is still usable for the rest of the batch. `classify_smtp_error` is the rule.
+
+Nothing here knows the outbox table; core.outbox does the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import smtplib
+import socket
+import ssl
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Iterator, Optional, Protocol
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- message
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    from_address: str
+    from_name: str
+    to_address: str
+    to_name: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    date: datetime
+    reply_to: Optional[str] = None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+
+
+def new_message_id(sender_address: str) -> str:
+    """`<random@sender-domain>`; stored on the outbox row before the first attempt, so a
+    retry or a resend after a crash carries the same id (receivers can de-duplicate)."""
+    domain = sender_address.rsplit("@", 1)[-1].strip() or "localhost"
+    return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
+
+
+def _address(name: str, addr: str) -> Address:
+    local, _, domain = addr.strip().rpartition("@")
+    return Address(display_name=name or "", username=local, domain=domain)
+
+
+def build_message(mail: OutgoingMail) -> EmailMessage:
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = _address(mail.from_name, mail.from_address)
+    msg["To"] = _address(mail.to_name, mail.to_address)
+    if mail.reply_to:
+        msg["Reply-To"] = mail.reply_to
+    msg["Subject"] = mail.subject
+    msg["Date"] = format_datetime(mail.date)
+    msg["Message-ID"] = mail.message_id
+    msg.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for att in mail.attachments:
+        maintype, _, subtype = att.mime_type.partition("/")
+        msg.add_attachment(att.content, maintype=maintype, subtype=subtype or "octet-stream", filename=att.filename)
+    return msg
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SendError(Exception):
+    """A mail was not accepted. `text` is what the server (or the network) said."""
+
+    def __init__(self, text: str, *, temporary: bool, code: Optional[int] = None, connection_lost: bool = False):
+        super().__init__(text)
+        self.text = text
+        self.temporary = temporary
+        self.code = code
+        self.connection_lost = connection_lost  # True: the rest of the batch needs a new connection
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"SendError({self.text!r}, temporary={self.temporary}, code={self.code})"
+
+
+def is_temporary_code(code: Optional[int]) -> bool:
+    """SMTP reply classes: 4xx transient, 5xx permanent; anything else we cannot judge
+    (no code, odd codes) is retried, because retrying is the safe side."""
+    if code is None:
+        return True
+    return not 500 <= code <= 599
+
+
+def _decode(raw) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return str(raw)
+
+
+def _reply_text(code: Optional[int], message) -> str:
+    text = " ".join(_decode(message).split())
+    return f"{code} {text}".strip() if code is not None else text
+
+
+def classify_smtp_error(exc: BaseException) -> SendError:
+    """Map what smtplib / the socket raised to a SendError (pure; used by the SMTP transport)."""
+    if isinstance(exc, SendError):
+        return exc
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, message = next(iter(exc.recipients.values()), (None, b"Empfaenger abgelehnt"))
+        return SendError(_reply_text(code, message), temporary=is_temporary_code(code), code=code)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return SendError(f"Verbindung zum Mailserver getrennt: {exc}", temporary=True, connection_lost=True)
+    if isinstance(exc, smtplib.SMTPResponseException):  # sender refused, data error, helo, auth, connect
+        code = exc.smtp_code
+        lost = isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError))
+        temporary = True if lost else is_temporary_code(code)
+        return SendError(_reply_text(code, exc.smtp_error), temporary=temporary, code=code, connection_lost=lost)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return SendError("Zeitüberschreitung beim Mailserver", temporary=True, connection_lost=True)
+    if isinstance(exc, ConnectionRefusedError):
+        return SendError(f"Mailserver nicht erreichbar (Verbindung abgelehnt): {exc}", temporary=True, connection_lost=True)
+    if isinstance(exc, ssl.SSLError):
+        return SendError(f"TLS-Fehler beim Mailserver: {exc}", temporary=True, connection_lost=True)
+    if isinstance(exc, (OSError, smtplib.SMTPException)):
+        return SendError(f"Mailserver-Fehler: {type(exc).__name__}: {exc}", temporary=True, connection_lost=True)
+    return SendError(f"{type(exc).__name__}: {exc}", temporary=True, connection_lost=True)
+
+
+# --------------------------------------------------------------------------- senders
+
+
+class MailTransport(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message over; raises SendError when it is not accepted."""
+
+
+class MailSender(Protocol):
+    description: str
+
+    def connect(self):  # -> ContextManager[MailTransport]
+        """One connection for a batch; raises SendError when it cannot be opened."""
+
+
+class _SmtpTransport:
+    def __init__(self, smtp: smtplib.SMTP):
+        self._smtp = smtp
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            self._smtp.send_message(message)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a SendError
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise classify_smtp_error(exc) from exc
+
+
+@dataclass
+class SmtpSender:
+    host: str
+    port: int
+    security: str = "starttls"  # starttls | ssl | plain
+    user: str = ""
+    password: str = ""
+    timeout_s: float = 30
+    local_hostname: Optional[str] = None
+    ssl_context: Optional[ssl.SSLContext] = None
+
+    @property
+    def description(self) -> str:
+        return f"SMTP {self.host}:{self.port} ({self.security})"
+
+    def _open(self) -> smtplib.SMTP:
+        helo = self.local_hostname or socket.gethostname() or "localhost"  # no DNS lookup (getfqdn)
+        context = self.ssl_context or ssl.create_default_context()
+        if self.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, local_hostname=helo, timeout=self.timeout_s, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, local_hostname=helo, timeout=self.timeout_s)
+        try:
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if self.user:
+                smtp.login(self.user, self.password)
+        except BaseException:
+            _quietly_close(smtp)
+            raise
+        return smtp
+
+    @contextmanager
+    def connect(self) -> Iterator[MailTransport]:
+        try:
+            smtp = self._open()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            err = classify_smtp_error(exc)
+            err.connection_lost = True
+            err.temporary = True  # the connection failed, not this mail
+            raise err from exc
+        try:
+            yield _SmtpTransport(smtp)
+        finally:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                _quietly_close(smtp)
+
+
+def _quietly_close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.close()
+    except OSError:
+        pass
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _FolderTransport:
+    def __init__(self, folder: Path):
+        self._folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        msg_id = _UNSAFE.sub("_", str(message.get("Message-ID", "")).strip("<>"))[:80] or uuid.uuid4().hex
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        target = self._folder / f"{stamp}-{msg_id}.eml"
+        tmp = target.with_suffix(".tmp")
+        try:
+            tmp.write_bytes(message.as_bytes(policy=policy.SMTP))
+            os.replace(tmp, target)  # readers never see half a file
+        except OSError as exc:
+            raise SendError(f"Mailordner nicht beschreibbar: {exc}", temporary=True, connection_lost=True) from exc
+
+
+@dataclass
+class FolderSender:
+    """The embedded default: every mail becomes an .eml file you can open (and the outbox
+    page lists). Nothing leaves the machine."""
+
+    folder: Path
+
+    @property
+    def description(self) -> str:
+        return f"Mailordner {self.folder}"
+
+    @contextmanager
+    def connect(self) -> Iterator[MailTransport]:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SendError(f"Mailordner nicht anlegbar: {exc}", temporary=True, connection_lost=True) from exc
+        yield _FolderTransport(self.folder)
+
+
+class _LogTransport:
+    def send(self, message: EmailMessage) -> None:
+        # Never the body: it may hold health data.
+        log.info("E-Mail (nur protokolliert) an %s: %s [%s]", message["To"], message["Subject"], message["Message-ID"])
+
+
+class LogSender:
+    description = "nur Protokoll (kein Versand)"
+
+    @contextmanager
+    def connect(self) -> Iterator[MailTransport]:
+        yield _LogTransport()
+
+
+def make_sender(settings) -> MailSender:
+    """The sender SMTP_MODE asks for (folder | smtp | log)."""
+    if settings.SMTP_MODE == "smtp":
+        return SmtpSender(
+            host=settings.SMTP_HOST,
+            port=settings.SMTP_PORT,
+            security=settings.SMTP_SECURITY,
+            user=settings.SMTP_USER,
+            password=settings.SMTP_PASSWORD,
+            timeout_s=settings.SMTP_TIMEOUT_S,
+        )
+    if settings.SMTP_MODE == "log":
+        return LogSender()
+    return FolderSender(settings.path(settings.MAIL_FOLDER))
+
+
+# --------------------------------------------------------------------------- reading the folder
+
+
+@dataclass(frozen=True)
+class FolderMessage:
+    filename: str
+    subject: str
+    to: str
+    date: Optional[datetime]
+    message_id: str
+    text: str
+    html: str
+    attachments: tuple[str, ...]
+    raw: bytes
+
+
+def parse_eml(raw: bytes, filename: str = "") -> FolderMessage:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    text_part = msg.get_body(preferencelist=("plain",))
+    html_part = msg.get_body(preferencelist=("html",))
+    date_header = msg["Date"]
+    return FolderMessage(
+        filename=filename,
+        subject=str(msg["Subject"] or ""),
+        to=str(msg["To"] or ""),
+        date=date_header.datetime if date_header is not None and getattr(date_header, "datetime", None) else None,
+        message_id=str(msg["Message-ID"] or ""),
+        text=text_part.get_content().replace("\r\n", "\n") if text_part is not None else "",
+        html=html_part.get_content().replace("\r\n", "\n") if html_part is not None else "",
+        attachments=tuple(part.get_filename() or "" for part in msg.iter_attachments()),
+        raw=raw,
+    )
+
+
+def list_folder_messages(folder: Path, *, limit: int = 50) -> list[FolderMessage]:
+    """The newest .eml files of the mail folder, newest first (file names start with a time stamp)."""
+    if not folder.is_dir():
+        return []
+    files = sorted((p for p in folder.glob("*.eml") if p.is_file()), key=lambda p: p.name, reverse=True)[:limit]
+    result = []
+    for path in files:
+        try:
+            result.append(parse_eml(path.read_bytes(), path.name))
+        except (OSError, ValueError):  # a file removed meanwhile or not an e-mail: skip it
+            continue
+    return result
+
+
+def count_folder_messages(folder: Path) -> int:
+    return sum(1 for _ in folder.glob("*.eml")) if folder.is_dir() else 0
