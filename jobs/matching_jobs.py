@@ -1,0 +1,47 @@
+"""Matching jobs (thin calls into core): expire unanswered inquiries daily, and prepare the
+nightly suggestions (draft inquiries for approval; nothing is sent)."""
+
+from __future__ import annotations
+
+from core import inquiries, planner
+from core.formatting import BERLIN
+from jobs.spec import JobContext
+
+EXPIRY_BATCH = 200
+MAX_EXPIRY_BATCHES = 500  # at most 100,000 per run; the next run goes on
+
+
+def expire(ctx: JobContext) -> str:
+    total = 0
+    for _ in range(MAX_EXPIRY_BATCHES):
+        with ctx.session_scope() as session:
+            n = inquiries.expire_inquiries(session, now=ctx.now, settings=ctx.settings, limit=EXPIRY_BATCH)
+        total += n
+        if n < EXPIRY_BATCH:
+            break
+    return f"Abgelaufene Anfragen: {total}"
+
+
+def nightly_plan(ctx: JobContext) -> str:
+    with ctx.session_scope() as session:
+        report = planner.prepare_nightly_drafts(
+            session, today=ctx.now.astimezone(BERLIN).date(), now=ctx.now, settings=ctx.settings
+        )
+    return report.summary()
+
+
+# Ready for jobs/registry.py (JOBS += SPECS) once core.runner.JOB_TITLES has TITLES:
+# the registry's test requires a German title for every registered job.
+TITLES = {
+    "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
+    "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
+}
+
+
+def specs():
+    from jobs.spec import JobSpec, cron
+
+    return (
+        JobSpec("inquiry_expiry", expire, cron(hour=6, minute=15), misfire_grace_time=6 * 3600),
+        JobSpec("nightly_plan", nightly_plan, cron(hour=2, minute=30), misfire_grace_time=3 * 3600),
+    )

@@ -1,0 +1,438 @@
+"""Inquiry life cycle on SQLite and PostgreSQL: create (re-check), send (outbox / call),
+answer (one transaction), conflicts, withdrawal, later outcomes, expiry, success, and the
+whole flow."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from core import inquiries as inq
+from core import matching
+from core import outbox
+from core.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, SearchExclusion, Therapist
+from core.permissions import PermissionDenied
+from core.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome, PatientStatus, ResponseType, SearchStatus
+from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north
+
+A, RC, RU, RO, NR = (Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other,
+                     Outcome.no_response)
+
+
+def create(s, tid, sids, **kw):
+    return inq.create_inquiry(s, COORD, tid, sids, today=TODAY, now=NOW, settings=SETTINGS, **kw)
+
+
+def send(s, inquiry_id, now=NOW):
+    return inq.send_inquiry(s, COORD, inquiry_id, today=TODAY, now=now, settings=SETTINGS)
+
+
+def deliver(s, now):
+    """What the outbox job does: claim due mails and record their delivery."""
+    claimed = outbox.claim_due(s, owner="test", now=now, limit=100, lease_until=now + timedelta(minutes=5), settings=SETTINGS)
+    for mail in claimed:
+        outbox.mark_sent(s, mail, owner="test", sent_at=now)
+    s.flush()
+    s.expire_all()
+    return claimed
+
+
+def answer(s, inquiry_id, outcomes, now=NOW, today=TODAY):
+    return inq.record_answer(s, COORD, inquiry_id, outcomes, today=today, now=now, settings=SETTINGS)
+
+
+def sent_inquiry(s, tid, sids, now=NOW):
+    i = create(s, tid, sids)
+    send(s, i.id, now)
+    deliver(s, now)
+    return s.get(Inquiry, i.id)
+
+
+# =========================================================================== create
+
+
+def test_create_rechecks_every_rule_and_audits(db_session):
+    s = db_session
+    t = make_therapist(s)
+    ok = make_search(s)
+    far = make_search(s, at=north(40))
+    with pytest.raises(inq.InquiryError) as err:
+        create(s, t.id, [ok.id, far.id])
+    assert "Zu weit" in " ".join(err.value.reasons[far.id]) and err.value.reasons[ok.id] == []
+    i = create(s, t.id, [ok.id])
+    assert i.status == InquiryStatus.draft and i.channel == InquiryChannel.email and i.size == 1
+    assert [m.position for m in i.patients] == [1]
+    assert s.scalar(select(AuditEntry).where(AuditEntry.action == "inquiry.create", AuditEntry.entity_id == i.id))
+    # the therapist is pending now: a second inquiry is refused with the therapist reason
+    with pytest.raises(inq.InquiryError, match="offene Anfrage"):
+        create(s, t.id, [make_search(s).id])
+
+
+def test_create_refuses_size_duplicates_and_viewers(db_session):
+    s = db_session
+    t = make_therapist(s)
+    xs = [make_search(s) for _ in range(7)]
+    with pytest.raises(inq.InquiryError, match="höchstens 6"):
+        create(s, t.id, [x.id for x in xs])
+    with pytest.raises(inq.InquiryError, match="doppelt"):
+        create(s, t.id, [xs[0].id, xs[0].id])
+    with pytest.raises(inq.InquiryError, match="mindestens eine"):
+        create(s, t.id, [])
+    with pytest.raises(PermissionDenied):
+        inq.create_inquiry(s, VIEWER, t.id, [xs[0].id], today=TODAY, now=NOW, settings=SETTINGS)
+    assert len(create(s, t.id, [x.id for x in xs[:6]]).patients) == 6
+
+
+# =========================================================================== send
+
+
+def test_send_by_email_waits_queued_until_delivered(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s)
+    i = create(s, t.id, [x.id])
+    report = send(s, i.id)
+    assert report.sent and report.email_id
+    s.refresh(i)
+    assert i.status == InquiryStatus.queued and i.sent_at is None
+    mail = s.get(OutboxEmail, report.email_id)
+    assert mail.state == EmailState.queued and mail.inquiry_id == i.id
+    later = NOW + timedelta(minutes=2)
+    deliver(s, later)
+    i = s.get(Inquiry, i.id)
+    assert i.status == InquiryStatus.sent and i.sent_at == later
+    with pytest.raises(inq.InquiryError, match="bereits gesendet"):
+        send(s, i.id)
+
+
+def test_send_without_email_schedules_a_call_sent_when_made(db_session):
+    s = db_session
+    t = make_therapist(s, email=None)
+    x = make_search(s)
+    i = create(s, t.id, [x.id])
+    assert i.channel == InquiryChannel.phone
+    saturday = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    report = send(s, i.id, now=saturday)
+    call = s.get(PhoneCall, report.call_id)
+    local = call.scheduled_start.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    assert (local.weekday(), local.hour, local.minute) == (0, 10, 0)  # Monday 10:00
+    s.refresh(i)
+    assert i.status == InquiryStatus.queued and i.sent_at is None
+    inq.mark_call_made(s, COORD, i.id, now=saturday + timedelta(days=2))
+    assert i.status == InquiryStatus.sent and i.sent_at == saturday + timedelta(days=2)
+
+
+def test_send_drops_members_that_no_longer_qualify(db_session):
+    s = db_session
+    t = make_therapist(s)
+    a, b = make_search(s), make_search(s)
+    i = create(s, t.id, [a.id, b.id])
+    s.get(Search, a.id).status = SearchStatus.paused
+    s.flush()
+    report = send(s, i.id)
+    assert report.sent and list(report.dropped) == [a.id]
+    s.refresh(i)
+    assert [m.search_id for m in i.patients] == [b.id] and i.size == 1
+
+
+def test_answer_before_sending_is_refused(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s)
+    i = create(s, t.id, [x.id])
+    send(s, i.id)
+    with pytest.raises(inq.InquiryError, match="nach dem Versand"):
+        answer(s, i.id, {x.id: A})
+
+
+# =========================================================================== answers
+
+
+def test_answer_mixed_outcomes_is_one_consistent_change(db_session):
+    s = db_session
+    t = make_therapist(s, email="praxis.berg@example.org", last_name="Berg")
+    colleague = make_therapist(s, email="PRAXIS.BERG@example.org", plz="80331", last_name="Kollegin")
+    xs = [make_search(s, started_on=date(2026, 1, i + 1)) for i in range(5)]
+    i = sent_inquiry(s, t.id, [x.id for x in xs])
+    call = PhoneCall(therapist_id=t.id, inquiry_id=i.id, purpose="follow_up", scheduled_start=NOW + timedelta(days=1))
+    s.add(call)
+    s.flush()
+    report = answer(s, i.id, {xs[0].id: A, xs[1].id: RC, xs[2].id: RU, xs[3].id: RO, xs[4].id: NR})
+    s.expire_all()
+    i = s.get(Inquiry, i.id)
+    assert i.status == InquiryStatus.answered and i.response_type == ResponseType.partly_accepted
+    assert report.response_type == ResponseType.partly_accepted
+    assert [m.outcome for m in i.patients] == [A, RC, RU, RO, NR]
+    # cooling for the therapist and the practice
+    until = TODAY + timedelta(weeks=SETTINGS.COOLING_WEEKS)
+    assert s.get(Therapist, t.id).next_contact_at == until
+    assert s.get(Therapist, colleague.id).next_contact_at == until
+    # placement, exclusion, call cancelled
+    assert s.get(Search, xs[0].id).placed_therapist_id == t.id and report.placed == [xs[0].id]
+    assert s.scalar(select(SearchExclusion).where(SearchExclusion.search_id == xs[2].id, SearchExclusion.therapist_id == t.id))
+    assert s.get(PhoneCall, call.id).state == CallState.cancelled
+    with pytest.raises(inq.InquiryError, match="bereits beantwortet"):
+        answer(s, i.id, {x.id: A for x in xs})
+
+
+@pytest.mark.parametrize(
+    "outcomes, kind",
+    [((A, A), ResponseType.all_accepted), ((RC, RO), ResponseType.all_rejected), ((NR, NR), ResponseType.no_response)],
+)
+def test_response_type_after_outcomes_are_set(db_session, outcomes, kind):
+    s = db_session
+    t = make_therapist(s)
+    xs = [make_search(s), make_search(s)]
+    i = sent_inquiry(s, t.id, [x.id for x in xs])
+    assert answer(s, i.id, dict(zip([x.id for x in xs], outcomes))).response_type == kind
+    assert s.get(Inquiry, i.id).response_type == kind
+
+
+def test_answer_must_cover_exactly_the_members(db_session):
+    s = db_session
+    t = make_therapist(s)
+    a, b = make_search(s), make_search(s)
+    i = sent_inquiry(s, t.id, [a.id, b.id])
+    with pytest.raises(inq.InquiryError, match="fehlt"):
+        answer(s, i.id, {a.id: A})
+    with pytest.raises(inq.InquiryError):
+        answer(s, i.id, {a.id: A, b.id: Outcome.no_show})
+
+
+def test_cooling_never_shortened(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s)
+    i = sent_inquiry(s, t.id, [x.id])
+    far_future = TODAY + timedelta(days=200)
+    s.get(Therapist, t.id).next_contact_at = far_future
+    s.flush()
+    answer(s, i.id, {x.id: RC})
+    assert s.get(Therapist, t.id).next_contact_at == far_future
+
+
+def test_first_acceptance_wins_later_one_is_a_conflict(db_session):
+    s = db_session
+    t1, t2 = make_therapist(s), make_therapist(s)
+    x = make_search(s)
+    i1 = sent_inquiry(s, t1.id, [x.id])
+    i2 = sent_inquiry(s, t2.id, [x.id])
+    answer(s, i1.id, {x.id: A})
+    # i2 was sent: x is withdrawn there, i2 is reduced and (nobody left) cancelled with a flag
+    s.expire_all()
+    i2 = s.get(Inquiry, i2.id)
+    assert i2.reduced and i2.patients[0].withdrawn_at is not None and i2.status == InquiryStatus.cancelled
+    # a late answer on a third inquiry accepting x again never overwrites the placement
+    t3 = make_therapist(s)
+    i3 = Inquiry(therapist_id=t3.id, channel="email", status="sent", size=1, sent_at=NOW)
+    i3.patients = [InquiryPatient(search_id=x.id, position=1)]
+    s.add(i3)
+    s.flush()
+    report = answer(s, i3.id, {x.id: A})
+    assert report.conflicts == [x.id] and report.placed == []
+    s.expire_all()
+    assert s.get(Search, x.id).placed_therapist_id == t1.id
+    i3 = s.get(Inquiry, i3.id)
+    assert i3.needs_attention and i3.patients[0].conflict
+    conflicts = inq.list_conflicts(s, COORD)
+    assert [c.search_id for c in conflicts] == [x.id] and conflicts[0].placed_therapist_id == t1.id
+    with pytest.raises(inq.InquiryError, match="Notiz"):
+        inq.resolve_conflict(s, COORD, conflicts[0].member_id, " ", now=NOW)
+    inq.resolve_conflict(s, COORD, conflicts[0].member_id, "Praxis informiert", now=NOW)
+    assert inq.list_conflicts(s, COORD) == []
+    assert not s.get(Inquiry, i3.id).needs_attention
+
+
+def test_withdrawal_from_unsent_and_sent_inquiries(db_session, monkeypatch):
+    import dataclasses
+    import sys
+
+    # five inquiries share one patient here (one of each kind): allow it
+    monkeypatch.setattr(sys.modules[__name__], "SETTINGS", dataclasses.replace(SETTINGS, MAX_OPEN_INQUIRIES_PER_SEARCH=5))
+    s = db_session
+    t_acc, t_draft, t_queued, t_sent, t_phone = (make_therapist(s) for _ in range(5))
+    x, other = make_search(s), make_search(s)
+    lonely = make_search(s)
+    i_acc = sent_inquiry(s, t_acc.id, [x.id])
+    i_draft = create(s, t_draft.id, [x.id, other.id])
+    i_sent = sent_inquiry(s, t_sent.id, [x.id, lonely.id])
+    i_queued = create(s, t_queued.id, [other.id, x.id])
+    old_mail = send(s, i_queued.id).email_id  # queued, not yet delivered
+    t_phone_row = s.get(Therapist, t_phone.id)
+    t_phone_row.email = None
+    s.flush()
+    i_phone = create(s, t_phone.id, [x.id])
+    call_id = send(s, i_phone.id).call_id
+    report = answer(s, i_acc.id, {x.id: A})
+    hows = {w.inquiry_id: w.how for w in report.withdrawals[x.id]}
+    assert hows == {i_draft.id: "dropped", i_queued.id: "dropped", i_sent.id: "withdrawn", i_phone.id: "cancelled"}
+    s.expire_all()
+    d = s.get(Inquiry, i_draft.id)
+    assert [m.search_id for m in d.patients] == [other.id] and d.patients[0].position == 1 and d.size == 1
+    q = s.get(Inquiry, i_queued.id)
+    assert [m.search_id for m in q.patients] == [other.id] and q.status == InquiryStatus.queued
+    assert s.get(OutboxEmail, old_mail).state == EmailState.cancelled
+    new_mail = s.scalars(select(OutboxEmail).where(OutboxEmail.inquiry_id == q.id, OutboxEmail.state == EmailState.queued)).one()
+    assert s.get(Patient, x.patient_id).last_name not in new_mail.body_text
+    sent = s.get(Inquiry, i_sent.id)
+    assert sent.reduced and sent.status == InquiryStatus.sent
+    assert {m.search_id: m.withdrawn_at is not None for m in sent.patients} == {x.id: True, lonely.id: False}
+    ph = s.get(Inquiry, i_phone.id)
+    assert ph.status == InquiryStatus.cancelled and s.get(PhoneCall, call_id).state == CallState.cancelled
+    # the reduced inquiry's answer covers only the remaining patient
+    answer(s, i_sent.id, {lonely.id: RC})
+
+
+def test_later_outcomes_and_no_show_releases_placement(db_session):
+    s = db_session
+    t = make_therapist(s)
+    a, b = make_search(s), make_search(s)
+    i = sent_inquiry(s, t.id, [a.id, b.id])
+    answer(s, i.id, {a.id: A, b.id: A})
+    inq.record_later_outcome(s, COORD, i.id, a.id, Outcome.in_sessions, today=TODAY, now=NOW)
+    inq.record_later_outcome(s, COORD, i.id, b.id, Outcome.no_show, today=TODAY, now=NOW, note="kam nicht")
+    s.expire_all()
+    assert s.get(Search, a.id).placed_therapist_id == t.id
+    assert s.get(Search, b.id).placed_therapist_id is None
+    with pytest.raises(inq.InquiryError, match="nach einer Zusage"):
+        inq.record_later_outcome(s, COORD, i.id, b.id, Outcome.in_sessions, today=TODAY, now=NOW)
+    with pytest.raises(inq.InquiryError):
+        inq.record_later_outcome(s, COORD, i.id, a.id, Outcome.accepted, today=TODAY, now=NOW)
+    # the no-show therapist is never proposed for b again (after cooling)
+    later = TODAY + timedelta(weeks=5)
+    assert any("nicht erschienen" in r for r in matching.ineligibility_reasons(s, t.id, b.id, today=later, settings=SETTINGS))
+
+
+# =========================================================================== expiry and success
+
+
+def test_expiry_boundary_no_response_and_cooling(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s)
+    sent_at = NOW
+    i = sent_inquiry(s, t.id, [x.id], now=sent_at)
+    just_before = sent_at + timedelta(days=SETTINGS.INQUIRY_EXPIRY_DAYS) - timedelta(seconds=1)
+    assert inq.expire_inquiries(s, now=just_before, settings=SETTINGS) == 0
+    at = sent_at + timedelta(days=SETTINGS.INQUIRY_EXPIRY_DAYS)
+    assert inq.expire_inquiries(s, now=at, settings=SETTINGS) == 1
+    s.expire_all()
+    i = s.get(Inquiry, i.id)
+    assert i.status == InquiryStatus.expired and i.response_type == ResponseType.no_response
+    assert i.patients[0].outcome == Outcome.no_response
+    assert s.get(Therapist, t.id).next_contact_at == at.date() + timedelta(weeks=SETTINGS.COOLING_WEEKS)
+    assert matching.load_relations(s, search_ids=[x.id]).open_counts.get(x.id, 0) == 0
+    # a late answer is still welcome
+    answer(s, i.id, {x.id: A}, now=at + timedelta(days=1))
+    assert s.get(Search, x.id).placed_therapist_id == t.id
+
+
+def test_success_marks_search_patient_member_and_queues_mail(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s, email="paula@example.org")
+    i = sent_inquiry(s, t.id, [x.id])
+    with pytest.raises(inq.InquiryError, match="zugesagt"):
+        inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    answer(s, i.id, {x.id: A})
+    report = inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    s.expire_all()
+    search = s.get(Search, x.id)
+    assert search.status == SearchStatus.successful and search.success_on == TODAY
+    assert s.get(Patient, x.patient_id).status == PatientStatus.in_therapy
+    assert s.get(Inquiry, i.id).patients[0].outcome == Outcome.in_sessions
+    mail = s.get(OutboxEmail, report.email_id)
+    assert mail.patient_id == x.patient_id and mail.state == EmailState.queued
+
+
+def test_success_without_patient_email_still_confirms(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s, email=None)
+    i = sent_inquiry(s, t.id, [x.id])
+    answer(s, i.id, {x.id: A})
+    report = inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    assert report.email_id is None and "telefonisch" in report.message
+    assert s.get(Search, x.id).status == SearchStatus.successful
+
+
+# =========================================================================== page queries
+
+
+def test_list_filters_and_detail(db_session):
+    s = db_session
+    t1, t2, t3 = make_therapist(s), make_therapist(s), make_therapist(s)
+    x, y = make_search(s), make_search(s)
+    draft = create(s, t1.id, [x.id])
+    old = sent_inquiry(s, t2.id, [x.id, y.id], now=NOW - timedelta(days=8))
+    rows, total = inq.list_inquiries(s, COORD, filter_key="unsent", now=NOW, settings=SETTINGS)
+    assert [r.id for r in rows] == [draft.id] and total == 1
+    rows, _ = inq.list_inquiries(s, COORD, filter_key="follow_up", now=NOW, settings=SETTINGS)
+    assert [r.id for r in rows] == [old.id] and rows[0].days_since_sent == 8 and rows[0].follow_up_due
+    assert "2 ausstehend" in rows[0].members_text
+    counts = inq.inquiry_counts(s, COORD, now=NOW, settings=SETTINGS)
+    assert counts["open"] == 2 and counts["awaiting"] == 1 and counts["answered"] == 0
+    answer(s, old.id, {x.id: A, y.id: RC})
+    rows, _ = inq.list_inquiries(s, COORD, filter_key="reduced", now=NOW, settings=SETTINGS)
+    assert rows == []  # the draft dropped x (unsent), nothing reduced
+    detail = inq.inquiry_detail(s, COORD, old.id, today=TODAY, now=NOW, settings=SETTINGS)
+    assert [m.status_text for m in detail.members] == ["angenommen – vermittelt", "abgelehnt (Kapazität)"]
+    assert detail.therapist_email and not detail.can_answer
+    assert inq.inquiry_detail(s, VIEWER, old.id, today=TODAY, now=NOW, settings=SETTINGS).therapist_email is None
+    assert inq.placed_searches(s, COORD)[0][0] == x.id
+    assert s.get(Inquiry, draft.id).status == InquiryStatus.cancelled  # its only patient was placed
+
+
+# =========================================================================== the whole flow
+
+
+def test_full_flow_create_send_answer_conflict_withdrawal_success(db_session):
+    s = db_session
+    t1 = make_therapist(s, last_name="Erste")
+    t2 = make_therapist(s, last_name="Zweite", at=north(3))
+    t3 = make_therapist(s, last_name="Dritte", at=north(5), email=None)
+    xs = [make_search(s, started_on=date(2026, 3, i + 1), email=f"p{i}@example.org") for i in range(4)]
+    # proposals: oldest first
+    p1 = matching.propose_inquiry(s, t1.id, today=TODAY, settings=SETTINGS)
+    assert p1 == [x.id for x in xs]
+    # coordinator removes the last, reorders, creates, sends
+    i1 = create(s, t1.id, [xs[1].id, xs[0].id, xs[2].id])
+    assert send(s, i1.id).email_id
+    i2 = create(s, t2.id, matching.propose_inquiry(s, t2.id, today=TODAY, settings=SETTINGS))
+    send(s, i2.id)
+    deliver(s, NOW + timedelta(minutes=1))
+    i3 = create(s, t3.id, matching.propose_inquiry(s, t3.id, today=TODAY, settings=SETTINGS))
+    send(s, i3.id)  # phone: a call on the list
+    inq.mark_call_made(s, COORD, i3.id, now=NOW + timedelta(hours=1))
+    # t2 answers first: accepts xs[0], rejects the rest (capacity), one unsuitable
+    s.expire_all()
+    r2 = answer(s, i2.id, {xs[0].id: A, xs[1].id: RC, xs[2].id: RU, xs[3].id: NR}, now=NOW + timedelta(days=2))
+    assert r2.placed == [xs[0].id]
+    s.expire_all()
+    i1 = s.get(Inquiry, i1.id)
+    assert i1.reduced and [m.withdrawn_at is not None for m in i1.patients] == [False, True, False]
+    i3 = s.get(Inquiry, i3.id)
+    assert i3.reduced and {m.search_id for m in i3.patients if m.withdrawn_at} == {xs[0].id}
+    # t1 answers: accepts xs[1], xs[2] other reason; xs[1] is withdrawn from the phone inquiry
+    r1 = answer(s, i1.id, {xs[1].id: A, xs[2].id: RO}, now=NOW + timedelta(days=3))
+    assert r1.placed == [xs[1].id]
+    # t3 calls back and accepts everyone it was asked about, also the withdrawn xs[0] and xs[1]:
+    # the first acceptance wins, the later ones are conflicts
+    i3 = s.get(Inquiry, i3.id)
+    r3 = answer(s, i3.id, {m.search_id: A for m in i3.patients}, now=NOW + timedelta(days=4))
+    assert set(r3.conflicts) == {xs[0].id, xs[1].id}
+    assert s.get(Search, xs[0].id).placed_therapist_id == t2.id
+    assert s.get(Search, xs[1].id).placed_therapist_id == t1.id
+    conflict = next(c for c in inq.list_conflicts(s, COORD) if c.search_id == xs[1].id)
+    inq.resolve_conflict(s, COORD, conflict.member_id, "Praxis Dritte informiert", now=NOW + timedelta(days=4))
+    # success for xs[0] after the first sessions
+    rep = inq.confirm_success(s, COORD, xs[0].id, today=TODAY + timedelta(days=20), now=NOW + timedelta(days=20), settings=SETTINGS)
+    assert rep.email_id
+    s.expire_all()
+    assert s.get(Search, xs[0].id).status == SearchStatus.successful
+    assert s.get(Therapist, t2.id).next_contact_at == TODAY + timedelta(weeks=SETTINGS.COOLING_WEEKS)
+    actions = set(s.scalars(select(AuditEntry.action)))
+    assert {"inquiry.create", "inquiry.send", "inquiry.answer", "inquiry.withdraw", "inquiry.conflict",
+            "inquiry.resolve_conflict", "search.placed", "search.exclude", "search.success_confirmed"} <= actions

@@ -1,0 +1,133 @@
+"""AppTest for Vermittlung: every view renders per role; a coordinator creates and sends an
+inquiry from the proposal, records an answer; viewers see no action buttons."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from core import inquiries as inq
+from core import outbox
+from core.config import Settings
+from core.db import get_engine, read_session, unit_of_work
+from core.models import Inquiry, OutboxEmail, Search
+from core.permissions import SYSTEM
+from core.vocab import InquiryStatus, Role
+from tests.support.apptest import login
+from tests.support.seed import patient_with_search, therapist
+
+PAGE = "pages/matching.py"
+
+
+def _seed(url):
+    with unit_of_work(get_engine(url)) as s:
+        t = therapist(s, last_name="Vorschlag", email="vorschlag@example.org", plz="10115", lat=52.53, lon=13.38)
+        therapist(s, last_name="Zweite", email="zweite@example.org", plz="10117", lat=52.52, lon=13.39, knows_us=True)
+        searches = [
+            patient_with_search(s, last_name=f"Wartend{i}", lat=52.52, lon=13.40, plz="10178", max_distance_km=25,
+                                started_on=date(2026, 1, 1) + timedelta(days=i))[1]
+            for i in range(3)
+        ]
+        patient_with_search(s, last_name="Weitweg", lat=52.80, lon=13.40, plz="16515", max_distance_km=10)
+        return t.id, [x.id for x in searches]
+
+
+def _open(at, view, **controls):
+    at.switch_page(PAGE).run()
+    at.segmented_control(key="mt_view").set_value(view).run()
+    for key, value in controls.items():
+        at.segmented_control(key=key).set_value(value).run()
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error], [e.value for e in at.error]
+    return at
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.coordinator, Role.admin])
+def test_every_view_renders_for_role(app_db, role):
+    _seed(app_db)
+    at = login(role)
+    for view in ("new", "inquiries", "placements", "planner", "nightly"):
+        _open(at, view)
+        assert at.title[0].value == "Vermittlung"
+        assert at.segmented_control(key="mt_view").value == view
+
+
+def test_region_list_and_proposal_create_and_send(app_db):
+    tid, sids = _seed(app_db)
+    at = _open(login(Role.coordinator), "new")
+    at.text_input(key="mt_region").input("10").run()
+    assert not at.exception and not at.error
+    df = at.dataframe[0].value
+    assert list(df["Name"].str.split(",").str[0]) == ["Zweite", "Vorschlag"]  # knows us first
+    at.session_state["mt_therapists"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    editor = at.get("arrow_data_frame")
+    assert any("Warum nicht?" in e.label for e in at.expander)
+    at.checkbox(key=f"mt_send_now_{tid}").check()
+    at.button(key=f"mt_create_{tid}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with read_session(get_engine(app_db)) as s:
+        inquiry = s.scalars(select(Inquiry)).one()
+        assert inquiry.therapist_id == tid and inquiry.status == InquiryStatus.queued
+        assert [m.search_id for m in inquiry.patients] == sids
+        assert s.scalar(select(OutboxEmail.inquiry_id)) == inquiry.id
+
+
+def test_answer_form_records_outcomes(app_db):
+    tid, sids = _seed(app_db)
+    now = datetime.now(timezone.utc)
+    today = now.date()
+    with unit_of_work(get_engine(app_db)) as s:
+        i = inq.create_inquiry(s, SYSTEM, tid, sids[:2], today=today, now=now, settings=Settings())
+        inq.send_inquiry(s, SYSTEM, i.id, today=today, now=now, settings=Settings())
+        for mail in outbox.claim_due(s, owner="t", now=now, limit=10, lease_until=now + timedelta(minutes=5), settings=Settings()):
+            outbox.mark_sent(s, mail, owner="t", sent_at=now)
+        inquiry_id = i.id
+    at = _open(login(Role.coordinator), "inquiries", mt_filter="awaiting")
+    at.session_state["mt_inquiries"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    at.selectbox(key=f"mt_outcome_{inquiry_id}_{sids[0]}").select("accepted")
+    at.selectbox(key=f"mt_outcome_{inquiry_id}_{sids[1]}").select("rejected_capacity")
+    at.button(key=f"FormSubmitter:mt_answer_{inquiry_id}-Antwort speichern").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with read_session(get_engine(app_db)) as s:
+        assert s.get(Inquiry, inquiry_id).status == InquiryStatus.answered
+        assert s.get(Search, sids[0]).placed_therapist_id == tid
+    at = _open(at, "placements")
+    assert "Wartend0" in at.dataframe[-1].value.to_string()
+
+
+def test_viewer_sees_no_actions(app_db):
+    tid, _ = _seed(app_db)
+    at = _open(login(Role.viewer), "new")
+    at.text_input(key="mt_region").input("10").run()
+    at.session_state["mt_therapists"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception and not at.error
+    assert not [b for b in at.button if (b.key or "").startswith("mt_create_")]
+    assert any("Lesezugriff" in c.value for c in at.caption)
+    df = at.dataframe[0].value
+    assert "E-Mail" in df.columns and set(df["E-Mail"]) <= {True, False}
+
+
+def test_planner_view_creates_chosen_inquiries(app_db):
+    _seed(app_db)
+    at = _open(login(Role.coordinator), "planner")
+    at.text_input(key="mt_plan_region").input("10").run()
+    at.button(key="mt_plan_run").click().run()
+    assert not at.exception and not at.error
+    assert any("Anfragen mit" in m.value or "Anfrage mit" in m.value for m in at.markdown)
+    at.button(key="mt_plan_create").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with read_session(get_engine(app_db)) as s:
+        origins = {i.origin.value for i in s.scalars(select(Inquiry))}
+    assert origins == {"planner"}
+
+
+def test_bad_region_shows_german_error_next_to_field(app_db):
+    at = _open(login(Role.coordinator), "new")
+    at.text_input(key="mt_region").input("1x").run()
+    assert any("PLZ-Region" in e.value for e in at.error)
