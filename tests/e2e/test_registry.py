@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from core.vocab import Role
 from tests.e2e.conftest import screenshot, wait_for_app
@@ -61,4 +62,5 @@ def test_create_patient_through_form_and_find_it_in_list(server, page):
     page.reload()
     wait_for_app(page)
     page.get_by_text("Filter: Name „özdem“").wait_for()
-    assert page.get_by_label("Name", exact=True).input_value() == "özdem"
+    # the widget value arrives with the rerun that the reload triggers; expect() waits for it
+    expect(page.get_by_label("Name", exact=True)).to_have_value("özdem", timeout=15_000)
