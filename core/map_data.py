@@ -10,14 +10,16 @@ from enum import StrEnum
 from typing import Optional
 
 import numpy as np
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core import geo, timewindows
+from core import matching_rules as rules
+from core.matching import email_key, open_inquiry_clause
 from core.config import Settings
 from core.models import Inquiry, Patient, Search, Therapist
 from core.permissions import Actor, Permission
-from core.vocab import InquiryStatus, SearchStatus, TherapistStatus
+from core.vocab import SearchStatus, TherapistStatus
 
 RING_KM = (5, 10, 20)
 MAX_THERAPISTS = 5000  # a 2-digit region has at most a few thousand; more means a bad filter
@@ -38,7 +40,6 @@ MAP_STATES: dict[MapState, tuple[str, tuple[int, int, int]]] = {
     MapState.unavailable: ("gesperrt / inaktiv", (140, 140, 140)),
 }
 PATIENT_COLOR = (150, 40, 160)
-OPEN_STATUSES = (InquiryStatus.draft, InquiryStatus.queued, InquiryStatus.sent)
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,53 @@ def phone_hours_on(text: Optional[str], weekday: int) -> str:
 
 
 def _therapist_rows(session: Session, stmt) -> list:
-    open_inq = exists().where(Inquiry.therapist_id == Therapist.id, Inquiry.status.in_(OPEN_STATUSES))
+    # "open" as matching defines it (unapproved nightly drafts do not block a therapist)
+    open_inq = exists().where(Inquiry.therapist_id == Therapist.id, open_inquiry_clause())
     cols = select(
         Therapist.id, Therapist.title, Therapist.first_name, Therapist.last_name, Therapist.lat, Therapist.lon,
         Therapist.status, Therapist.next_contact_at, Therapist.offers_vt, Therapist.offers_tp, Therapist.offers_ap,
-        Therapist.offers_st, Therapist.phone_hours, Therapist.coordinates_source, open_inq.label("open_inq"),
+        Therapist.offers_st, Therapist.phone_hours, Therapist.coordinates_source, Therapist.email,
+        open_inq.label("open_inq"),
     ).where(Therapist.lat.is_not(None), Therapist.lon.is_not(None))
     return session.execute(stmt(cols).limit(MAX_THERAPISTS + 1)).all()
 
 
-def _points(rows, today: date, distances: Optional[np.ndarray]) -> list[TherapistPoint]:
+def sa_case(condition):
+    return case((condition, 1), else_=0)
+
+
+@dataclass(frozen=True)
+class _Practice:
+    open_inquiry: bool
+    cooling_until: Optional[date]
+
+
+def _practices(session: Session, rows) -> dict[str, _Practice]:
+    """Per shared e-mail address (a practice, as matching sees it): does any member have an
+    open inquiry, and until when does any member cool down. Members outside the shown area count."""
+    keys = sorted({k for k in (rules.normalise_email(r.email) for r in rows) if k})
+    out: dict[str, _Practice] = {}
+    open_inq = exists().where(Inquiry.therapist_id == Therapist.id, open_inquiry_clause())
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        stmt = (
+            select(email_key().label("key"), func.max(Therapist.next_contact_at), func.count(), func.max(sa_case(open_inq)))
+            .where(email_key().in_(chunk))
+            .group_by(email_key())
+        )
+        for key, cooling, members, any_open in session.execute(stmt):
+            if members > 1:
+                out[key] = _Practice(bool(any_open), cooling)
+    return out
+
+
+def _points(session: Session, rows, today: date, distances: Optional[np.ndarray]) -> list[TherapistPoint]:
+    practices = _practices(session, rows)
     points = []
     for i, r in enumerate(rows):
+        practice = practices.get(rules.normalise_email(r.email) or "")
+        has_open = bool(r.open_inq) or (practice is not None and practice.open_inquiry)
+        cooling = max((d for d in (r.next_contact_at, practice.cooling_until if practice else None) if d), default=None)
         methods = [m for m, on in (("VT", r.offers_vt), ("TP", r.offers_tp), ("AP", r.offers_ap), ("ST", r.offers_st)) if on]
         d = None if distances is None or np.isnan(distances[i]) else float(distances[i])
         points.append(
@@ -126,7 +162,7 @@ def _points(rows, today: date, distances: Optional[np.ndarray]) -> list[Therapis
                 name=" ".join(p for p in (r.title, r.first_name, r.last_name) if p),
                 lat=r.lat,
                 lon=r.lon,
-                state=classify(r.status, r.next_contact_at, bool(r.open_inq), today),
+                state=classify(r.status, cooling, has_open, today),
                 methods=", ".join(methods) or "–",
                 phone_hours_today=phone_hours_on(r.phone_hours, today.weekday()),
                 distance_km=d,
@@ -146,7 +182,7 @@ def region_view(session: Session, actor: Actor, prefix: str, *, today: date) -> 
     truncated = len(rows) > MAX_THERAPISTS
     rows = rows[:MAX_THERAPISTS]
     patients = _active_patients(session, today, Patient.plz.startswith(prefix))
-    view = MapView(therapists=_points(rows, today, None), patients=patients, truncated=truncated)
+    view = MapView(therapists=_points(session, rows, today, None), patients=patients, truncated=truncated)
     pts = [(t.lat, t.lon) for t in view.therapists] + [(p.lat, p.lon) for p in patients]
     if pts:
         view.center = (float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
@@ -202,7 +238,7 @@ def patient_view(session: Session, actor: Actor, settings: Settings, patient_id:
         waiting_days=(today - search.started_on).days if search else 0,
     )
     rings = tuple(sorted(set(RING_KM) | {max_km}))
-    view = MapView(therapists=_points(rows, today, distances), patients=[point], center=center, rings_km=rings, truncated=truncated)
+    view = MapView(therapists=_points(session, rows, today, distances), patients=[point], center=center, rings_km=rings, truncated=truncated)
     view.therapists.sort(key=lambda t: t.distance_km if t.distance_km is not None else 1e9)
     return view
 

@@ -28,20 +28,3 @@ def nightly_plan(ctx: JobContext) -> str:
             session, today=ctx.now.astimezone(BERLIN).date(), now=ctx.now, settings=ctx.settings
         )
     return report.summary()
-
-
-# Ready for jobs/registry.py (JOBS += SPECS) once core.runner.JOB_TITLES has TITLES:
-# the registry's test requires a German title for every registered job.
-TITLES = {
-    "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
-    "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
-}
-
-
-def specs():
-    from jobs.spec import JobSpec, cron
-
-    return (
-        JobSpec("inquiry_expiry", expire, cron(hour=6, minute=15), misfire_grace_time=6 * 3600),
-        JobSpec("nightly_plan", nightly_plan, cron(hour=2, minute=30), misfire_grace_time=3 * 3600),
-    )

@@ -3,9 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from core import map_data
+from core import inquiries, map_data, matching
 from core.geocoding import geocoding_counts
-from core.db import read_session
+from core.db import read_session, unit_of_work
+from core.permissions import Permission
 from core.formatting import format_km, format_number
 from ui import context, layout
 from ui.auth import require_actor
@@ -67,6 +68,40 @@ if geo_counts["pending"] or geo_counts["approximate"]:
     )
 st.caption("Kartenhintergrund © CARTO, © OpenStreetMap-Mitwirkende (nur mit Internetverbindung) · PLZ-Koordinaten: GeoNames (CC BY 4.0)")
 
+
+
+def _inquiry_action(t: map_data.TherapistPoint) -> None:
+    """In patient mode: may this patient go into an inquiry to this therapist? If so, one click creates it."""
+    patient = view.patients[0] if view.rings_km and view.patients else None
+    if patient is None or not patient.search_id:
+        st.page_link("pages/matching.py", label="In der Vermittlung öffnen", icon=":material/handshake:",
+                     query_params={"mt_view": "new", "mt_therapist": str(t.id)})
+        return
+    settings = context.settings()
+    with read_session() as s:
+        reasons = matching.ineligibility_reasons(s, t.id, patient.search_id, today=today, settings=settings, actor=actor)
+    if reasons:
+        st.markdown(f"**Nicht anfragbar für {patient.label}:**\n" + "\n".join(f"- {r}" for r in reasons))
+        return
+    if not actor.can(Permission.edit):
+        st.caption(f"Passt zu {patient.label}; anfragen können Koordinator:innen.")
+        return
+    if st.button(f"Anfrage mit {patient.label} erstellen", key=f"map_add_{t.id}_{patient.search_id}",
+                 type="primary", icon=":material/add:"):
+        try:
+            with unit_of_work() as s:
+                created = inquiries.create_inquiry(s, actor, t.id, [patient.search_id], today=today,
+                                                   now=context.now(), settings=settings)
+                ref = inquiries.reference(created.id)
+        except inquiries.InquiryError as exc:
+            details = list(exc.therapist_reasons) + [r for rs in exc.reasons.values() for r in rs]
+            st.error(str(exc) + "".join(f"\n- {r}" for r in details))
+            return
+        st.success(f"Anfrage {ref} an {t.name} mit {patient.label} erstellt (noch nicht gesendet).")
+        st.page_link("pages/matching.py", label=f"Anfrage {ref} in der Vermittlung öffnen", icon=":material/handshake:",
+                     query_params={"mt_view": "inquiries", "mt_inquiry": str(created.id)})
+
+
 picked = None
 objects = (event.selection.get("objects", {}) if event and event.selection else {}) or {}
 if objects.get("therapists"):
@@ -84,6 +119,12 @@ if view.rings_km:
         picked = nearest[sel.selection.rows[0]].id
 
 if picked is not None:
+    if st.query_params.get("map_therapist") != str(picked):
+        st.query_params["map_therapist"] = str(picked)  # the card survives a reload and can be linked
+elif (raw := st.query_params.get("map_therapist", "")).isdigit():
+    picked = int(raw)
+
+if picked is not None:
     t = next((t for t in view.therapists if t.id == picked), None)
     if t is not None:
         with st.container(border=True):
@@ -91,3 +132,4 @@ if picked is not None:
             st.write(f"Verfahren: {t.methods} · {t.phone_hours_today}" + (f" · {format_km(t.distance_km)}" if t.distance_km is not None else ""))
             if t.approximate:
                 st.caption("Lage ungefähr (PLZ-Mittelpunkt).")
+            _inquiry_action(t)

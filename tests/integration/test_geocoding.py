@@ -402,3 +402,39 @@ def test_limit_bounds_the_batch(db_session, plz_rows, nominatim, now):
     summary = geocode_pending_therapists(db_session, make_geocoder(server), limit=3, now=now)
     assert summary.processed == 3 and len(server.log) == 1  # one lookup, then the cache
     assert geocoding_counts(db_session)["pending"] == 2
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def test_geocoding_job_uses_configured_geocoder(fresh_db_url, nominatim, now):
+    """The registered job reads GEOCODER_URL from the settings and commits what it found."""
+    import dataclasses
+    from functools import partial
+
+    from core.config import load_settings
+    from core.db import make_engine, unit_of_work
+    from jobs import geo_jobs
+    from jobs.registry import JOBS
+    from jobs.spec import JobContext
+
+    assert "geocoding" in {spec.id for spec in JOBS}
+    server = nominatim(FOUND)
+    engine = make_engine(fresh_db_url)
+    try:
+        scope = partial(unit_of_work, engine)
+        with scope() as s:
+            s.add(PlzCentroid(plz="10115", city="Berlin", state_code="BE", lat=52.5323, lon=13.3846))
+            therapist(s, "Jobtest", "Praxisweg 1")
+        settings = dataclasses.replace(load_settings({}), GEOCODER_URL=server.url, GEOCODER_CONTACT=CONTACT)
+        ctx = JobContext(now=now, runner_id="t", settings=settings, session_scope=scope)
+        assert geo_jobs.geocode(ctx).startswith("1 verarbeitet: 1 geokodiert")
+        with scope() as s:
+            t = s.scalars(select(Therapist)).one()
+            assert (t.lat, t.lon, t.coordinates_source, t.geocode_pending) == (52.52, 13.40, CoordinatesSource.geocoded, False)
+        assert len(server.log) == 1
+        # offline (no GEOCODER_URL): nothing pending, nothing asked
+        offline = dataclasses.replace(ctx, settings=dataclasses.replace(settings, GEOCODER_URL=""))
+        assert geo_jobs.geocode(offline).startswith("0 verarbeitet")
+    finally:
+        engine.dispose()

@@ -41,12 +41,12 @@ def test_phone_hours_today():
 
 def test_patient_view_distances_rings_and_states(db_session):
     p, _ = patient_with_search(db_session, lat=52.52, lon=13.40, max_distance_km=15, plz="10178")
-    near = therapist(db_session, last_name="Nah", lat=52.53, lon=13.41)
-    cooling = therapist(db_session, last_name="Kuehl", lat=52.50, lon=13.35, next_contact_at=date(2026, 12, 20))
-    busy = therapist(db_session, last_name="Belegt", lat=52.55, lon=13.45)
+    near = therapist(db_session, last_name="Nah", email="nah@example.org", lat=52.53, lon=13.41)
+    cooling = therapist(db_session, last_name="Kuehl", email="kuehl@example.org", lat=52.50, lon=13.35, next_contact_at=date(2026, 12, 20))
+    busy = therapist(db_session, last_name="Belegt", email="belegt@example.org", lat=52.55, lon=13.45)
     db_session.add(Inquiry(therapist_id=busy.id, channel="email", status="sent", size=1))
-    blocked = therapist(db_session, last_name="Gesperrt", lat=52.51, lon=13.42, status="blocked")
-    far = therapist(db_session, last_name="Muenchen", plz="80331", lat=48.137, lon=11.575)
+    blocked = therapist(db_session, last_name="Gesperrt", email="gesperrt@example.org", lat=52.51, lon=13.42, status="blocked")
+    far = therapist(db_session, last_name="Muenchen", email="muenchen@example.org", plz="80331", lat=48.137, lon=11.575)
     db_session.flush()
     view = map_data.patient_view(db_session, SYSTEM, SETTINGS, p.id, today=TODAY)
     ids = {t.id: t for t in view.therapists}
@@ -80,3 +80,21 @@ def test_find_patients_by_name_and_number(db_session):
     p, _ = patient_with_search(db_session, last_name="Zimmermann")
     assert [c.patient_id for c in map_data.find_patients(db_session, SYSTEM, "zimmer")] == [p.id]
     assert [c.patient_id for c in map_data.find_patients(db_session, SYSTEM, str(p.id))] == [p.id]
+
+
+def test_practice_members_share_open_inquiry_and_cooling(db_session):
+    """A practice (one e-mail address) is hidden by matching while any member is pending or
+    cooling; the map colours every member the same way."""
+    owner = therapist(db_session, last_name="Inhaberin", email="praxis-mitte@example.org", lat=52.53, lon=13.41)
+    colleague = therapist(db_session, last_name="Kollege", email=" Praxis-Mitte@Example.org", lat=52.531, lon=13.411)
+    db_session.add(Inquiry(therapist_id=owner.id, channel="email", status="sent", size=1))
+    cooler = therapist(db_session, last_name="Kuehl", email="kuehl-praxis@example.org", lat=52.5, lon=13.3,
+                       next_contact_at=date(2027, 1, 10))
+    partner = therapist(db_session, last_name="Partner", email="kuehl-praxis@example.org", lat=52.5, lon=13.31)
+    alone = therapist(db_session, last_name="Allein", email="allein@example.org", lat=52.52, lon=13.4)
+    db_session.flush()
+    view = map_data.region_view(db_session, SYSTEM, "10", today=TODAY)
+    states = {t.id: t.state for t in view.therapists}
+    assert states[owner.id] == states[colleague.id] == MapState.open_inquiry
+    assert states[cooler.id] == states[partner.id] == MapState.cooling
+    assert states[alone.id] == MapState.contactable

@@ -16,11 +16,13 @@ from tests.support.seed import patient_with_search, therapist
 def _seed(url):
     with unit_of_work(get_engine(url)) as s:
         patient_with_search(s, last_name="Kartenprobe", lat=52.52, lon=13.40, max_distance_km=25, plz="10178")
-        therapist(s, last_name="Frei", lat=52.53, lon=13.41)
-        therapist(s, last_name="Kuehl", lat=52.50, lon=13.35, next_contact_at=date(2099, 1, 1))
-        busy = therapist(s, last_name="Belegt", lat=52.55, lon=13.45)
+        therapist(s, last_name="Frei", lat=52.53, lon=13.41, email="frei@example.org")
+        therapist(s, last_name="Kuehl", lat=52.50, lon=13.35, next_contact_at=date(2099, 1, 1), email="kuehl@example.org")
+        busy = therapist(s, last_name="Belegt", lat=52.55, lon=13.45, email="gemeinsam@example.org")
         s.add(Inquiry(therapist_id=busy.id, channel="email", status="sent", size=1))
-        therapist(s, last_name="Gesperrt", lat=52.51, lon=13.42, status="blocked")
+        # same practice address as "Belegt": matching hides the whole practice, so does the map
+        therapist(s, last_name="Kollegin", lat=52.545, lon=13.44, email="Gemeinsam@Example.org")
+        therapist(s, last_name="Gesperrt", lat=52.51, lon=13.42, status="blocked", email="gesperrt@example.org")
 
 
 def _deck(at):
@@ -44,6 +46,7 @@ def test_patient_mode_deck_spec(app_db):
     assert colors["Frei"] == MAP_STATES[MapState.contactable][1]
     assert colors["Kuehl"] == MAP_STATES[MapState.cooling][1]
     assert colors["Belegt"] == MAP_STATES[MapState.open_inquiry][1]
+    assert colors["Kollegin"] == MAP_STATES[MapState.open_inquiry][1]
     assert colors["Gesperrt"] == MAP_STATES[MapState.unavailable][1]
     assert layers["therapists"]["pickable"] is True
     assert "Luftlinie" in layers["therapists"]["data"][0]["distance"]
@@ -60,4 +63,53 @@ def test_region_mode_for_viewer(app_db):
     assert not at.exception and not at.error
     layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
     assert "rings" not in layers
-    assert len(layers["therapists"]["data"]) == 4 and len(layers["patients"]["data"]) == 1
+    assert len(layers["therapists"]["data"]) == 5 and len(layers["patients"]["data"]) == 1
+
+
+def _therapist_id(url, last_name):
+    from sqlalchemy import select
+
+    from core.models import Therapist
+
+    with unit_of_work(get_engine(url)) as s:
+        return s.scalar(select(Therapist.id).where(Therapist.last_name == last_name))
+
+
+def test_card_creates_inquiry_when_eligible_and_explains_when_not(app_db):
+    from sqlalchemy import func, select
+
+    from core.models import InquiryPatient
+
+    _seed(app_db)
+    at = login(Role.coordinator)
+    at.switch_page("pages/map.py").run()
+    at.text_input(key="map_patient_query").input("Kartenprobe").run()
+
+    # a therapist with an open inquiry: the card says why not, no button
+    at.query_params["map_therapist"] = str(_therapist_id(app_db, "Belegt"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Nicht anfragbar" in m.value for m in at.markdown)
+    assert not [b for b in at.button if (b.label or "").startswith("Anfrage mit")]
+
+    # a contactable one: one click creates a draft inquiry with this patient
+    at.query_params["map_therapist"] = str(_therapist_id(app_db, "Frei"))
+    at.run()
+    buttons = [b for b in at.button if (b.label or "").startswith("Anfrage mit")]
+    assert len(buttons) == 1, [m.value for m in at.markdown]
+    buttons[0].click().run()
+    assert not at.exception and not at.error
+    assert any("erstellt (noch nicht gesendet)" in m.value for m in at.success)
+    with unit_of_work(get_engine(app_db)) as s:
+        assert s.scalar(select(func.count()).select_from(InquiryPatient)) == 1
+
+
+def test_viewer_card_has_no_create_button(app_db):
+    _seed(app_db)
+    at = login(Role.viewer)
+    at.switch_page("pages/map.py").run()
+    at.text_input(key="map_patient_query").input("Kartenprobe").run()
+    at.query_params["map_therapist"] = str(_therapist_id(app_db, "Frei"))
+    at.run()
+    assert not at.exception and not at.error
+    assert not [b for b in at.button if (b.label or "").startswith("Anfrage mit")]
