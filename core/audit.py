@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, Optional
@@ -109,8 +111,37 @@ ACTION_LABELS: dict[str, str] = {
     "user.enable": "Benutzer aktiviert",
     "user.reset_password": "Passwort zurückgesetzt",
     "user.change_own_password": "Eigenes Passwort geändert",
+    "email.create": "E-Mail erstellt",
+    "email.approve": "E-Mail freigegeben",
+    "email.edit": "E-Mail bearbeitet",
+    "email.cancel": "E-Mail storniert",
+    "email.retry": "E-Mail erneut versucht",
+    "email.resend": "E-Mail erneut gesendet",
+    "email.sent": "E-Mail versendet",
+    "email.failed": "E-Mail-Versand fehlgeschlagen",
+    "document.add": "Dokument angehängt",
+    "document.delete": "Dokument entfernt",
+    "call.follow_up": "Nachfass-Anruf geplant",
+    "plan.discard": "Vorschläge verworfen",
 }
+
+_ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
+
+
+@lru_cache(maxsize=1)
+def all_action_labels() -> dict[str, str]:
+    """Every action's German label for the audit log: the ones above plus those the
+    capability modules keep next to their actions (imported late: they import this module)."""
+    from core import inquiries, patients, searches
+
+    labels = dict(ACTION_LABELS)
+    labels.update(searches.ACTION_LABELS)
+    labels.update(inquiries.ACTION_LABELS)
+    for action, label in patients.ACTION_LABELS.items():  # short labels for the entity's own history
+        entity = action.split(".", 1)[0]
+        labels.setdefault(action, f"{_ENTITY_PREFIX.get(entity, entity)}: {label}")
+    return labels
 
 
 def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)
+    return all_action_labels().get(action, action)
