@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 DEMO_DB ?= sqlite:///var/app.db
 
-.PHONY: demo test bench venv migrate demo-data admin jobs dashboard clean data help
+.PHONY: demo test bench venv migrate demo-data admin clean data help
 
 help:
 	@echo "make demo   - install, migrate, load demo data, start job runner + dashboard"

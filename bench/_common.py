@@ -31,7 +31,15 @@ import sqlalchemy as sa  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-GEONAMES_PATH = Path(os.environ.get("BENCH_GEONAMES_PATH", ROOT.parent / "shared" / "data" / "geonames" / "DE.txt"))
+def _geonames_path() -> Path:
+    """BENCH_GEONAMES_PATH, else the shared data folder next to the checkout (or /work/shared)."""
+    if os.environ.get("BENCH_GEONAMES_PATH"):
+        return Path(os.environ["BENCH_GEONAMES_PATH"])
+    candidates = [ROOT.parent / "shared" / "data" / "geonames" / "DE.txt", Path("/work/shared/data/geonames/DE.txt")]
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+GEONAMES_PATH = _geonames_path()
 DB_PREFIX = "bench_"
 
 

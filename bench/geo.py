@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from core import geo  # noqa: E402
 from core.db import make_engine  # noqa: E402
+from bench._common import GEONAMES_PATH  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "geo.json"
-GEONAMES = Path(os.environ.get("BENCH_GEONAMES_PATH", ROOT.parent / "shared" / "data" / "geonames" / "DE.txt"))
+GEONAMES = GEONAMES_PATH
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 N_THERAPISTS = 40_000
