@@ -258,6 +258,12 @@ def change_search(
         changes["note"] = "…"  # the text may hold health details; it stays on the search only
     _flush(session)
     audit.record(session, actor, f"search.{action.value}", "search", search.id, changes, now=now)
+    if action in (SearchAction.pause, SearchAction.cancel):
+        # A paused or cancelled search must not stay in any inquiry still waiting for an answer.
+        from core.inquiries import withdraw_search  # late: inquiries builds on this module's data
+
+        reason = "Platzsuche pausiert" if action == SearchAction.pause else "Platzsuche abgebrochen"
+        withdraw_search(session, actor, search.id, now=now, reason=reason)
     return search
 
 

@@ -31,7 +31,7 @@ from core.patients import (
     exclusions_for_therapist,
 )
 from core.permissions import Actor, Permission
-from core.vocab import Gender, GenderPreference, Method, Outcome, Salutation, TherapistStatus
+from core.vocab import Gender, GenderPreference, InquiryStatus, Method, Outcome, Salutation, TherapistStatus
 
 METHOD_COLUMNS = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
 
@@ -276,6 +276,7 @@ def block(session: Session, actor: Actor, therapist_id: int, reason: str, *, tod
     t.status, t.status_reason, t.status_changed_on, t.updated_at = TherapistStatus.blocked, reason, today, now
     session.flush()
     audit.record(session, actor, "therapist.block", "therapist", t.id, {"status": [old, t.status], "reason": reason}, now=now)
+    cancel_unsent_inquiries(session, actor, t.id, now=now, reason="Therapeut:in gesperrt")
     return t
 
 
@@ -304,7 +305,29 @@ def deactivate(session: Session, actor: Actor, therapist_id: int, *, today: date
     )
     session.flush()
     audit.record(session, actor, "therapist.deactivate", "therapist", t.id, {"status": [old, t.status], "reason": t.status_reason}, now=now)
+    cancel_unsent_inquiries(session, actor, t.id, now=now, reason="Therapeut:in inaktiv gesetzt")
     return t
+
+
+def cancel_unsent_inquiries(session: Session, actor: Actor, therapist_id: int, *, now: datetime, reason: str) -> int:
+    """A blocked or inactive therapist gets nothing more: inquiries not yet sent (drafts, queued
+    mails not yet handed to SMTP) are cancelled with their mails and calls, so the patients count
+    again. Sent inquiries stay open: the practice may still answer."""
+    from core import inquiries  # late: inquiries builds on the registry
+
+    ids = session.scalars(
+        select(Inquiry.id).where(
+            Inquiry.therapist_id == therapist_id, Inquiry.status.in_([InquiryStatus.draft, InquiryStatus.queued])
+        ).order_by(Inquiry.id)
+    ).all()
+    cancelled = 0
+    for inquiry_id in ids:
+        try:
+            inquiries.cancel_inquiry(session, actor, inquiry_id, now=now, reason=reason)
+            cancelled += 1
+        except inquiries.InquiryError:
+            pass  # its mail is being sent right now: it counts as sent and stays open
+    return cancelled
 
 
 # --------------------------------------------------------------------------- lists

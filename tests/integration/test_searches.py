@@ -163,3 +163,25 @@ def test_add_note(db_session):
         searches.add_note(db_session, COORD, s.id, "  ", now=NOW)
     searches.add_note(db_session, COORD, s.id, "Rückruf  erbeten", now=NOW)
     assert s.notes == "[23.11.2026 10:30 (t.koord)] Rückruf erbeten"
+
+
+def test_pause_and_cancel_withdraw_the_search_from_open_inquiries(db_session):
+    """A paused search leaves a sent inquiry (marked reduced); a cancelled one leaves an unsent
+    inquiry (dropped; the inquiry is cancelled when nobody is left)."""
+    from core.models import Inquiry
+    from core.vocab import InquiryStatus
+    from tests.integration.test_matching_fixtures import make_search, make_therapist, open_inquiry
+
+    paused, other = make_search(db_session), make_search(db_session)
+    sent = open_inquiry(db_session, make_therapist(db_session).id, [paused.id, other.id], status="sent")
+    searches.change_search(db_session, COORD, paused.id, SearchAction.pause, today=TODAY, now=NOW)
+    db_session.refresh(sent)
+    member = next(m for m in sent.patients if m.search_id == paused.id)
+    assert member.withdrawn_at is not None and member.withdrawn_reason == "Platzsuche pausiert"
+    assert sent.reduced and sent.status == InquiryStatus.sent
+
+    cancelled = make_search(db_session)
+    draft = open_inquiry(db_session, make_therapist(db_session).id, [cancelled.id], status="draft")
+    searches.change_search(db_session, COORD, cancelled.id, SearchAction.cancel, today=TODAY, now=NOW)
+    db_session.expire_all()
+    assert db_session.get(Inquiry, draft.id).status == InquiryStatus.cancelled

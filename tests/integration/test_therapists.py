@@ -277,3 +277,21 @@ def test_history_inquiries_emails_calls_audit(db_session):
     inquiry_item = next(i for i in items if i.kind == "Anfrage")
     assert "1× abgelehnt (Kapazität)" in inquiry_item.detail
     assert [i.at for i in items] == sorted((i.at for i in items), reverse=True)
+
+
+def test_blocking_cancels_unsent_inquiries_but_keeps_sent_ones(db_session):
+    from tests.integration.test_matching_fixtures import make_search, make_therapist, open_inquiry
+
+    t = make_therapist(db_session)
+    draft = open_inquiry(db_session, t.id, [make_search(db_session).id], status="draft")
+    sent = open_inquiry(db_session, t.id, [make_search(db_session).id], status="sent")
+    therapists.block(db_session, COORD, t.id, "Beschwerde einer Patientin", today=TODAY, now=NOW)
+    db_session.expire_all()
+    assert db_session.get(Inquiry, draft.id).status == InquiryStatus.cancelled
+    assert db_session.get(Inquiry, sent.id).status == InquiryStatus.sent  # the practice may still answer
+
+    other = make_therapist(db_session)
+    queued = open_inquiry(db_session, other.id, [make_search(db_session).id], status="queued")
+    therapists.deactivate(db_session, COORD, other.id, today=TODAY, now=NOW)
+    db_session.expire_all()
+    assert db_session.get(Inquiry, queued.id).status == InquiryStatus.cancelled
