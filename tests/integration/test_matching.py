@@ -337,16 +337,14 @@ def test_property_proposal_valid_capped_unique(db_session, data):
         sp.rollback()
 
 
-def test_proposed_coordinate_index_path_gives_the_same_proposals(backend, fresh_db_url):
+def test_proposed_coordinate_index_path_gives_the_same_proposals(db_factories):
     """With the proposed index on patients(lat, lon), PostgreSQL reads a band around the
-    practice first; the proposals must not change."""
-    if backend != "postgresql":
-        pytest.skip("the index path exists on PostgreSQL only")
+    practice first; the proposals must not change. (PostgreSQL only: SQLite has no such path.)"""
     import sqlalchemy as sa
 
     from core.db import make_engine, unit_of_work
 
-    engine = make_engine(fresh_db_url)
+    engine = make_engine(db_factories["postgresql"].new_url())
     try:
         with unit_of_work(engine) as s:
             t = make_therapist(s)
