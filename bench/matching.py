@@ -19,9 +19,6 @@ inquiries, exclusions, cooling) into a fresh bench_<random> database, then ANALY
   candidate, no pre-filter), `core.matching.naive_propose`; speedup_naive_vs_propose is
   naive p50 / propose p50 over the same 20 therapists; naive_agrees_count says for how many
   of the 20 both gave the same proposal.
-- *_with_proposed_indexes: select_region and propose again after creating the indexes this
-  module proposes for the schema (patients(lat, lon), patients(max_distance_km),
-  therapists(lower(trim(email)))) – created in the bench database only and dropped again.
 """
 
 from __future__ import annotations
@@ -155,48 +152,6 @@ def measure(url: str) -> dict[str, float | int]:
     return figures
 
 
-PROPOSED_INDEXES = {
-    "bench_proposed_patients_lat_lon": "CREATE INDEX bench_proposed_patients_lat_lon ON patients (lat, lon)",
-    "bench_proposed_patients_max_km": "CREATE INDEX bench_proposed_patients_max_km ON patients (max_distance_km)",
-    "bench_proposed_therapists_email_key": "CREATE INDEX bench_proposed_therapists_email_key ON therapists (lower(trim(email)))",
-}
-
-
-def measure_with_proposed_indexes(url: str) -> dict[str, float]:
-    """The two interactive figures again with the indexes proposed for the schema (created
-    here, dropped afterwards; the migrations do not have them yet)."""
-    engine = make_engine(url)
-    figures: dict[str, float] = {}
-    try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for sql in PROPOSED_INDEXES.values():
-                conn.execute(sa.text(sql))
-            conn.execute(sa.text("ANALYZE patients"))
-            conn.execute(sa.text("ANALYZE therapists"))
-        matching._COORD_INDEX.clear()
-        with Session(engine) as s:
-            prefix, _ = largest_region(s)
-            region = matching.region_by_prefix(prefix, digits=2)
-            matching.contactable_therapists(s, ACTOR, region, today=TODAY)
-            figures["select_region_ms_p50_with_proposed_indexes"] = summarise_ms(
-                [timed(lambda: matching.contactable_therapists(s, ACTOR, region, today=TODAY, limit=50))[0] for _ in range(REGION_RUNS)]
-            )["p50"]
-            all_contactable, _, _ = matching.contactable_all(s, None, today=TODAY)
-            rng = random.Random(20261123)
-            chosen = rng.sample([c for c in all_contactable if c.lat is not None], PROPOSE_THERAPISTS)
-            matching.propose_inquiry(s, chosen[0].id, today=TODAY, settings=SETTINGS)
-            figures["propose_ms_p50_with_proposed_indexes"] = summarise_ms(
-                [timed(lambda: matching.propose_inquiry(s, c.id, today=TODAY, settings=SETTINGS))[0] for c in chosen]
-            )["p50"]
-    finally:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for name in PROPOSED_INDEXES:
-                conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
-        matching._COORD_INDEX.clear()
-        engine.dispose()
-    return figures
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/matching.py")
     parser.add_argument("--scale", default="germany")
@@ -204,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.url:
         figures = measure(args.url)
-        figures.update(measure_with_proposed_indexes(args.url))
     else:
         if not GEONAMES_PATH.is_file():
             fail(f"GeoNames-Datei fehlt: {GEONAMES_PATH} (BENCH_GEONAMES_PATH setzen)")
@@ -212,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         with bench_database() as url:
             load_s = load(url, scale)
             figures = measure(url)
-            figures.update(measure_with_proposed_indexes(url))
             figures["load_s"] = load_s
     path = write_results("matching", figures)
     print_table("Vermittlung an Deutschland-Größe (PostgreSQL)", list(figures.items()))

@@ -537,8 +537,8 @@ _COORD_INDEX: dict[str, bool] = {}
 
 
 def _patient_coordinate_index(session: Session) -> bool:
-    """Whether PostgreSQL has an index on patients(lat …) (proposed, not in the initial
-    schema); asked once per database and process."""
+    """Whether PostgreSQL has an index on patients(lat …) (migration 0002 adds it; a database
+    without it still works, only slower); asked once per database and process."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return False

@@ -175,6 +175,9 @@ class Patient(TimestampMixin, Base):
             name="max_distance_range",
         ),
         Index("ix_patients_name_birth", "last_name", "first_name", "birth_date"),
+        # matching reads only the latitude band around a practice (core.matching.load_searches_reaching)
+        Index("ix_patients_lat_lon", "lat", "lon"),
+        Index("ix_patients_max_distance_km", "max_distance_km"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,6 +4,7 @@ history, create/edit in a dialog, CSV import/export. Rules and SQL live in core.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Any, Optional
 
 import pandas as pd
@@ -95,22 +96,11 @@ flt = PatientFilter(
 
 # --------------------------------------------------------------------------- list
 
-rv.reset_page_on_change(flt, state_key="pat_filter_sig", page_key="pat_page")
-page_no = rv.current_page("pat_page")
 with read_session() as s:
-    rows, total = patients.list_patients(s, actor, flt, today=today, offset=(page_no - 1) * rv.PAGE_SIZE, limit=rv.PAGE_SIZE)
-    if not rows and total and page_no > 1:
-        page_no = 1
-        rows, total = patients.list_patients(s, actor, flt, today=today, limit=rv.PAGE_SIZE)
+    rows, total, page_no = rv.filtered_page(partial(patients.list_patients, s, actor, flt, today=today), flt, prefix="pat")
 
 head_left, head_right = st.columns([4, 1])
-pages = max(1, -(-total // rv.PAGE_SIZE))
-count_line = f"**{rv.count_label(total, 'Patient:in', 'Patient:innen')}**"
-if flt.describe():
-    count_line += f" · Filter: {flt.describe()}"
-if pages > 1:
-    count_line += f" · Seite {page_no} von {pages}"
-head_left.markdown(count_line)
+head_left.markdown(rv.count_line(total, "Patient:in", "Patient:innen", filter_text=flt.describe(), page_no=page_no))
 if can_edit and head_right.button("Neue Patient:in", key="pat_new", icon=":material/person_add:", type="primary", width="stretch"):
     st.session_state[DIALOG] = {"mode": "new"}
     st.session_state.pop(DUPLICATE, None)

@@ -3,6 +3,7 @@ and history, create/edit in a dialog, CSV import/export. Rules and SQL live in c
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Optional
 
 import pandas as pd
@@ -103,22 +104,11 @@ flt = TherapistFilter(
 
 # --------------------------------------------------------------------------- list
 
-rv.reset_page_on_change(flt, state_key="th_filter_sig", page_key="th_page")
-page_no = rv.current_page("th_page")
 with read_session() as s:
-    rows, total = therapists.list_therapists(s, actor, flt, today=today, offset=(page_no - 1) * rv.PAGE_SIZE, limit=rv.PAGE_SIZE)
-    if not rows and total and page_no > 1:
-        page_no = 1
-        rows, total = therapists.list_therapists(s, actor, flt, today=today, limit=rv.PAGE_SIZE)
+    rows, total, page_no = rv.filtered_page(partial(therapists.list_therapists, s, actor, flt, today=today), flt, prefix="th")
 
 head_left, head_right = st.columns([4, 1])
-pages = max(1, -(-total // rv.PAGE_SIZE))
-count_line = f"**{rv.count_label(total, 'Therapeut:in', 'Therapeut:innen')}**"
-if flt.describe():
-    count_line += f" · Filter: {flt.describe()}"
-if pages > 1:
-    count_line += f" · Seite {page_no} von {pages}"
-head_left.markdown(count_line)
+head_left.markdown(rv.count_line(total, "Therapeut:in", "Therapeut:innen", filter_text=flt.describe(), page_no=page_no))
 if can_edit and head_right.button("Neue Therapeut:in", key="th_new", icon=":material/person_add:", type="primary", width="stretch"):
     st.session_state[DIALOG] = {"mode": "new"}
     st.session_state.pop(DUPLICATE, None)

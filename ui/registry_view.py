@@ -267,6 +267,30 @@ def pager(total: int, *, key: str) -> int:
     return st.pagination(pages, key=key)
 
 
+def filtered_page(fetch: Callable[..., tuple[list, int]], flt: Any, *, prefix: str) -> tuple[list, int, int]:
+    """One page of a filtered list: back to page 1 when the filter changed or the page ran
+    empty (rows deleted meanwhile). `fetch(offset=, limit=)` runs the core query.
+    Returns (rows, total, page number)."""
+    reset_page_on_change(flt, state_key=f"{prefix}_filter_sig", page_key=f"{prefix}_page")
+    page_no = current_page(f"{prefix}_page")
+    rows, total = fetch(offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    if not rows and total and page_no > 1:
+        page_no = 1
+        rows, total = fetch(offset=0, limit=PAGE_SIZE)
+    return rows, total, page_no
+
+
+def count_line(total: int, singular: str, plural: str, *, filter_text: str, page_no: int) -> str:
+    """"**12 Patient:innen** · Filter: … · Seite 1 von 3" above a list."""
+    line = f"**{count_label(total, singular, plural)}**"
+    if filter_text:
+        line += f" · Filter: {filter_text}"
+    pages = max(1, -(-total // PAGE_SIZE))
+    if pages > 1:
+        line += f" · Seite {page_no} von {pages}"
+    return line
+
+
 def tri_state(label: str, *, key: str, yes: str = "ja", no: str = "nein") -> Optional[bool]:
     """A filter that is off, yes or no (segmented control; URL-bound)."""
     choice = st.segmented_control(

@@ -337,9 +337,10 @@ def test_property_proposal_valid_capped_unique(db_session, data):
         sp.rollback()
 
 
-def test_proposed_coordinate_index_path_gives_the_same_proposals(db_factories):
-    """With the proposed index on patients(lat, lon), PostgreSQL reads a band around the
-    practice first; the proposals must not change. (PostgreSQL only: SQLite has no such path.)"""
+def test_coordinate_index_path_gives_the_same_proposals(db_factories):
+    """With the index on patients(lat, lon) (migration 0002), PostgreSQL reads a band around
+    the practice first; without it every active search is scanned. Both give the same
+    proposals. (PostgreSQL only: SQLite has no such path.)"""
     import sqlalchemy as sa
 
     from core.db import make_engine, unit_of_work
@@ -350,12 +351,15 @@ def test_proposed_coordinate_index_path_gives_the_same_proposals(db_factories):
             t = make_therapist(s)
             for k, (km, max_km) in enumerate([(5, 10), (11, 10), (24, None), (26, None), (60, 80), (90, 80), (2, 30)]):
                 make_search(s, at=north(km), max_distance_km=max_km, started_on=date(2026, 1, 1) + timedelta(days=k))
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("DROP INDEX ix_patients_lat_lon"))
+        matching._COORD_INDEX.clear()
         with unit_of_work(engine) as s:
             assert not matching._patient_coordinate_index(s)
             before = propose(s, t.id)
             view_before = [c.search_id for c in matching.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS).rejected]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("CREATE INDEX test_patients_lat_lon ON patients (lat, lon)"))
+            conn.execute(sa.text("CREATE INDEX ix_patients_lat_lon ON patients (lat, lon)"))
         matching._COORD_INDEX.clear()
         with unit_of_work(engine) as s:
             assert matching._patient_coordinate_index(s)
