@@ -1069,7 +1069,9 @@ class _Outcomes:
         sent: list[int] = []
         decisions: list[Optional[FailureDecision]] = []
         lost = 0
-        with self._scope() as session:
+        with self._scope() as session, session.no_autoflush:
+            # the statements below are Core updates that never read the pending audit rows:
+            # without autoflush those rows go out as one multi-row INSERT at commit
             for mail, error, at in self._items:
                 if error is None:
                     if mark_sent(session, mail, owner=self._owner, sent_at=at):
