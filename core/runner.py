@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 import filelock
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -50,6 +50,10 @@ STANDBY_POLL_SECONDS = 2.0
 # A leader whose last heartbeat is older than 2 x HEARTBEAT_SECONDS + this is considered gone.
 ALIVE_SLACK_SECONDS = 10
 HEARTBEAT_KEEP_DAYS = 7
+# The outbox job alone runs 2,880 times a day: successful runs are kept a month, runs that
+# failed a quarter (long enough to see a pattern), then housekeeping deletes them.
+JOB_RUN_KEEP_DAYS = 30
+JOB_RUN_ERROR_KEEP_DAYS = 90
 
 # German titles of the jobs for the dashboard, by job id (the ids of jobs/registry.py).
 JOB_TITLES: dict[str, str] = {
@@ -292,6 +296,22 @@ def mark_stopped(session: Session, runner_id: str, *, now: datetime) -> None:
 def prune_heartbeats(session: Session, *, now: datetime, keep_days: int = HEARTBEAT_KEEP_DAYS) -> int:
     """Delete rows of runners not heard of for `keep_days` (live runners beat far more often)."""
     result = session.execute(delete(RunnerHeartbeat).where(RunnerHeartbeat.beat_at < now - timedelta(days=keep_days)))
+    return result.rowcount or 0
+
+
+def prune_job_runs(
+    session: Session, *, now: datetime, keep_days: int = JOB_RUN_KEEP_DAYS, error_keep_days: int = JOB_RUN_ERROR_KEEP_DAYS
+) -> int:
+    """Delete finished job runs older than `keep_days` (failed ones: `error_keep_days`)."""
+    result = session.execute(
+        delete(JobRun).where(
+            JobRun.finished_at.is_not(None),
+            or_(
+                and_(JobRun.result != JobResult.error, JobRun.started_at < now - timedelta(days=keep_days)),
+                JobRun.started_at < now - timedelta(days=error_keep_days),
+            ),
+        )
+    )
     return result.rowcount or 0
 
 

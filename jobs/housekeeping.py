@@ -1,9 +1,9 @@
-"""Housekeeping every 15 minutes: expired login sessions and old runner heartbeats."""
+"""Housekeeping every 15 minutes: expired login sessions, old runner heartbeats and job runs."""
 
 from __future__ import annotations
 
 from core.auth import expire_sessions
-from core.runner import prune_heartbeats
+from core.runner import prune_heartbeats, prune_job_runs
 from jobs.spec import JobContext
 
 
@@ -11,12 +11,13 @@ def run(ctx: JobContext) -> str:
     with ctx.session_scope() as session:
         sessions = expire_sessions(session, now=ctx.now)
         heartbeats = prune_heartbeats(session, now=ctx.now)
-    return summary(sessions, heartbeats)
+        runs = prune_job_runs(session, now=ctx.now)
+    return summary(sessions, heartbeats, runs)
 
 
-def summary(sessions: dict[str, int], heartbeats: int) -> str:
+def summary(sessions: dict[str, int], heartbeats: int, runs: int = 0) -> str:
     return (
         f"Anmeldungen: {sessions['expired']} abgelaufen, {sessions['unused_handoffs']} ungenutzte "
         f"Anmeldecodes verworfen, {sessions['deleted']} alte gelöscht; "
-        f"{heartbeats} alte Einträge des Hintergrunddienstes gelöscht"
+        f"{heartbeats} alte Einträge des Hintergrunddienstes gelöscht, {runs} alte Jobläufe gelöscht"
     )

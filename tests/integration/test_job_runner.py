@@ -204,12 +204,22 @@ def test_housekeeping_expires_sessions(db_session, now):
     heartbeat(db_session, "gone-for-a-week", beat_at=now - timedelta(days=8), stopped_at=now - timedelta(days=8))
     heartbeat(db_session, "recent", beat_at=now - timedelta(days=1), stopped_at=now - timedelta(days=1))
 
+    def finished_run(days_ago: int, result: JobResult) -> JobRun:
+        at = now - timedelta(days=days_ago)
+        row = JobRun(job_name="outbox_delivery", runner_id="r", started_at=at, finished_at=at, result=result)
+        db_session.add(row)
+        return row
+
+    old_ok, kept_ok = finished_run(31, JobResult.ok), finished_run(29, JobResult.ok)
+    old_error, kept_error = finished_run(91, JobResult.error), finished_run(60, JobResult.error)
+    db_session.flush()
+
     ctx = JobContext(now=now, runner_id="test", settings=Settings(), session_scope=lambda: savepoint_scope(db_session))
     summary = housekeeping.run(ctx)
 
     assert summary == (
         "Anmeldungen: 1 abgelaufen, 1 ungenutzte Anmeldecodes verworfen, 1 alte gelöscht; "
-        "1 alte Einträge des Hintergrunddienstes gelöscht"
+        "1 alte Einträge des Hintergrunddienstes gelöscht, 2 alte Jobläufe gelöscht"
     )
     db_session.expire_all()
     assert (db_session.get(LoginSession, expired.id).revoked_at, db_session.get(LoginSession, expired.id).revoke_reason) == (now, "expired")
@@ -218,6 +228,7 @@ def test_housekeeping_expires_sessions(db_session, now):
     assert db_session.get(LoginSession, ancient.id) is None
     assert db_session.get(RunnerHeartbeat, "gone-for-a-week") is None
     assert db_session.get(RunnerHeartbeat, "recent") is not None
+    assert [db_session.get(JobRun, r.id) is not None for r in (old_ok, kept_ok, old_error, kept_error)] == [False, True, False, True]
 
 
 def test_job_runs_recorded_for_ok_failing_and_housekeeping(fresh_db_url, now):
