@@ -6,7 +6,9 @@ import logging
 
 import streamlit as st
 
+from core import users
 from core.config import SettingsError, get_settings
+from core.db import read_session
 from core.permissions import Permission
 from core.vocab import NAV_SECTIONS, PAGE_TITLES
 from ui import auth, layout, sidebar
@@ -32,6 +34,21 @@ if actor is None:
     st.stop()
 
 auth.emit_cookie_scripts()
+
+try:
+    with read_session() as s:
+        must_change = users.needs_password_change(s, actor)
+except Exception as exc:  # noqa: BLE001 - database unreachable: say so, no traceback
+    layout.unexpected_error(exc)
+    st.stop()
+if must_change:
+    # An admin chose this password: nothing else opens until the user has set their own.
+    account = st.Page("pages/account.py", title="Mein Konto", icon=":material/person:", url_path="konto", default=True)
+    page = st.navigation([account], position="hidden")
+    sidebar.render(actor)
+    with layout.guarded():
+        page.run()
+    st.stop()
 
 work = [st.Page("pages/home.py", title=PAGE_TITLES["home"], icon=":material/dashboard:", url_path="uebersicht", default=True)]
 work.append(st.Page("pages/matching.py", title=PAGE_TITLES["matching"], icon=":material/handshake:", url_path="vermittlung"))

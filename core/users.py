@@ -185,6 +185,14 @@ def reset_password(session: Session, actor: Actor, user_id: int, new_password: s
     audit.record(session, actor, "user.reset_password", "user", user.id, None, now=now)
 
 
+def needs_password_change(session: Session, actor: Actor) -> bool:
+    """True when an admin set this account's password (new account or reset): the user must
+    choose their own before working."""
+    if actor.user_id is None:
+        return False
+    return bool(session.scalar(select(User.must_change_password).where(User.id == actor.user_id)))
+
+
 def change_own_password(session: Session, actor: Actor, old_password: str, new_password: str, *, now: datetime) -> None:
     user = _get(session, actor.user_id)
     if not verify_password(user.password_hash, old_password):

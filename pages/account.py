@@ -3,12 +3,19 @@
 import streamlit as st
 
 from core import users
-from core.db import unit_of_work
+from core.db import read_session, unit_of_work
 from ui import context, layout
 from ui.auth import require_actor
 
 actor = require_actor()
 layout.header("Mein Konto", f"Angemeldet als {actor.username} ({actor.role.label}).")
+with read_session() as s:
+    first_time = users.needs_password_change(s, actor)
+if first_time:
+    st.warning(
+        "Ihr Passwort wurde von der Administration vergeben. Bitte wählen Sie jetzt ein eigenes – "
+        "danach öffnen sich alle Seiten.", icon=":material/key:",
+    )
 
 with st.form("own_password", clear_on_submit=True):
     old = st.text_input("Bisheriges Passwort", type="password", key="acc_old")
@@ -22,5 +29,7 @@ with st.form("own_password", clear_on_submit=True):
                 with unit_of_work() as s:
                     users.change_own_password(s, actor, old, new, now=context.now())
                 st.toast("Passwort geändert.")
+                if first_time:
+                    st.rerun()  # the full navigation opens now
             except users.UserError as exc:
                 st.error(str(exc))

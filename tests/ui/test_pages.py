@@ -92,3 +92,41 @@ def test_logout_returns_to_login(app_db):
     at.button(key="logout").click().run()
     assert not at.exception
     assert at.text_input(key="login_username") is not None
+
+
+def test_password_set_by_admin_must_be_changed_before_anything_else(app_db):
+    """An account whose password an admin reset opens only "Mein Konto" until the user has
+    chosen their own password; then the whole navigation is there."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from core import users
+    from core.db import get_engine, unit_of_work
+    from core.models import User
+    from tests.support.apptest import ACCOUNTS
+
+    name, _ = ACCOUNTS[Role.coordinator]
+    with unit_of_work(get_engine(app_db)) as s:
+        admin = s.scalar(select(User).where(User.username == ACCOUNTS[Role.admin][0]))
+        target = s.scalar(select(User).where(User.username == name))
+        from core.permissions import Actor
+
+        users.reset_password(s, Actor(admin.id, admin.username, Role.admin), target.id, "Vom-Admin-2026!",
+                             now=datetime.now(timezone.utc))
+
+    at = login(Role.coordinator, password="Vom-Admin-2026!")
+    assert not at.exception
+    assert any("Passwort wurde von der Administration vergeben" in w.value for w in at.warning)
+    with pytest.raises(ValueError, match="Known pages: \\['[^']*pages/account.py'\\]"):
+        at.switch_page("pages/patients.py")  # only the account page is registered
+
+    at.text_input(key="acc_old").input("Vom-Admin-2026!")
+    at.text_input(key="acc_new").input("Mein-eigenes-2026")
+    at.text_input(key="acc_repeat").input("Mein-eigenes-2026")
+    at.button(key="FormSubmitter:own_password-Passwort ändern").click().run()
+    assert not at.exception and not at.error
+    assert not any("Passwort wurde von der Administration vergeben" in w.value for w in at.warning)
+    at.switch_page("pages/patients.py").run()
+    assert not at.exception
+    assert "Patient:innen" in texts(at)
