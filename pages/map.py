@@ -70,6 +70,9 @@ st.caption("Kartenhintergrund © CARTO, © OpenStreetMap-Mitwirkende (nur mit In
 
 
 
+_FLASH = "map_created_inquiry"
+
+
 def _inquiry_action(t: map_data.TherapistPoint) -> None:
     """In patient mode: may this patient go into an inquiry to this therapist? If so, one click creates it."""
     patient = view.patients[0] if view.rings_km and view.patients else None
@@ -97,9 +100,20 @@ def _inquiry_action(t: map_data.TherapistPoint) -> None:
             details = list(exc.therapist_reasons) + [r for rs in exc.reasons.values() for r in rs]
             st.error(str(exc) + "".join(f"\n- {r}" for r in details))
             return
-        st.success(f"Anfrage {ref} an {t.name} mit {patient.label} erstellt (noch nicht gesendet).")
-        st.page_link("pages/matching.py", label=f"Anfrage {ref} in der Vermittlung öffnen", icon=":material/handshake:",
-                     query_params={"mt_view": "inquiries", "mt_inquiry": str(created.id)})
+        # rerun so the map and the card show the new state (the therapist now has an open inquiry)
+        st.session_state[_FLASH] = (t.id, created.id, f"Anfrage {ref} an {t.name} mit {patient.label} erstellt (noch nicht gesendet).")
+        st.rerun()
+
+
+def _flash(t: map_data.TherapistPoint) -> None:
+    flash = st.session_state.get(_FLASH)
+    if not flash or flash[0] != t.id:
+        return
+    st.session_state.pop(_FLASH, None)
+    _, inquiry_id, text = flash
+    st.toast(text, icon=":material/check:")
+    st.page_link("pages/matching.py", label=f"Anfrage {inquiries.reference(inquiry_id)} in der Vermittlung öffnen",
+                 icon=":material/handshake:", query_params={"mt_view": "inquiries", "mt_inquiry": str(inquiry_id)})
 
 
 picked = None
@@ -132,4 +146,5 @@ if picked is not None:
             st.write(f"Verfahren: {t.methods} · {t.phone_hours_today}" + (f" · {format_km(t.distance_km)}" if t.distance_km is not None else ""))
             if t.approximate:
                 st.caption("Lage ungefähr (PLZ-Mittelpunkt).")
+            _flash(t)
             _inquiry_action(t)

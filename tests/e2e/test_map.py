@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -41,3 +42,33 @@ def test_map_screenshot_offline_is_not_blank(server, page):
     pixels = {img.getpixel((x, y)) for x in range(0, img.width, 2) for y in range(0, img.height, 2)}
     assert any(abs(r - 34) < 30 and abs(g - 139) < 30 and abs(b - 34) < 30 for r, g, b in pixels)
     assert any(r > 170 and g < 70 and b < 70 for r, g, b in pixels)
+
+
+def test_map_card_creates_inquiry(server, page):
+    """The therapist card (linked by URL) offers the inquiry for the chosen patient; one click
+    creates it and links to it in Vermittlung."""
+    from tests.ui.test_map_page import _therapist_id
+
+    _seed(server["db"])
+    frei = _therapist_id(server["db"], "Frei")
+    dispose_engines()
+    page.goto(server["url"])
+    wait_for_app(page)
+    _login(page, Role.coordinator)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    page.goto(server["url"] + f"/karte?map_therapist={frei}")
+    wait_for_app(page)
+    button = page.get_by_role("button", name="Anfrage mit Paula Kartenprobe erstellen")
+    button.wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "map_card.png"), full_page=True)
+    button.click()
+    page.get_by_test_id("stToastText").filter(has_text="erstellt (noch nicht gesendet)").wait_for(timeout=30_000)
+    # the card shows the new state: this therapist now has an open inquiry
+    page.get_by_text("Nicht anfragbar für Paula Kartenprobe").wait_for()
+    link = page.get_by_role("link", name=re.compile(r"Anfrage A\d+ in der Vermittlung öffnen"))
+    link.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "map_card_created.png"), full_page=True)
+    link.click()
+    page.get_by_role("heading", name="Vermittlung").wait_for(timeout=30_000)
+    assert "mt_inquiry=" in page.url

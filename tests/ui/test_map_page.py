@@ -99,7 +99,8 @@ def test_card_creates_inquiry_when_eligible_and_explains_when_not(app_db):
     assert len(buttons) == 1, [m.value for m in at.markdown]
     buttons[0].click().run()
     assert not at.exception and not at.error
-    assert any("erstellt (noch nicht gesendet)" in m.value for m in at.success)
+    assert any("erstellt (noch nicht gesendet)" in t.value for t in at.toast)
+    assert any("Nicht anfragbar" in m.value for m in at.markdown)  # the card shows the new state
     with unit_of_work(get_engine(app_db)) as s:
         assert s.scalar(select(func.count()).select_from(InquiryPatient)) == 1
 
