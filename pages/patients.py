@@ -13,8 +13,8 @@ import streamlit as st
 from core import patients, searches, therapists
 from core import validation as v
 from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime, format_number
-from core.patients import DuplicateWarning, PatientError, PatientFilter
+from core.formatting import format_date, format_datetime
+from core.patients import PatientError, PatientFilter
 from core.permissions import Permission
 from core.searches import IncompletePatient, SearchAction, SearchError
 from core.vocab import (
@@ -318,25 +318,17 @@ def _form(patient_id: Optional[int]) -> None:
 
     if not submitted:
         return
-    try:
-        with unit_of_work() as s:
-            if patient_id is None:
-                p = patients.create_patient(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-            else:
-                p = patients.update_patient(s, actor, patient_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-            saved_id, saved_name = p.id, f"{p.first_name} {p.last_name}"
-    except v.ValidationErrors as exc:
-        rest = slots.show(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
+    def save(s) -> tuple[int, str]:
+        if patient_id is None:
+            p = patients.create_patient(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
+        else:
+            p = patients.update_patient(s, actor, patient_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
+        return p.id, f"{p.first_name} {p.last_name}"
+
+    saved = rv.save_form(save, slots=slots, duplicate_key=DUPLICATE, domain_error=PatientError)
+    if saved is None:
         return
-    except DuplicateWarning as exc:
-        st.session_state[DUPLICATE] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
-        ]
-        st.rerun()
-    except PatientError as exc:
-        st.error(str(exc))
-        return
+    saved_id, saved_name = saved
     _close_dialog()
     st.session_state[TOAST] = f"{saved_name} {'angelegt' if patient_id is None else 'gespeichert'}."
     st.query_params["patient"] = str(saved_id)

@@ -12,8 +12,7 @@ import streamlit as st
 from core import therapists
 from core import validation as v
 from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime, format_number
-from core.patients import DuplicateWarning
+from core.formatting import format_date, format_datetime
 from core.permissions import Permission
 from core.therapists import TherapistError, TherapistFilter
 from core.vocab import (
@@ -307,25 +306,17 @@ def _form(therapist_id: Optional[int]) -> None:
 
     if not submitted:
         return
-    try:
-        with unit_of_work() as s:
-            if therapist_id is None:
-                t = therapists.create_therapist(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-            else:
-                t = therapists.update_therapist(s, actor, therapist_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-            saved_id, saved_name = t.id, t.full_name
-    except v.ValidationErrors as exc:
-        rest = slots.show(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
+    def save(s) -> tuple[int, str]:
+        if therapist_id is None:
+            t = therapists.create_therapist(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
+        else:
+            t = therapists.update_therapist(s, actor, therapist_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
+        return t.id, t.full_name
+
+    saved = rv.save_form(save, slots=slots, duplicate_key=DUPLICATE, domain_error=TherapistError)
+    if saved is None:
         return
-    except DuplicateWarning as exc:
-        st.session_state[DUPLICATE] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
-        ]
-        st.rerun()
-    except TherapistError as exc:
-        st.error(str(exc))
-        return
+    saved_id, saved_name = saved
     _close_dialog()
     _languages.clear()
     st.session_state[TOAST] = f"{saved_name} {'angelegt' if therapist_id is None else 'gespeichert'}."

@@ -267,6 +267,28 @@ def pager(total: int, *, key: str) -> int:
     return st.pagination(pages, key=key)
 
 
+def save_form(
+    save: Callable[[Any], tuple[int, str]], *, slots: Any, duplicate_key: str, domain_error: type[Exception]
+) -> Optional[tuple[int, str]]:
+    """Run `save(session)` in one unit of work and return (id, name) of the saved record, or
+    show why nothing was saved: field errors next to their fields, a possible duplicate as a
+    warning in the form (rerun; the user may confirm), a domain error as one German line."""
+    try:
+        with unit_of_work() as s:
+            return save(s)
+    except v.ValidationErrors as exc:
+        rest = slots.show(exc.errors)
+        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
+    except DuplicateWarning as exc:
+        st.session_state[duplicate_key] = ["Mögliche Dublette – bitte prüfen:"] + [
+            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
+        ]
+        st.rerun()
+    except domain_error as exc:
+        st.error(str(exc))
+    return None
+
+
 def filtered_page(fetch: Callable[..., tuple[list, int]], flt: Any, *, prefix: str) -> tuple[list, int, int]:
     """One page of a filtered list: back to page 1 when the filter changed or the page ran
     empty (rows deleted meanwhile). `fetch(offset=, limit=)` runs the core query.
