@@ -198,6 +198,10 @@ def _proposal_panel(therapist_id: int) -> None:
 def view_new() -> None:
     region = _region_from_inputs("mt_region", "mt_radius")
     if region is None:
+        linked = st.query_params.get("mt_therapist", "")
+        if linked.isdigit():  # opened from a link (e.g. the map's therapist card)
+            _proposal_panel(int(linked))
+            return
         st.info("Wählen Sie oben eine PLZ-Region (z. B. 10) oder eine PLZ mit Umkreis; dann erscheinen die "
                 "Therapeut:innen, die jetzt angefragt werden können.", icon=":material/travel_explore:")
         return

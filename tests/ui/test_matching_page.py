@@ -131,3 +131,15 @@ def test_bad_region_shows_german_error_next_to_field(app_db):
     at = _open(login(Role.coordinator), "new")
     at.text_input(key="mt_region").input("1x").run()
     assert any("PLZ-Region" in e.value for e in at.error)
+
+
+def test_linked_therapist_opens_the_proposal_without_a_region(app_db):
+    """A link with ?mt_therapist=<id> (from the map's therapist card) shows that therapist's
+    proposal even before a region is chosen."""
+    tid, _ = _seed(app_db)
+    at = login(Role.coordinator)
+    at.query_params["mt_therapist"] = str(tid)
+    at = _open(at, "new")
+    assert not at.exception and not at.error
+    assert any(h.value.startswith("Anfrage an") for h in at.subheader)
+    assert at.button(key=f"mt_create_{tid}") is not None
