@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.formatting import BERLIN
-from core.models import Inquiry, OutboxEmail, Patient, PhoneCall, Search, Therapist
+from core.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.permissions import Actor, Permission
-from core.vocab import CallState, EmailState, InquiryStatus, SearchStatus, TherapistStatus
+from core.vocab import CallState, EmailState, InquiryOrigin, InquiryStatus, SearchStatus, TherapistStatus
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Overview:
     emails_failed: int
     calls_today: int
     calls_overdue: int
+    conflicts_open: int = 0
+    nightly_suggestions: int = 0
 
 
 def _count(session: Session, stmt) -> int:
@@ -65,13 +67,27 @@ def overview(session: Session, actor: Actor, *, today: date, now: datetime) -> O
         therapists_blocked=_count(
             session, select(func.count()).select_from(Therapist).where(Therapist.status == TherapistStatus.blocked)
         ),
+        # drafts a coordinator made; the night's suggestions are counted on their own
         inquiries_draft=_count(
-            session, select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.draft)
-        ),
-        inquiries_awaiting=_count(
             session,
             select(func.count()).select_from(Inquiry).where(
-                or_(Inquiry.status == InquiryStatus.sent, Inquiry.status == InquiryStatus.queued)
+                Inquiry.status == InquiryStatus.draft, Inquiry.origin != InquiryOrigin.nightly
+            ),
+        ),
+        # an inquiry counts as sent when delivered (or called), not when queued
+        inquiries_awaiting=_count(
+            session, select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.sent)
+        ),
+        conflicts_open=_count(
+            session,
+            select(func.count()).select_from(InquiryPatient).where(
+                InquiryPatient.conflict.is_(True), InquiryPatient.conflict_resolved_at.is_(None)
+            ),
+        ),
+        nightly_suggestions=_count(
+            session,
+            select(func.count()).select_from(Inquiry).where(
+                Inquiry.status == InquiryStatus.draft, Inquiry.origin == InquiryOrigin.nightly
             ),
         ),
         inquiries_answered_7d=_count(

@@ -37,8 +37,16 @@ c[0].metric("Anrufe heute", n(o.calls_today))
 c[1].metric("Überfällige Anrufe", n(o.calls_overdue))
 c[2].metric("E-Mails in Warteschlange", n(o.emails_queued))
 c[3].metric("Fehlgeschlagene E-Mails", n(o.emails_failed))
+todo = []
+if o.conflicts_open:
+    todo.append(f"**{n(o.conflicts_open)}** {'Konflikt' if o.conflicts_open == 1 else 'Konflikte'} (doppelte Zusage) zu klären")
+if o.nightly_suggestions:
+    todo.append(f"**{n(o.nightly_suggestions)}** {'Vorschlag' if o.nightly_suggestions == 1 else 'Vorschläge'} der Nacht zur Freigabe")
 if o.inquiries_draft:
-    st.info(f"{n(o.inquiries_draft)} Anfrage-Entwürfe warten auf Freigabe.")
+    todo.append(f"**{n(o.inquiries_draft)}** {'Anfrage-Entwurf wartet' if o.inquiries_draft == 1 else 'Anfrage-Entwürfe warten'} auf das Senden")
+if todo:
+    st.info("  \n".join(todo), icon=":material/task_alt:")
+    st.page_link("pages/matching.py", label="Zur Vermittlung", icon=":material/handshake:")
 
 st.subheader("Hintergrunddienst")
 if status.alive:
