@@ -352,17 +352,25 @@ def queue_inquiry_email(
         raise OutboxError(f"Die Anfrage ist bereits {inquiry.status.label}; es wird keine neue E-Mail erstellt.")
     if _has_mail(session, inquiry_id, mt.THERAPIST_INQUIRY, [EmailState.draft, EmailState.queued, EmailState.sending, EmailState.sent]):
         raise OutboxError("Für diese Anfrage gibt es schon eine E-Mail im Postausgang.")
+    return _inquiry_mail(session, actor, inquiry, mt.THERAPIST_INQUIRY, now, approve=approve, settings=settings)
+
+
+def _inquiry_mail(
+    session: Session, actor: Actor, inquiry: Inquiry, template: str, now: datetime, *, approve: bool,
+    settings: Settings, **extra_context,
+) -> OutboxEmail:
+    """Render an inquiry or reminder mail to the inquiry's therapist (pseudonymised patients)."""
     therapist = inquiry.therapist
     address = _validate_address(therapist.email, therapist.full_name)
     patients = _inquiry_patients(inquiry)
     if not patients:
         raise OutboxError("Die Anfrage enthält keine Patient:innen mehr.")
     context = mt.inquiry_context(
-        settings, inquiry_id=inquiry.id, therapist=therapist, patients=patients, today=_local_date(now)
+        settings, inquiry_id=inquiry.id, therapist=therapist, patients=patients, today=_local_date(now), **extra_context
     )
-    rendered = mt.render(mt.THERAPIST_INQUIRY, context)
+    rendered = mt.render(template, context)
     email = _new_email(
-        actor=actor, template=mt.THERAPIST_INQUIRY, rendered=rendered, to_address=address,
+        actor=actor, template=template, rendered=rendered, to_address=address,
         to_name=therapist.full_name, therapist_id=therapist.id, inquiry_id=inquiry.id, now=now,
     )
     return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
@@ -379,21 +387,10 @@ def queue_reminder_email(
         raise OutboxError("Erinnern lässt sich nur an eine gesendete, unbeantwortete Anfrage.")
     if _has_mail(session, inquiry_id, mt.THERAPIST_REMINDER, list(EmailState)):
         raise OutboxError("Für diese Anfrage gibt es schon eine Erinnerung.")
-    therapist = inquiry.therapist
-    address = _validate_address(therapist.email, therapist.full_name)
-    patients = _inquiry_patients(inquiry)
-    if not patients:
-        raise OutboxError("Die Anfrage enthält keine Patient:innen mehr.")
-    context = mt.inquiry_context(
-        settings, inquiry_id=inquiry.id, therapist=therapist, patients=patients, today=_local_date(now),
+    return _inquiry_mail(
+        session, actor, inquiry, mt.THERAPIST_REMINDER, now, approve=True, settings=settings,
         sent_on=_local_date(inquiry.sent_at or now),
     )
-    rendered = mt.render(mt.THERAPIST_REMINDER, context)
-    email = _new_email(
-        actor=actor, template=mt.THERAPIST_REMINDER, rendered=rendered, to_address=address,
-        to_name=therapist.full_name, therapist_id=therapist.id, inquiry_id=inquiry.id, now=now,
-    )
-    return _finish_new(session, actor, email, approve=True, now=now, settings=settings)
 
 
 def queue_thanks_email(
