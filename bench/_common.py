@@ -176,7 +176,7 @@ def drop_database(name: str) -> None:
 @contextmanager
 def bench_database(migrated: bool = True) -> Iterator[str]:
     """A fresh bench_<random> PostgreSQL database (URL), migrated, dropped at the end."""
-    from core.db import dispose_engines
+    from core.platform.db import dispose_engines
 
     name = create_database()
     try:

@@ -27,19 +27,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings, load_or_exit
-from core.db import dispose_engines, get_engine, unit_of_work
-from core.runner import (
-    STANDBY_POLL_SECONDS,
-    LeaderLock,
-    RunnerIdentity,
-    claim_leadership,
-    make_leader_lock,
-    mark_stopped,
-    new_runner_identity,
-    record_beat,
-    register_runner,
-)
+from core.platform.config import Settings, load_or_exit
+from core.platform.db import dispose_engines, get_engine, unit_of_work
+from core.platform.runner import STANDBY_POLL_SECONDS, LeaderLock, RunnerIdentity, claim_leadership, make_leader_lock, mark_stopped, new_runner_identity, record_beat, register_runner
 from jobs.execution import Clock, JobRunOutcome, run_job, utc_now
 from jobs.options import INTERVAL_ENV, interval_override_or_exit
 from jobs.registry import JOBS

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import Session
 
-from core.db import make_engine
+from core.platform.db import make_engine
 from tests.support.databases import DatabaseFactory
 
 BACKENDS = ["sqlite", "postgresql"]
