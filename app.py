@@ -7,6 +7,7 @@ import logging
 import streamlit as st
 
 from core.platform import users
+from core.bootstrap import bootstrap
 from core.platform.config import SettingsError, get_settings
 from core.platform.db import read_session
 from core.platform.permissions import Permission
@@ -16,6 +17,7 @@ from ui import auth, layout, sidebar
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="Therapieplatz-Vermittlung", page_icon="🧭", layout="wide")
+bootstrap()
 
 try:
     get_settings()

@@ -52,6 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from core.bootstrap import bootstrap
 from core.platform import audit
 from core.mail import templates as mt
 from demo.cities import AREA_CODE_BY_PLZ, DEMO_CITIES, WEIGHT_BY_PLZ
@@ -1855,6 +1856,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--today", type=_parse_today, default=None, help="Stichtag JJJJ-MM-TT (Standard: heute, Berlin)")
     parser.add_argument("--geonames", type=Path, default=None, help="GeoNames-Datei DE.txt (Standard: GEONAMES_PATH)")
     args = parser.parse_args(argv)
+    bootstrap()
 
     from core.platform.config import load_or_exit
     from core.platform.db import get_engine, unit_of_work

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session
 from core.platform.models import Patient, PlzCentroid, Therapist
 from core.platform.vocab import CoordinatesSource
 from core.geo.distance import GEONAMES_ADMIN1_TO_STATE, GEONAMES_DE_URL, GEONAMES_MAX_BYTES, LatLon, STATE_CODES, _PLZ_RE, distances_km
+from core.platform.config import get_settings
+from core.platform.config import load_or_exit
+from core.platform.db import get_engine, unit_of_work
 
 
 # --------------------------------------------------------------------------- PLZ file
@@ -193,7 +196,6 @@ def load_plz_centroids(session: Session, path: Optional[Path | str] = None) -> P
     """
     started = time.perf_counter()
     if path is None:
-        from core.platform.config import get_settings
 
         settings = get_settings()
         path = settings.path(settings.GEONAMES_PATH)
@@ -239,7 +241,6 @@ def download_geonames(
     The file is replaced atomically, so a failed download never leaves half a file.
     Raises OSError (urllib.error.URLError offline) or ValueError for a broken archive."""
     if dest is None:
-        from core.platform.config import get_settings
 
         settings = get_settings()
         dest = settings.path(settings.GEONAMES_PATH)
@@ -399,7 +400,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data_p.add_argument("--force", action="store_true", help="auch herunterladen, wenn die Datei schon da ist")
     args = parser.parse_args(argv)
 
-    from core.platform.config import load_or_exit
 
     settings = load_or_exit()
     target = settings.path(settings.GEONAMES_PATH)
@@ -416,7 +416,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "download":
         return 0
 
-    from core.platform.db import get_engine, unit_of_work
 
     path = Path(args.path) if getattr(args, "path", None) else target
     try:

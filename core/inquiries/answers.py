@@ -8,6 +8,8 @@ from typing import Mapping, Optional, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from core.platform import audit
+from core.mail import outbox
+from core.mail import rules as mail_rules
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
@@ -15,7 +17,7 @@ from core.platform.formatting import format_date
 from core.platform.models import Inquiry, InquiryPatient, Patient, Search, SearchExclusion, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
-from core.inquiries.lifecycle import _cancel, _cancel_calls, _cancel_mails, _mail_in_flight
+from core.inquiries.lifecycle import _cancel, _mail_in_flight, close_consequences
 from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _lock_ids, _lock_practice, _renumber, _settings, reference
 
 
@@ -37,9 +39,6 @@ def withdraw_search(
     become 'reduziert'. An inquiry left without anyone is cancelled with its pending calls
     and mails (a sent one is flagged so the practice is told). Also for the registry when
     a search is paused or cancelled."""
-    from core.mail import outbox
-    from core.mail import rules as mail_rules
-
     actor.require(Permission.edit)
     settings = _settings(settings)
     rows = session.execute(
@@ -77,7 +76,7 @@ def withdraw_search(
         else:
             was_queued = inquiry.status == InquiryStatus.queued
             # a rendered mail (draft or queued) names the patient: cancel it, render again below
-            cancelled_mails = _cancel_mails(session, actor, inquiry.id, now=now, reason=reason)
+            cancelled_mails = outbox.cancel_pending_for_inquiry(session, actor, inquiry.id, now, reason=reason)
             inquiry.patients.remove(member)
             _renumber(inquiry)
             inquiry.updated_at = now
@@ -238,8 +237,7 @@ def record_answer(
         elif m.outcome == Outcome.rejected_unsuitable:
             if _add_exclusion(session, actor, search.id, therapist.id, inquiry.id, today=today, now=now):
                 report.excluded.append(search.id)
-    _cancel_mails(session, actor, inquiry.id, now=now, reason="Anfrage beantwortet")
-    _cancel_calls(session, inquiry.id, now=now, reason="Anfrage beantwortet")
+    close_consequences(session, actor, inquiry, now=now, reason="Anfrage beantwortet")
     _flush(session)
     audit.record(
         session, actor, "inquiry.answer", "inquiry", inquiry.id,

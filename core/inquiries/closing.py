@@ -15,8 +15,11 @@ from core.platform.models import Inquiry, InquiryPatient, Patient, Therapist
 from core.platform.permissions import SYSTEM, Actor, Permission
 from core.platform.vocab import InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.answers import _start_cooling
-from core.inquiries.lifecycle import _cancel_calls, _cancel_mails
+from core.inquiries.lifecycle import close_consequences
 from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _local_day, _lock_practice, _settings
+from core.mail import outbox
+from core.mail import rules as mail_rules
+from core.registry.searches import SearchAction, SearchError, change_search
 
 
 # =========================================================================== expiry
@@ -57,8 +60,7 @@ def expire_inquiries(
         inquiry.response_type = ResponseType.no_response
         inquiry.updated_at = now
         _start_cooling(session, practice, until, now)
-        _cancel_mails(session, actor, inquiry.id, now=now, reason="Anfrage abgelaufen")
-        _cancel_calls(session, inquiry.id, now=now, reason="Anfrage abgelaufen")
+        close_consequences(session, actor, inquiry, now=now, reason="Anfrage abgelaufen")
         _flush(session)
         audit.record(
             session, actor, "inquiry.expire", "inquiry", inquiry.id, {"sent_at": inquiry.sent_at, "cooling_until": until}, now=now
@@ -84,9 +86,6 @@ def confirm_success(
     """After the first sessions: the search becomes successful, the patient 'in Therapie',
     the accepted membership 'in Sitzungen', and the patient's success e-mail is queued
     (when the patient has an e-mail address; otherwise the report says so)."""
-    from core.mail import outbox
-    from core.mail import rules as mail_rules
-    from core.registry.searches import SearchAction, SearchError, change_search
 
     actor.require(Permission.edit)
     settings = _settings(settings)

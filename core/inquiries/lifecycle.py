@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Optional, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from core.platform import audit
+from core.platform import audit, events
 from core.mail import templates as mt
 from core.matching import eligibility
 from core.matching import regions
@@ -17,6 +17,9 @@ from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
 from core.inquiries.loading import CALL_HOUR, InquiryError, _active_members, _flush, _load_inquiry, _lock_ids, _lock_practice, _reasons_message, _renumber, _settings, reference
+from core.mail.rules import next_weekday_at
+from core.mail import outbox
+from core.mail import rules as mail_rules
 
 
 # =========================================================================== create
@@ -102,7 +105,6 @@ class SendReport:
 def first_call_time(now: datetime) -> datetime:
     """When an inquiry call is put on the list: the next weekday 10:00 (Europe/Berlin)
     until the call planner schedules inside phone hours."""
-    from core.mail.rules import next_weekday_at
 
     return next_weekday_at(now, CALL_HOUR)
 
@@ -114,8 +116,6 @@ def send_inquiry(
     named in the report), then with an e-mail address render the inquiry e-mail into the
     outbox (queued; the inquiry is 'sent' when the mail is delivered), without one put a
     call on the list (the inquiry is 'sent' when the call is made)."""
-    from core.mail import outbox
-    from core.mail import rules as mail_rules
 
     actor.require(Permission.edit)
     settings = _settings(settings)
@@ -208,33 +208,14 @@ def mark_call_made(session: Session, actor: Actor, inquiry_id: int, *, now: date
 # =========================================================================== cancelling
 
 
-def _cancel_calls(session: Session, inquiry_id: int, *, now: datetime, reason: str) -> int:
-    calls = session.scalars(
-        select(PhoneCall).where(PhoneCall.inquiry_id == inquiry_id, PhoneCall.state == CallState.scheduled)
-    ).all()
-    for call in calls:
-        call.state = CallState.cancelled
-        call.outcome = reason
-        call.updated_at = now
-    return len(calls)
-
-
-def _cancel_mails(session: Session, actor: Actor, inquiry_id: int, *, now: datetime, reason: str) -> int:
-    from core.mail import outbox
-
-    return outbox.cancel_pending_for_inquiry(session, actor, inquiry_id, now, reason=reason)
-
-
 def _cancel(session: Session, actor: Actor, inquiry: Inquiry, *, now: datetime, reason: str) -> None:
-    mails = _cancel_mails(session, actor, inquiry.id, now=now, reason=reason)
-    calls = _cancel_calls(session, inquiry.id, now=now, reason=reason)
+    """Cancel an open inquiry; its pending mails and calls end through the InquiryClosed
+    handlers of their capabilities (same transaction)."""
     inquiry.status = InquiryStatus.cancelled
     inquiry.cancelled_at = now
     inquiry.updated_at = now
-    audit.record(
-        session, actor, "inquiry.cancel", "inquiry", inquiry.id,
-        {"reason": reason, "mails_cancelled": mails, "calls_cancelled": calls}, now=now,
-    )
+    consequences = close_consequences(session, actor, inquiry, now=now, reason=reason)
+    audit.record(session, actor, "inquiry.cancel", "inquiry", inquiry.id, {"reason": reason, **consequences}, now=now)
 
 
 def cancel_inquiry(session: Session, actor: Actor, inquiry_id: int, *, now: datetime, reason: str = "") -> Inquiry:
@@ -248,6 +229,24 @@ def cancel_inquiry(session: Session, actor: Actor, inquiry_id: int, *, now: date
     _cancel(session, actor, inquiry, now=now, reason=(reason or "von Hand storniert").strip())
     _flush(session)
     return inquiry
+
+
+def close_consequences(session: Session, actor: Actor, inquiry: Inquiry, *, now: datetime, reason: str) -> dict:
+    """Publish InquiryClosed for an inquiry that just stopped being open; returns what the
+    handlers did (e.g. {"mails_cancelled": 1, "calls_cancelled": 0}) for the audit entry."""
+    results = events.publish(
+        session,
+        events.InquiryClosed(
+            actor=actor, now=now, inquiry_id=inquiry.id, therapist_id=inquiry.therapist_id,
+            status=inquiry.status.value, reason=reason,
+        ),
+    )
+    merged: dict = {}
+    for result in results:
+        if isinstance(result, dict):
+            for key, value in result.items():
+                merged[key] = merged.get(key, 0) + value
+    return merged
 
 
 def _mail_in_flight(session: Session, inquiry_id: int) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email_validator import EmailNotValidError, validate_email
+
 from datetime import date, datetime, timedelta
 from typing import Optional, Sequence
 from sqlalchemy import and_, case, func, or_, select
@@ -14,6 +16,7 @@ from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, 
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import EmailState, InquiryChannel, InquiryStatus, SearchStatus
 from core.mail.rules import OutboxError, PATIENT_TEMPLATES, _INQUIRY_OPEN_FOR, earliest_send_time, split_signature
+from core.platform.vocab import Outcome
 
 
 # =========================================================================== helpers
@@ -38,7 +41,6 @@ def _get_email(session: Session, email_id: int, *, for_update: bool = False) -> 
 
 
 def _validate_address(address: Optional[str], who: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
 
     if not address or not address.strip():
         raise OutboxError(f"{who} hat keine E-Mail-Adresse.")
@@ -227,7 +229,6 @@ def queue_thanks_email(
 ) -> OutboxEmail:
     """Thanks/confirmation to the therapist after an acceptance, naming the accepted patients
     (default: every member with outcome accepted). The weekly limit applies."""
-    from core.platform.vocab import Outcome
 
     actor.require(Permission.edit)
     settings = _settings(settings)

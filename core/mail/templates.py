@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from core.platform.config import PROJECT_ROOT, Settings
 from core.platform.formatting import BERLIN, LOCALE
 from core.platform.vocab import Gender, Salutation
+from core.platform import timewindows
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -218,7 +219,6 @@ def availability(text: Optional[str]) -> Availability:
     if not text or not text.strip():
         return Availability()
     try:
-        from core.platform import timewindows
 
         normal = timewindows.format(timewindows.parse(text))
         names = dict(zip(timewindows.DAY_KEYS, timewindows.DAY_NAMES))

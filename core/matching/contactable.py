@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -258,7 +260,6 @@ def contactable_therapists(
 
 
 def _strip_contact(row: ContactableRow) -> ContactableRow:
-    from dataclasses import replace
 
     return replace(row, email=None, phone=None)
 

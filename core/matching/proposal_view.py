@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dataclasses import dataclass
 from datetime import date
 from typing import Optional
@@ -100,7 +102,6 @@ def proposal_view(
                 eligible.append(cand)
     if not t_reasons:
         proposed = set(rules.take_proposal([c.search_id for c in eligible], settings.MAX_INQUIRY_SIZE))
-        from dataclasses import replace
 
         eligible = [replace(c, proposed=c.search_id in proposed) for c in eligible]
     return ProposalView(

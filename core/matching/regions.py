@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import product
+
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 import sqlalchemy as sa
@@ -61,7 +63,6 @@ def same_email(key: str):
     address must start with a case variant of the key's first three characters: index
     ranges on ix_therapists_email instead of a scan of every address (stored addresses are
     validated, so they carry no leading blanks)."""
-    from itertools import product
 
     head = key[:3]
     variants = {"".join(chars) for chars in product(*[sorted({c.lower(), c.upper()}) for c in head])}

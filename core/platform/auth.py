@@ -28,6 +28,9 @@ from core.platform.config import Settings
 from core.platform.models import LoginSession, User
 from core.platform.permissions import Actor
 from core.platform.users import needs_rehash, hash_password, verify_password
+from core.platform.formatting import format_time
+from core.platform.models import AuditEntry
+from sqlalchemy import delete
 
 COOKIE_NAME = "tp_session"
 HANDOFF_SECONDS = 120
@@ -52,7 +55,6 @@ def actor_for(user: User) -> Actor:
 
 
 def _locked_message(until: datetime) -> str:
-    from core.platform.formatting import format_time
 
     return (
         "Zu viele fehlgeschlagene Anmeldungen: Das Konto ist bis "
@@ -99,7 +101,6 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
 
 
 def _anon_audit(name: str, action: str, now: datetime):
-    from core.platform.models import AuditEntry
 
     return AuditEntry(at=now, user_id=None, actor_name=name[:120] or "?", action=action, entity="user", entity_id=None)
 
@@ -175,7 +176,6 @@ def expire_sessions(session: Session, *, now: datetime, keep_days: int = 30) -> 
         .where(LoginSession.token_hash.is_(None), LoginSession.revoked_at.is_(None), LoginSession.handoff_expires_at < now)
         .values(revoked_at=now, revoke_reason="handoff_unused")
     ).rowcount or 0
-    from sqlalchemy import delete
 
     deleted = session.execute(
         delete(LoginSession).where(LoginSession.revoked_at.is_not(None), LoginSession.revoked_at < now - timedelta(days=keep_days))

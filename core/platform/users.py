@@ -17,6 +17,7 @@ from core.platform import audit
 from core.platform.models import LoginSession, User
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Role
+from core.platform.permissions import SYSTEM
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -215,7 +216,6 @@ def revoke_all_sessions(session: Session, user_id: int, *, now: datetime, reason
 
 def ensure_admin(session: Session, *, username: str, password: str, display_name: str, now: datetime) -> tuple[User, bool]:
     """Create the first admin (command line / demo). Returns (user, created)."""
-    from core.platform.permissions import SYSTEM
 
     existing = session.scalar(select(User).where(User.username == validate_username(username)))
     if existing is not None:

@@ -31,6 +31,8 @@ from core.platform import validation as v
 from core.platform.models import AuditEntry, Patient, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CoordinatesSource, TherapistStatus
+from core.platform.models import Search
+from core.platform.models import PlzCentroid
 
 Kind = Literal["patients", "therapists"]
 KINDS: tuple[Kind, ...] = ("patients", "therapists")
@@ -147,7 +149,6 @@ def export_csv(
     if kind == "patients":
         extra = list(EXPORT_ONLY["patients"])
         cur = registry_patients.current_search_subquery()
-        from core.platform.models import Search
 
         search_of = {
             pid: (status, started)
@@ -472,7 +473,6 @@ def commit_import(
     if plz_table.loaded:
         missing_city = sorted({r["plz"] for r in rows if r.get("plz") and not r.get("city")})
         for chunk in _chunks(missing_city):
-            from core.platform.models import PlzCentroid
 
             city_of.update(dict(session.execute(select(PlzCentroid.plz, PlzCentroid.city).where(PlzCentroid.plz.in_(chunk))).all()))
     objects: list[Any] = []

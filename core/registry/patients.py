@@ -15,6 +15,7 @@ from core.platform.models import Patient, Search
 from core.platform.permissions import Actor, Permission
 from core.registry.searches import OPEN_STATES
 from core.platform.vocab import Gender, GenderPreference, PatientStatus, Salutation, SearchStatus, Transport
+from core.platform.models import PlzCentroid
 
 
 FIELDS: tuple[str, ...] = (
@@ -144,7 +145,6 @@ class PlzTable:
 
     def preload(self) -> "PlzTable":
         if self.loaded and self._all is None:
-            from core.platform.models import PlzCentroid
 
             self._all = frozenset(self._session.scalars(select(PlzCentroid.plz)))
         return self

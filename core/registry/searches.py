@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.platform import audit
+from core.platform import audit, events
 from core.platform.formatting import format_datetime
 from core.platform.models import Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
@@ -259,11 +259,10 @@ def change_search(
     _flush(session)
     audit.record(session, actor, f"search.{action.value}", "search", search.id, changes, now=now)
     if action in (SearchAction.pause, SearchAction.cancel):
-        # A paused or cancelled search must not stay in any inquiry still waiting for an answer.
-        from core.inquiries.answers import withdraw_search  # late: inquiries builds on this module's data
-
+        # A paused or cancelled search must not stay in any inquiry still waiting for an answer
+        # (the inquiries capability withdraws it: docs/architecture.md, "Events").
         reason = "Platzsuche pausiert" if action == SearchAction.pause else "Platzsuche abgebrochen"
-        withdraw_search(session, actor, search.id, now=now, reason=reason)
+        events.publish(session, events.SearchStopped(actor=actor, now=now, search_id=search.id, action=action.value, reason=reason))
     return search
 
 

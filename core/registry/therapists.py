@@ -15,14 +15,16 @@ from sqlalchemy import Select, exists, func, literal_column, or_, select, true, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from core.platform import audit
+from core.platform import audit, events
 from core.platform import validation as v
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.registry.exclusions import exclusions_for_therapist
 from core.registry.patient_detail import HistoryItem, audit_items
-from core.registry.patients import DuplicateMatch, DuplicateWarning, ExclusionRow, PlzTable, _contains_ci, _fold, _PlusOne
+from core.registry.patients import DuplicateMatch, DuplicateWarning, PlzTable, _contains_ci, _fold, _PlusOne
+from core.registry.exclusions import ExclusionRow
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import Gender, GenderPreference, InquiryStatus, Method, Outcome, Salutation, TherapistStatus
+from core.platform.vocab import Gender, GenderPreference, Method, Outcome, Salutation, TherapistStatus
+from core.geo.geocoding import request_geocoding
 
 METHOD_COLUMNS = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
 
@@ -169,7 +171,6 @@ def _place(session: Session, therapist: Therapist, now: datetime) -> None:
     """PLZ centroid now; the practice address is geocoded later by the job runner."""
     if therapist.coordinates_source == "manual":
         return
-    from core.geo.geocoding import request_geocoding
 
     request_geocoding(session, therapist, now=now)
 
@@ -267,7 +268,7 @@ def block(session: Session, actor: Actor, therapist_id: int, reason: str, *, tod
     t.status, t.status_reason, t.status_changed_on, t.updated_at = TherapistStatus.blocked, reason, today, now
     session.flush()
     audit.record(session, actor, "therapist.block", "therapist", t.id, {"status": [old, t.status], "reason": reason}, now=now)
-    cancel_unsent_inquiries(session, actor, t.id, now=now, reason="Therapeut:in gesperrt")
+    events.publish(session, events.TherapistUnavailable(actor=actor, now=now, therapist_id=t.id, status=t.status.value, reason="Therapeut:in gesperrt"))
     return t
 
 
@@ -296,30 +297,8 @@ def deactivate(session: Session, actor: Actor, therapist_id: int, *, today: date
     )
     session.flush()
     audit.record(session, actor, "therapist.deactivate", "therapist", t.id, {"status": [old, t.status], "reason": t.status_reason}, now=now)
-    cancel_unsent_inquiries(session, actor, t.id, now=now, reason="Therapeut:in inaktiv gesetzt")
+    events.publish(session, events.TherapistUnavailable(actor=actor, now=now, therapist_id=t.id, status=t.status.value, reason="Therapeut:in inaktiv gesetzt"))
     return t
-
-
-def cancel_unsent_inquiries(session: Session, actor: Actor, therapist_id: int, *, now: datetime, reason: str) -> int:
-    """A blocked or inactive therapist gets nothing more: inquiries not yet sent (drafts, queued
-    mails not yet handed to SMTP) are cancelled with their mails and calls, so the patients count
-    again. Sent inquiries stay open: the practice may still answer."""
-    from core.inquiries import lifecycle as inquiries
-    from core.inquiries import loading as inquiry_loading  # late: inquiries builds on the registry
-
-    ids = session.scalars(
-        select(Inquiry.id).where(
-            Inquiry.therapist_id == therapist_id, Inquiry.status.in_([InquiryStatus.draft, InquiryStatus.queued])
-        ).order_by(Inquiry.id)
-    ).all()
-    cancelled = 0
-    for inquiry_id in ids:
-        try:
-            inquiries.cancel_inquiry(session, actor, inquiry_id, now=now, reason=reason)
-            cancelled += 1
-        except inquiry_loading.InquiryError:
-            pass  # its mail is being sent right now: it counts as sent and stays open
-    return cancelled
 
 
 # --------------------------------------------------------------------------- lists
