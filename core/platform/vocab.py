@@ -415,6 +415,7 @@ HISTORY_ACTIONS: dict[str, str] = {
     "therapist.deactivate": "Inaktiv gesetzt",
     "therapist.export": "Exportiert",
     "therapist.import": "Importiert",
+    "patient.contact_log": "Kontaktprotokoll erstellt",
 }
 
 _ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
@@ -475,3 +476,78 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 for _action, _label in HISTORY_ACTIONS.items():
     AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")
+
+
+# --------------------------------------------------------------------------- reports (Übersicht)
+
+# Key figures: German label and a one-line help (what exactly is counted).
+REPORT_FIGURES: dict[str, tuple[str, str]] = {
+    "active_searches": ("Aktive Platzsuchen", "Laufende Platzsuchen am Ende des Zeitraums (ohne pausierte)."),
+    "median_wait_days": ("Mittlere Wartezeit", "Median der Tage seit Beginn der laufenden Platzsuchen am Ende des Zeitraums."),
+    "placements": ("Vermittlungen", "Platzsuchen mit einer Zusage im Zeitraum."),
+    "median_days_to_placement": ("Tage bis zur Vermittlung", "Median der Tage vom Beginn der Platzsuche bis zur Zusage, für die Vermittlungen im Zeitraum."),
+    "inquiries_awaiting": ("Anfragen warten auf Antwort", "Gesendete Anfragen ohne Antwort am Ende des Zeitraums."),
+    "answer_rate_7d": ("Antwortquote (7 Tage)", "Anteil der im Zeitraum gesendeten Anfragen mit Antwort innerhalb von 7 Tagen (nur Anfragen, deren 7 Tage um sind)."),
+    "acceptance_rate": ("Zusagequote", "Anteil der Zusagen an allen im Zeitraum erfassten Antworten je Patient:in (Zusage oder Absage)."),
+    "contactable_now": ("Jetzt anfragbar", "Aktive Therapeut:innen mit E-Mail oder Telefon, nicht in der Abkühlungsphase, ohne offene Anfrage (Stand jetzt, ohne Vergleich)."),
+}
+
+# "Heute zu tun": (singular, plural) per item; the number goes in front.
+REPORT_TODOS: dict[str, tuple[str, str]] = {
+    "calls_overdue": ("überfälliger Anruf", "überfällige Anrufe"),
+    "calls_today": ("Anruf heute", "Anrufe heute"),
+    "answers_to_record": ("Anfrage seit über 7 Tagen ohne Antwort – nachfassen oder Antwort erfassen",
+                          "Anfragen seit über 7 Tagen ohne Antwort – nachfassen oder Antwort erfassen"),
+    "conflicts": ("Konflikt (doppelte Zusage) zu klären", "Konflikte (doppelte Zusage) zu klären"),
+    "needs_attention": ("Anfrage braucht Aufmerksamkeit", "Anfragen brauchen Aufmerksamkeit"),
+    "emails_failed": ("E-Mail fehlgeschlagen", "E-Mails fehlgeschlagen"),
+    "email_drafts": ("E-Mail-Entwurf wartet auf Freigabe", "E-Mail-Entwürfe warten auf Freigabe"),
+    "inquiry_drafts": ("Anfrage-Entwurf wartet auf das Senden", "Anfrage-Entwürfe warten auf das Senden"),
+    "nightly_suggestions": ("Vorschlag der Nacht zur Freigabe", "Vorschläge der Nacht zur Freigabe"),
+    "import_changes": ("Änderung aus dem 116117-Import zu prüfen", "Änderungen aus dem 116117-Import zu prüfen"),
+    "searches_without_inquiry": ("Platzsuche ohne offene Anfrage", "Platzsuchen ohne offene Anfrage"),
+}
+
+# Charts: titles, axis titles and series names.
+REPORT_CHARTS: dict[str, str] = {
+    "wait_title": "Wartezeit der laufenden Platzsuchen",
+    "wait_x": "Wartezeit",
+    "wait_y": "Platzsuchen",
+    "placements_title": "Vermittlungen pro Woche",
+    "week": "Woche ab",
+    "placements_y": "Vermittlungen",
+    "answers_title": "Antworten pro Woche nach Art",
+    "answers_y": "Antworten",
+    "answer_type": "Art der Antwort",
+    "funnel_title": "Von der Anfrage zum Therapieplatz",
+    "funnel_x": "Anfragen",
+    "funnel_step": "Schritt",
+    "regions_title": "Vermittlungen und Wartezeit nach PLZ-Region",
+    "region": "PLZ-Region",
+    "region_placements": "Vermittlungen",
+    "region_active": "Aktive Platzsuchen",
+    "region_median_wait": "Mittlere Wartezeit (Tage)",
+    "region_map": "Karte",
+}
+REPORT_FUNNEL_STEPS: dict[str, str] = {
+    "sent": "gesendet",
+    "answered": "beantwortet",
+    "accepted": "mit Zusage",
+    "successful": "erfolgreich vermittelt",
+}
+# Waiting-time bins of active searches: (label, from day inclusive, to day exclusive or None).
+WAIT_BINS: tuple[tuple[str, int, int | None], ...] = (
+    ("unter 4 Wochen", 0, 28),
+    ("4–8 Wochen", 28, 56),
+    ("8–13 Wochen", 56, 91),
+    ("3–6 Monate", 91, 182),
+    ("6–12 Monate", 182, 365),
+    ("über 1 Jahr", 365, None),
+)
+# Search-box result kinds.
+SEARCH_HIT_KINDS: dict[str, str] = {
+    "patient": "Patient:in",
+    "therapist": "Therapeut:in",
+    "search": "Platzsuche",
+    "inquiry": "Anfrage",
+}

@@ -1,4 +1,10 @@
-"""Figures for the home page (Übersicht): what needs the coordinators today."""
+"""Übersicht: what needs the coordinators today, the key figures and the chart data.
+
+`home_view` is what the page shows (to-dos, key figures with the previous period, chart
+data), computed in SQL by core.reports.figures and core.reports.todos; `cached_home_view`
+is the same through the short data-versioned cache of core.reports.cache. `overview` is
+the older plain count set (kept for its callers).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.platform.config import Settings, get_settings
 from core.registry.cooling import cooling_clause
+from core.reports import cache as report_cache
+from core.reports.figures import Charts, Filters, KeyFigure, charts, key_figures
+from core.reports.todos import Todo, todos
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
@@ -117,4 +127,43 @@ def overview(session: Session, actor: Actor, *, today: date, now: datetime) -> O
                 PhoneCall.state == CallState.scheduled, PhoneCall.scheduled_start < min(now, day_start)
             ),
         ),
+    )
+
+
+# --------------------------------------------------------------------------- the page's view
+
+
+@dataclass(frozen=True)
+class HomeView:
+    filters: Filters
+    todos: list[Todo]
+    figures: list[KeyFigure]
+    charts: Charts
+    computed_at: datetime
+
+
+def home_view(
+    session: Session, actor: Actor, flt: Filters, *, today: date, now: datetime, settings: Settings | None = None
+) -> HomeView:
+    """Everything of Übersicht except the job runner's live status (uncached)."""
+    actor.require(Permission.view)
+    settings = settings or get_settings()
+    return HomeView(
+        filters=flt,
+        todos=todos(session, today=today, now=now, settings=settings),
+        figures=key_figures(session, flt, today=today, now=now),
+        charts=charts(session, flt),
+        computed_at=now,
+    )
+
+
+def cached_home_view(
+    session: Session, actor: Actor, flt: Filters, *, today: date, now: datetime, settings: Settings | None = None
+) -> HomeView:
+    """home_view through the report cache: recomputed when data changed, the day changed,
+    or after the cache's TTL (which also bounds how late a follow-up edge of `now` shows)."""
+    actor.require(Permission.view)
+    key = ("home", flt, today)
+    return report_cache.cached(
+        session, key, lambda: home_view(session, actor, flt, today=today, now=now, settings=settings)
     )
