@@ -19,10 +19,11 @@ from core.registry.cooling import cooling_clause
 from core.reports import cache as report_cache
 from core.reports.figures import Charts, Filters, KeyFigure, charts, key_figures
 from core.reports.todos import Todo, todos
-from core.platform.formatting import BERLIN
+from core.platform.formatting import BERLIN, format_datetime
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import CallState, EmailState, InquiryOrigin, InquiryStatus, SearchStatus, TherapistStatus
+from core.platform.runner import runner_status
+from core.platform.vocab import CallState, EmailState, InquiryOrigin, InquiryStatus, JobResult, SearchStatus, TherapistStatus
 
 
 @dataclass(frozen=True)
@@ -167,3 +168,56 @@ def cached_home_view(
     return report_cache.cached(
         session, key, lambda: home_view(session, actor, flt, today=today, now=now, settings=settings)
     )
+
+
+# --------------------------------------------------------------------------- Hintergrunddienst
+
+HEARTBEAT_WARN_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    title: str
+    started_at: datetime
+    finished_at: datetime | None
+    result: JobResult
+    summary: str | None
+    error: str | None  # the first line; only for roles that may see it (admins)
+
+
+@dataclass(frozen=True)
+class RunnerHealth:
+    alive: bool
+    label: str
+    last_beat_at: datetime | None
+    standby_count: int
+    jobs: list[JobRow]
+    warnings: list[str]  # German
+    errors_visible: bool
+
+
+def runner_health(session: Session, actor: Actor, *, now: datetime) -> RunnerHealth:
+    """The job runner's state for Übersicht: alive or standby, every job's last run, and a
+    warning when a job failed or the heartbeat is older than two minutes (live, uncached)."""
+    actor.require(Permission.view)
+    status = runner_status(session, now=now)
+    show_errors = actor.can(Permission.admin)
+    warnings: list[str] = []
+    if status.last_beat_at is None:
+        warnings.append("Der Hintergrunddienst ist noch nie gelaufen: E-Mails werden nicht versendet und Fristen nicht geprüft.")
+    elif now - status.last_beat_at > HEARTBEAT_WARN_AFTER:
+        warnings.append(
+            f"Letztes Lebenszeichen des Hintergrunddienstes um {format_datetime(status.last_beat_at)} – "
+            "seitdem werden E-Mails nicht versendet und Fristen nicht geprüft."
+        )
+    elif not status.alive:
+        warnings.append("Der Hintergrunddienst läuft nur in Bereitschaft; kein Prozess führt gerade die Aufgaben aus.")
+    failed = [r for r in status.last_runs if r.result == JobResult.error]
+    if failed:
+        names = ", ".join(r.title for r in failed)
+        warnings.append(f"Letzter Lauf fehlgeschlagen: {names}." + ("" if show_errors else " Die Administration sieht die Fehlermeldung."))
+    jobs = [
+        JobRow(r.title, r.started_at, r.finished_at, r.result, r.summary, r.error_line if show_errors else None)
+        for r in sorted(status.last_runs, key=lambda r: r.title)
+    ]
+    return RunnerHealth(status.alive, status.label, status.last_beat_at, status.standby_count, jobs, warnings, show_errors)
