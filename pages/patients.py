@@ -24,6 +24,7 @@ from core.registry.searches import IncompletePatient, SearchAction, SearchError
 from core.platform.vocab import SYMPTOMS, Gender, GenderPreference, Method, PAGE_TITLES, PatientStatus, Salutation, SearchStatus, Transport
 from ui import context, layout
 from ui import registry_view as rv
+from ui.contact_log import contact_log_action
 from ui.auth import require_actor
 from ui.windows_editor import windows_editor
 
@@ -498,6 +499,7 @@ def _detail(patient_id: int) -> None:
             st.session_state[DIALOG] = {"mode": "edit", "id": detail.id}
             st.session_state.pop(DUPLICATE, None)
             st.rerun()
+        contact_log_action(row, actor, detail.id)  # Kontaktprotokoll (ui/contact_log.py)
         if row.button("Schließen", key="pat_close", icon=":material/close:"):
             st.query_params.pop("patient", None)
             st.session_state.pop("patients_table", None)

@@ -88,3 +88,29 @@ def test_search_box_for_viewer_finds_no_one_by_phone(home_data):
     assert any(l.startswith(f"P{pid} · Wilma Wartelang") for l in _search(at, "Wartelang"))
     assert _search(at, "030 555123") == []
     assert any("nicht freigegeben" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_contact_log_from_patient_page(home_data, app_db, role):
+    from sqlalchemy import select
+
+    from core.platform.db import read_session
+    from core.platform.models import AuditEntry
+
+    at = login(role)
+    at.switch_page("pages/patients.py").run()
+    at.query_params["patient"] = str(home_data["waiting_patient"])
+    at.run()
+    assert not at.exception, at.exception
+    create = [b for b in at.button if b.key == f"contact_log_create_{home_data['waiting_patient']}"]
+    if role == Role.viewer:
+        assert create == []  # viewers can't
+        return
+    create[0].click().run()
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error]
+    downloads = [d for d in at.get("download_button") if "Kontaktprotokoll" in d.proto.label]
+    assert len(downloads) == 1
+    with read_session(get_engine(app_db)) as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "patient.contact_log")).all()
+    assert [(e.entity, e.entity_id) for e in entries] == [("patient", home_data["waiting_patient"])]
