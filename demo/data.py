@@ -73,6 +73,8 @@ MAX_OPEN_PER_SEARCH = 4  # MAX_OPEN_INQUIRIES_PER_SEARCH default
 MAX_SIZE = 6  # MAX_INQUIRY_SIZE default
 REGION_DIGITS = 2  # PLZ_PREFIX_DIGITS default
 BATCH_WINDOW_DAYS = 30  # historic inquiries bundle searches asked within this many days
+RECENTLY_PLACED_SHARE = 0.08  # active searches with an acceptance in the last 3 weeks, not yet confirmed
+RECENT_SUCCESS_SHARE = 0.4  # successful searches that started in the last 200 days
 
 
 class DemoLogin(NamedTuple):
@@ -465,6 +467,9 @@ class _Generator:
         self.plz_rows = sorted(plz_rows, key=lambda r: r.plz)
         self.scale = scale
         self.rng = Random(seed)
+        # Recent placements (Übersicht's weekly charts) drawn from their own stream, so the
+        # rest of the data set stays what it was for a seed.
+        self.recent_rng = Random(seed * 7919 + 1)
         self.today = today
         self.now = _at(today, 8 * 60)  # data is generated "this morning"
         self.coordinator_id = coordinator_id
@@ -763,13 +768,19 @@ class _Generator:
             plan: list[dict[str, Any]] = []
             if kind == "active":
                 wait = min(int(rng.expovariate(1 / 90)), 540)  # most wait weeks, some many months
-                plan.append({"status": SearchStatus.active, "started_on": today - timedelta(days=wait)})
+                entry = {"status": SearchStatus.active, "started_on": today - timedelta(days=wait)}
+                if wait >= 10 and self.recent_rng.random() < RECENTLY_PLACED_SHARE:
+                    # a therapist accepted in the last three weeks; the first session is not confirmed yet
+                    entry["placed_on"] = today - timedelta(days=self.recent_rng.randint(1, min(21, wait - 7)))
+                plan.append(entry)
             elif kind == "paused":
                 start = today - timedelta(days=rint(40, 400))
                 paused = start + timedelta(days=rint(10, (today - start).days - 1))
                 plan.append({"status": SearchStatus.paused, "started_on": start, "paused_on": paused})
             elif kind == "successful":
                 start = today - timedelta(days=rint(50, 720))
+                if self.recent_rng.random() < RECENT_SUCCESS_SHARE:  # spread over the last months, not two years
+                    start = today - timedelta(days=self.recent_rng.randint(50, 200))
                 span = (today - start).days
                 placed = start + timedelta(days=rint(21, min(150, span - 21)))
                 success = placed + timedelta(days=rint(14, min(35, (today - placed).days)))
@@ -898,7 +909,7 @@ class _Generator:
         for s in searches:
             region = region_of_search[s["id"]]
             start = s["started_on"]
-            if s["status"] == SearchStatus.successful:
+            if s["status"] == SearchStatus.successful or s.get("placed_on"):
                 end = s["placed_on"]
             elif s["status"] == SearchStatus.paused:
                 end = s["paused_on"]
@@ -913,11 +924,11 @@ class _Generator:
                 for _ in range(_count_from_rate(rng, min(10.0, window / 21 * 0.9))):
                     day = (start + timedelta(days=self._int(0, window))).toordinal()
                     closed[region].append((day, latest, s["id"]))
-            if s["status"] == SearchStatus.successful:
+            if s["status"] == SearchStatus.successful or s.get("placed_on"):
                 delay = self._int(2, 18)
                 sent = max(start, s["placed_on"] - timedelta(days=delay))
                 accepts[region].append((sent.toordinal(), s["id"], s["placed_on"].toordinal()))
-            if s["status"] == SearchStatus.active:
+            if s["status"] == SearchStatus.active and not s.get("placed_on"):
                 k = min(W_OPEN_COUNT.pick(rng), MAX_OPEN_PER_SEARCH)
                 lo = max(start, today - timedelta(days=EXPIRY_DAYS - 1))
                 span = (today - lo).days

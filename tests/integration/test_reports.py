@@ -233,3 +233,22 @@ def test_sql_helpers_on_berlin_calendar(db_session):
     assert as_date(one(week_start(date_param(date(2026, 11, 22))))) == date(2026, 11, 16)
     assert as_date(one(week_start(date_param(date(2026, 11, 23))))) == date(2026, 11, 23)
     assert one(days_between(date_param(date(2026, 11, 23)), date_param(date(2026, 3, 1)))) == 267
+
+
+def test_demo_data_fills_every_chart_and_figure(db_session):
+    from demo.data import DEMO, load_demo_data
+
+    load_demo_data(db_session, scale=DEMO, today=TODAY, geonames_path=None)
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    flt = Filters(period_for("4w", today=TODAY), None)
+    figs = key_figures(db_session, flt, today=TODAY, now=now)
+    assert all(f.value is not None and (f.previous is not None or not f.comparable) for f in figs), figs
+    c = charts(db_session, flt)
+    assert sum(b.value for b in c.wait) > 0
+    assert sum(w.value for w in c.placements) >= 3 and sum(1 for w in c.placements if w.value) >= 2  # spread over weeks
+    assert len({w.series for w in c.answers if w.value}) >= 3  # several kinds of answers
+    assert c.funnel["sent"] > c.funnel["answered"] > 0
+    assert len(c.regions) >= 3
+    quarter = charts(db_session, Filters(period_for("quarter", today=TODAY), None))
+    assert quarter.funnel["successful"] > 0
+    assert sum(1 for w in quarter.placements if w.value) >= 6
