@@ -119,7 +119,7 @@ def _delta(f: KeyFigure) -> str | None:
     sign = "+" if d > 0 else "-" if d < 0 else "±"
     size = abs(d)
     if f.kind == "rate":
-        text = f"{format_number(100 * size, 0)} Prozentpunkte"
+        text = f"{format_number(100 * size, 0)} Pp."  # Prozentpunkte
     elif f.kind == "days":
         text = f"{format_number(size, 0 if float(size).is_integer() else 1)} Tage"
     else:
@@ -178,7 +178,10 @@ else:
 # --------------------------------------------------------------------------- Hintergrunddienst
 
 st.subheader("Hintergrunddienst")
-(st.success if health.alive and not health.warnings else st.warning)(health.label, icon=":material/sync:")
+if health.alive:
+    st.success(health.label, icon=":material/sync:")
+elif not health.warnings:
+    st.warning(health.label, icon=":material/sync:")
 for warning in health.warnings:
     st.warning(warning, icon=":material/warning:")
 if health.jobs:

@@ -82,7 +82,7 @@ def answers_chart(weeks: Sequence[WeekValue]) -> alt.Chart:
         y=alt.Y("sum(n):Q", title=C["answers_y"], axis=alt.Axis(format=",d", tickMinStep=1)),
         color=alt.Color("type:N", title=C["answer_type"],
                         scale=alt.Scale(domain=[t.label for t in types], range=[HEX[t.color] for t in types]),
-                        legend=alt.Legend(orient="bottom", columns=2)),
+                        legend=alt.Legend(orient="right", labelLimit=200)),
         tooltip=[alt.Tooltip("week:N", title=C["week"]), alt.Tooltip("type:N", title=C["answer_type"]),
                  alt.Tooltip("n_text:N", title=C["answers_y"])],
     )
