@@ -35,6 +35,25 @@ def normalise_url(url: str) -> str:
     return url
 
 
+class SqliteMedian:
+    """The aggregate `tp_median(x)` on SQLite connections (NULLs ignored), which has no
+    percentile_cont; PostgreSQL's twin is in core.reports.sql.median."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value) -> None:
+        if value is not None:
+            self.values.append(float(value))
+
+    def finalize(self) -> float | None:
+        if not self.values:
+            return None
+        v = sorted(self.values)
+        mid = len(v) // 2
+        return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -57,6 +76,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            dbapi_conn.create_aggregate("tp_median", 1, SqliteMedian)  # core.reports.sql.median
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover

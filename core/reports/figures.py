@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Any, Optional
 
 import sqlalchemy as sa
 from sqlalchemy import and_, case, exists, func, not_, or_, select
@@ -44,7 +44,7 @@ from core.platform.vocab import (
 )
 from core.registry.cooling import cooling_clause
 from core.reports.periods import Period, change, day_start_utc
-from core.reports.sql import berlin_date, date_param, days_between, median_rows, plus_days, week_start
+from core.reports.sql import berlin_date, date_param, days_between, median, plus_days, week_start
 
 REGION_DIGITS = 2  # the per-region table groups by this many PLZ digits
 ANSWER_WINDOW_DAYS = 7
@@ -112,28 +112,13 @@ def active_on_clause(day: date):
     )
 
 
-def _median(session: Session, values: sa.Select) -> Optional[float]:
-    row = session.execute(median_rows(values)).first()
-    return None if row is None or row.median is None else float(row.median)
-
-
 def _rate(num: Optional[int], den: Optional[int]) -> Optional[float]:
     return None if not den else (num or 0) / den
 
 
 # --------------------------------------------------------------------------- key figures
-
-
-def active_searches_on(session: Session, day: date, region: Optional[str] = None) -> int:
-    stmt = _searches(select(func.count(Search.id)).where(active_on_clause(day)), region)
-    return session.scalar(stmt) or 0
-
-
-def median_wait_on(session: Session, day: date, region: Optional[str] = None) -> Optional[float]:
-    values = _searches(
-        select(days_between(date_param(day), Search.started_on).label("value")).where(active_on_clause(day)), region
-    )
-    return _median(session, values)
+# Each figure is wanted for the period and the previous one: one scan per table computes
+# both with conditional sums (the page's cold load is a handful of queries, not dozens).
 
 
 def _placed_in(period: Period):
@@ -144,62 +129,90 @@ def _placed_in(period: Period):
     )
 
 
-def placements_in(session: Session, period: Period, region: Optional[str] = None) -> int:
-    return session.scalar(_searches(select(func.count(Search.id)).where(_placed_in(period)), region)) or 0
-
-
-def median_days_to_placement(session: Session, period: Period, region: Optional[str] = None) -> Optional[float]:
-    values = _searches(
-        select(days_between(Search.placed_on, Search.started_on).label("value")).where(_placed_in(period)), region
-    )
-    return _median(session, values)
-
-
-def awaiting_at(session: Session, at: datetime, region: Optional[str] = None) -> int:
+def _awaiting_at(at: datetime):
+    """SQL: the inquiry was sent before `at` and not answered, expired or cancelled by then."""
     closed_at = func.coalesce(Inquiry.answered_at, Inquiry.expired_at, Inquiry.cancelled_at)
-    stmt = select(func.count(Inquiry.id)).where(
-        Inquiry.sent_at.is_not(None),
+    return and_(
         Inquiry.sent_at < at,
         Inquiry.status.in_([InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.expired, InquiryStatus.cancelled]),
         or_(closed_at.is_(None), closed_at >= at),
     )
-    return session.scalar(_inquiries(stmt, region)) or 0
 
 
-def answer_rate_7d(session: Session, period: Period, *, now: datetime, region: Optional[str] = None) -> tuple[int, int]:
-    """(answered within 7 days, inquiries sent in the period whose 7 days are over)."""
+def _answer_window(period: Period, now: datetime):
+    """SQL: sent in the period, and its seven days are over by now."""
     start, end = period.bounds_utc()
-    cutoff = now - timedelta(days=ANSWER_WINDOW_DAYS)  # their seven days are over by now
-    in_time = and_(
-        Inquiry.status == InquiryStatus.answered,
-        Inquiry.answered_at.is_not(None),
-        Inquiry.answered_at <= plus_days(Inquiry.sent_at, ANSWER_WINDOW_DAYS),
-    )
-    stmt = select(
-        func.count(Inquiry.id).label("den"),
-        func.coalesce(func.sum(case((in_time, 1), else_=0)), 0).label("num"),
-    ).where(Inquiry.sent_at.is_not(None), Inquiry.sent_at >= start, Inquiry.sent_at < end, Inquiry.sent_at <= cutoff)
-    row = session.execute(_inquiries(stmt, region)).one()
-    return int(row.num or 0), int(row.den or 0)
+    cutoff = now - timedelta(days=ANSWER_WINDOW_DAYS)
+    return and_(Inquiry.sent_at >= start, Inquiry.sent_at < end, Inquiry.sent_at <= cutoff)
 
 
-def acceptance_in(session: Session, period: Period, region: Optional[str] = None) -> tuple[int, int]:
-    """(accepted, accepted + rejected) per patient answer recorded in the period."""
-    start, end = period.bounds_utc()
+_ANSWERED_IN_TIME = and_(
+    Inquiry.status == InquiryStatus.answered,
+    Inquiry.answered_at.is_not(None),
+    Inquiry.answered_at <= plus_days(Inquiry.sent_at, ANSWER_WINDOW_DAYS),
+)
+
+
+def _n(cond):
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _wait_if_active(day: date):
+    """Days waited on `day` by a search active then, else NULL (for the median aggregate)."""
+    return case((active_on_clause(day), days_between(date_param(day), Search.started_on)), else_=sa.null())
+
+
+def _days_if_placed(period: Period):
+    return case((_placed_in(period), days_between(Search.placed_on, Search.started_on)), else_=sa.null())
+
+
+def _search_figures(session: Session, p: Period, q: Period, region: Optional[str]) -> dict[str, Any]:
+    """Counts and medians of searches for both periods from one scan."""
+    stmt = _searches(select(
+        _n(active_on_clause(p.end)).label("active_p"),
+        _n(active_on_clause(q.end)).label("active_q"),
+        _n(_placed_in(p)).label("placed_p"),
+        _n(_placed_in(q)).label("placed_q"),
+        median(_wait_if_active(p.end)).label("wait_p"),
+        median(_wait_if_active(q.end)).label("wait_q"),
+        median(_days_if_placed(p)).label("to_placement_p"),
+        median(_days_if_placed(q)).label("to_placement_q"),
+    ).select_from(Search).where(Search.started_on <= date_param(p.end)), region)
+    row = dict(session.execute(stmt).one()._mapping)
+    return {k: (None if v is None else float(v)) if k.startswith(("wait", "to_")) else int(v) for k, v in row.items()}
+
+
+def _inquiry_counts(session: Session, p: Period, q: Period, *, now: datetime, region: Optional[str]) -> dict[str, int]:
+    p_at, q_at = min(p.bounds_utc()[1], now), q.bounds_utc()[1]
+    stmt = _inquiries(select(
+        _n(_awaiting_at(p_at)).label("awaiting_p"),
+        _n(_awaiting_at(q_at)).label("awaiting_q"),
+        _n(_answer_window(p, now)).label("sent_p"),
+        _n(and_(_answer_window(p, now), _ANSWERED_IN_TIME)).label("in_time_p"),
+        _n(_answer_window(q, now)).label("sent_q"),
+        _n(and_(_answer_window(q, now), _ANSWERED_IN_TIME)).label("in_time_q"),
+    ).select_from(Inquiry).where(Inquiry.sent_at.is_not(None), Inquiry.sent_at < p_at), region)
+    return dict(session.execute(stmt).one()._mapping)
+
+
+def _acceptance_counts(session: Session, p: Period, q: Period, region: Optional[str]) -> dict[str, int]:
+    """Per-patient answers (accepted or rejected) recorded in each period, and the accepted ones."""
+    (p_start, p_end), (q_start, q_end) = p.bounds_utc(), q.bounds_utc()
+    in_p = and_(InquiryPatient.outcome_at >= p_start, InquiryPatient.outcome_at < p_end)
+    in_q = and_(InquiryPatient.outcome_at >= q_start, InquiryPatient.outcome_at < q_end)
+    accepted = InquiryPatient.outcome == Outcome.accepted
     stmt = (
-        select(
-            func.count(InquiryPatient.id).label("den"),
-            func.coalesce(func.sum(case((InquiryPatient.outcome == Outcome.accepted, 1), else_=0)), 0).label("num"),
-        )
+        select(_n(in_p).label("answers_p"), _n(and_(in_p, accepted)).label("accepted_p"),
+               _n(in_q).label("answers_q"), _n(and_(in_q, accepted)).label("accepted_q"))
+        .select_from(InquiryPatient)
         .join(Inquiry, Inquiry.id == InquiryPatient.inquiry_id)
         .where(
             InquiryPatient.outcome.in_([Outcome.accepted, *REJECTIONS]),
-            InquiryPatient.outcome_at >= start,
-            InquiryPatient.outcome_at < end,
+            InquiryPatient.outcome_at >= min(p_start, q_start),
+            InquiryPatient.outcome_at < max(p_end, q_end),
         )
     )
-    row = session.execute(_inquiries(stmt, region)).one()
-    return int(row.num or 0), int(row.den or 0)
+    return dict(session.execute(_inquiries(stmt, region)).one()._mapping)
 
 
 def contactable_now(session: Session, *, today: date, region: Optional[str] = None) -> int:
@@ -218,20 +231,18 @@ def contactable_now(session: Session, *, today: date, region: Optional[str] = No
 
 def key_figures(session: Session, flt: Filters, *, today: date, now: datetime) -> list[KeyFigure]:
     p, q, r = flt.period, flt.period.previous(), flt.region
-    p_end_at = min(p.bounds_utc()[1], now)
-    q_end_at = q.bounds_utc()[1]
-    ans_now, ans_prev = answer_rate_7d(session, p, now=now, region=r), answer_rate_7d(session, q, now=now, region=r)
-    acc_now, acc_prev = acceptance_in(session, p, r), acceptance_in(session, q, r)
+    sc = _search_figures(session, p, q, r)
+    ic = _inquiry_counts(session, p, q, now=now, region=r)
+    ac = _acceptance_counts(session, p, q, r)
     return [
-        KeyFigure("active_searches", active_searches_on(session, p.end, r), active_searches_on(session, q.end, r), "count"),
-        KeyFigure("median_wait_days", median_wait_on(session, p.end, r), median_wait_on(session, q.end, r), "days",
-                  lower_is_better=True),
-        KeyFigure("placements", placements_in(session, p, r), placements_in(session, q, r), "count"),
-        KeyFigure("median_days_to_placement", median_days_to_placement(session, p, r),
-                  median_days_to_placement(session, q, r), "days", lower_is_better=True),
-        KeyFigure("inquiries_awaiting", awaiting_at(session, p_end_at, r), awaiting_at(session, q_end_at, r), "count"),
-        KeyFigure("answer_rate_7d", _rate(*ans_now), _rate(*ans_prev), "rate"),
-        KeyFigure("acceptance_rate", _rate(*acc_now), _rate(*acc_prev), "rate"),
+        KeyFigure("active_searches", sc["active_p"], sc["active_q"], "count"),
+        KeyFigure("median_wait_days", sc["wait_p"], sc["wait_q"], "days", lower_is_better=True),
+        KeyFigure("placements", sc["placed_p"], sc["placed_q"], "count"),
+        KeyFigure("median_days_to_placement", sc["to_placement_p"], sc["to_placement_q"], "days", lower_is_better=True),
+        KeyFigure("inquiries_awaiting", ic["awaiting_p"], ic["awaiting_q"], "count"),
+        KeyFigure("answer_rate_7d", _rate(ic["in_time_p"], ic["sent_p"]), _rate(ic["in_time_q"], ic["sent_q"]), "rate"),
+        KeyFigure("acceptance_rate", _rate(ac["accepted_p"], ac["answers_p"]), _rate(ac["accepted_q"], ac["answers_q"]),
+                  "rate"),
         KeyFigure("contactable_now", contactable_now(session, today=today, region=r), None, "count", comparable=False),
     ]
 
@@ -319,7 +330,8 @@ def funnel(session: Session, period: Period, region: Optional[str] = None) -> di
         func.count(Inquiry.id).label("sent"),
         func.coalesce(func.sum(case((answered, 1), else_=0)), 0).label("answered"),
         func.coalesce(func.sum(case((accepted, 1), else_=0)), 0).label("accepted"),
-        func.coalesce(func.sum(case((and_(accepted, placed_here), 1), else_=0)), 0).label("successful"),
+        # nested CASE: the EXISTS probe runs only for inquiries with an acceptance
+        func.coalesce(func.sum(case((accepted, case((placed_here, 1), else_=0)), else_=0)), 0).label("successful"),
     ).where(Inquiry.sent_at.is_not(None), Inquiry.sent_at >= start, Inquiry.sent_at < end)
     row = session.execute(_inquiries(stmt, region)).one()
     return {"sent": int(row.sent or 0), "answered": int(row.answered or 0), "accepted": int(row.accepted or 0),
@@ -328,32 +340,23 @@ def funnel(session: Session, period: Period, region: Optional[str] = None) -> di
 
 def per_region(session: Session, period: Period, region: Optional[str] = None) -> list[RegionRow]:
     """Per PLZ region (REGION_DIGITS digits of the patient's PLZ): placements in the period,
-    active searches and their median waiting time at the period's end."""
+    active searches and their median waiting time at the period's end (one grouped scan)."""
     prefix = func.substr(Patient.plz, 1, REGION_DIGITS)
-    base = select(prefix.label("region")).select_from(Search).join(Patient, Patient.id == Search.patient_id).where(
-        Patient.plz.is_not(None)
+    active, placed = active_on_clause(period.end), _placed_in(period)
+    stmt = (
+        select(prefix.label("region"), _n(placed).label("placed"), _n(active).label("active"),
+               median(_wait_if_active(period.end)).label("median"))
+        .select_from(Search)
+        .join(Patient, Patient.id == Search.patient_id)
+        .where(Patient.plz.is_not(None), Search.started_on <= date_param(period.end), or_(placed, active))
+        .group_by(prefix)
+        .order_by(prefix)
     )
     clause = _patient_region(region)
     if clause is not None:
-        base = base.where(clause)
-    placed = {
-        row.region: int(row.n)
-        for row in session.execute(
-            base.add_columns(func.count(Search.id).label("n")).where(_placed_in(period)).group_by(prefix)
-        )
-    }
-    active_values = base.add_columns(days_between(date_param(period.end), Search.started_on).label("value")).where(
-        active_on_clause(period.end)
-    )
-    active = {
-        row.region: int(row.n)
-        for row in session.execute(
-            base.add_columns(func.count(Search.id).label("n")).where(active_on_clause(period.end)).group_by(prefix)
-        )
-    }
-    medians = {row.region: float(row.median) for row in session.execute(median_rows(active_values, group="region"))}
-    regions = sorted(set(placed) | set(active))
-    return [RegionRow(r, placed.get(r, 0), active.get(r, 0), medians.get(r)) for r in regions]
+        stmt = stmt.where(clause)
+    return [RegionRow(r.region, int(r.placed), int(r.active), None if r.median is None else float(r.median))
+            for r in session.execute(stmt)]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from core.platform.config import Settings, get_settings
 from core.registry.cooling import cooling_clause
 from core.reports import cache as report_cache
 from core.reports.figures import Charts, Filters, KeyFigure, charts, key_figures
+from core.reports.sql import no_jit
 from core.reports.todos import Todo, todos
 from core.platform.formatting import BERLIN, format_datetime
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
@@ -149,6 +150,7 @@ def home_view(
     """Everything of Übersicht except the job runner's live status (uncached)."""
     actor.require(Permission.view)
     settings = settings or get_settings()
+    no_jit(session)
     return HomeView(
         filters=flt,
         todos=todos(session, today=today, now=now, settings=settings),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import and_, exists, func, not_, select
+from sqlalchemy import and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from core.matching.regions import open_inquiry_clause
@@ -53,59 +53,69 @@ def _count(session: Session, stmt) -> int:
 
 
 def waiting_without_inquiry(session: Session, *, today: date, limit: int = WAITING_SHOWN) -> tuple[int, list[WaitingSearch]]:
-    """Active, unplaced searches with no pending place in an open inquiry, longest waiting first."""
-    in_open = exists().where(
-        InquiryPatient.search_id == Search.id,
-        InquiryPatient.outcome == Outcome.pending,
-        InquiryPatient.withdrawn_at.is_(None),
-        Inquiry.id == InquiryPatient.inquiry_id,
-        open_inquiry_clause(),
+    """Active, unplaced searches with no pending place in an open inquiry, longest waiting
+    first: the first `limit` and (a window count in the same statement) how many there are.
+    The searches that are in an open inquiry are a small set, so NOT IN (a hashed subplan)
+    beats probing the memberships search by search."""
+    in_open = (
+        select(InquiryPatient.search_id)
+        .join(Inquiry, Inquiry.id == InquiryPatient.inquiry_id)
+        .where(InquiryPatient.outcome == Outcome.pending, InquiryPatient.withdrawn_at.is_(None), open_inquiry_clause())
     )
-    where = and_(Search.status == SearchStatus.active, Search.placed_therapist_id.is_(None), not_(in_open))
-    total = _count(session, select(func.count(Search.id)).where(where))
-    rows = session.execute(
-        select(Search.id, Search.patient_id, Search.started_on, Patient.first_name, Patient.last_name, Patient.plz)
-        .join(Patient, Patient.id == Search.patient_id)
-        .where(where)
+    first = session.execute(
+        select(Search.id, Search.patient_id, Search.started_on, func.count().over().label("total"))
+        .where(Search.status == SearchStatus.active, Search.placed_therapist_id.is_(None), Search.id.not_in(in_open))
         .order_by(Search.started_on, Search.id)
         .limit(limit)
     ).all()
-    return total, [
-        WaitingSearch(r.id, r.patient_id, f"{r.first_name} {r.last_name}".strip(), r.plz, r.started_on, (today - r.started_on).days)
-        for r in rows
+    if not first:
+        return 0, []
+    names = {
+        p.id: p
+        for p in session.execute(
+            select(Patient.id, Patient.first_name, Patient.last_name, Patient.plz).where(Patient.id.in_([r.patient_id for r in first]))
+        )
+    }
+    return int(first[0].total), [
+        WaitingSearch(r.id, r.patient_id, f"{names[r.patient_id].first_name} {names[r.patient_id].last_name}".strip(),
+                      names[r.patient_id].plz, r.started_on, (today - r.started_on).days)
+        for r in first
     ]
+
+
+def _n(cond):
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
 def todos(session: Session, *, today: date, now: datetime, settings: Settings) -> list[Todo]:
     follow_up_before = now - timedelta(days=settings.FOLLOW_UP_DAYS)
+    open_or_answered = [InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.queued, InquiryStatus.draft]
+    inquiries = session.execute(
+        select(
+            _n(and_(Inquiry.status == InquiryStatus.sent, Inquiry.sent_at <= follow_up_before)).label("answers_to_record"),
+            _n(and_(Inquiry.needs_attention.is_(True), Inquiry.status.in_(open_or_answered))).label("needs_attention"),
+            _n(and_(Inquiry.status == InquiryStatus.draft, Inquiry.origin != InquiryOrigin.nightly)).label("inquiry_drafts"),
+            _n(and_(Inquiry.status == InquiryStatus.draft, Inquiry.origin == InquiryOrigin.nightly)).label("nightly_suggestions"),
+        ).where(or_(Inquiry.status.in_([InquiryStatus.sent, InquiryStatus.draft]), Inquiry.needs_attention.is_(True)))
+    ).one()._mapping
+    mails = session.execute(
+        select(_n(OutboxEmail.state == EmailState.failed).label("emails_failed"),
+               _n(OutboxEmail.state == EmailState.draft).label("email_drafts"))
+        .where(OutboxEmail.state.in_([EmailState.failed, EmailState.draft]))
+    ).one()._mapping
     counts = {
-        "answers_to_record": _count(
-            session,
-            select(func.count(Inquiry.id)).where(Inquiry.status == InquiryStatus.sent, Inquiry.sent_at <= follow_up_before),
-        ),
+        "answers_to_record": inquiries["answers_to_record"],
         "conflicts": _count(
             session,
             select(func.count(InquiryPatient.id)).where(
                 InquiryPatient.conflict.is_(True), InquiryPatient.conflict_resolved_at.is_(None)
             ),
         ),
-        "needs_attention": _count(
-            session,
-            select(func.count(Inquiry.id)).where(
-                Inquiry.needs_attention.is_(True), Inquiry.status.in_([InquiryStatus.sent, InquiryStatus.answered,
-                                                                       InquiryStatus.queued, InquiryStatus.draft])
-            ),
-        ),
-        "emails_failed": _count(session, select(func.count(OutboxEmail.id)).where(OutboxEmail.state == EmailState.failed)),
-        "email_drafts": _count(session, select(func.count(OutboxEmail.id)).where(OutboxEmail.state == EmailState.draft)),
-        "inquiry_drafts": _count(
-            session,
-            select(func.count(Inquiry.id)).where(Inquiry.status == InquiryStatus.draft, Inquiry.origin != InquiryOrigin.nightly),
-        ),
-        "nightly_suggestions": _count(
-            session,
-            select(func.count(Inquiry.id)).where(Inquiry.status == InquiryStatus.draft, Inquiry.origin == InquiryOrigin.nightly),
-        ),
+        "needs_attention": inquiries["needs_attention"],
+        "emails_failed": mails["emails_failed"],
+        "email_drafts": mails["email_drafts"],
+        "inquiry_drafts": inquiries["inquiry_drafts"],
+        "nightly_suggestions": inquiries["nightly_suggestions"],
     }
     targets = {
         "answers_to_record": Target("matching", {"mt_view": "inquiries", "mt_filter": "follow_up"}),

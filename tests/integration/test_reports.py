@@ -17,7 +17,7 @@ from core.reports import cache as report_cache
 from core.reports.figures import Filters, charts, key_figures
 from core.reports.overview import cached_home_view, home_view
 from core.reports.periods import Period, PeriodError, period_for
-from core.reports.sql import berlin_date, days_between, median_rows, week_start, date_param
+from core.reports.sql import berlin_date, days_between, week_start, date_param
 from core.reports.todos import todos
 from tests.support.matching_fixtures import COORD, SETTINGS, VIEWER, make_search, make_therapist
 
