@@ -93,54 +93,53 @@ class IngestReport:
 # --------------------------------------------------------------------------- one message
 
 
-def _existing(session: Session, parsed_hash: str, message_id: str, from_address: str) -> Optional[int]:
-    found = session.scalar(select(InboxMessage.id).where(InboxMessage.sha256 == parsed_hash))
-    if found is not None or not message_id:
-        return found
-    return session.scalar(
-        select(InboxMessage.id).where(InboxMessage.message_id == message_id, InboxMessage.from_address == from_address)
-        .limit(1)
+def _parse(raw: bytes, truncated_size: Optional[int], today: date):
+    result = parse_message(raw, today=today)
+    if truncated_size is None:
+        return result
+    return RejectedMessage(
+        result.sha256, truncated_size,
+        f"Nachricht zu groß ({truncated_size / 1_048_576:.1f} MB, höchstens {MAX_MESSAGE_BYTES // 1_048_576} MB); "
+        "bitte im Mailprogramm ansehen.",
+        message_id=result.message_id, from_address=result.from_address, subject=result.subject,
     )
+
+
+def _known(session: Session, results) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Stored already: {sha256: id} and {(Message-ID, sender): id} among these results."""
+    hashes = list({r.sha256 for r in results})
+    ids = list({r.message_id for r in results if r.message_id})
+    by_hash: dict[str, int] = {}
+    by_id: dict[tuple[str, str], int] = {}
+    for i in range(0, len(hashes), 500):
+        by_hash.update(dict(session.execute(
+            select(InboxMessage.sha256, InboxMessage.id).where(InboxMessage.sha256.in_(hashes[i:i + 500]))).all()))
+    for i in range(0, len(ids), 500):
+        for mid, sender, row_id in session.execute(
+            select(InboxMessage.message_id, InboxMessage.from_address, InboxMessage.id)
+            .where(InboxMessage.message_id.in_(ids[i:i + 500]))
+        ):
+            by_id.setdefault((mid, sender), row_id)
+    return by_hash, by_id
 
 
 def _rejected_row(result: RejectedMessage, *, now: datetime) -> InboxMessage:
     return InboxMessage(
-        sha256=result.sha256, message_id=(result.message_id or None), received_at=now, from_address=result.from_address,
-        subject=result.subject, kind=InboxKind.other, state=InboxState.new, match=InboxMatch.none,
-        body_text="", quoted_text="", body_html="", attachments=[], warnings=[], thread_ids=[],
+        sha256=result.sha256, message_id=(result.message_id or None), received_at=now,
+        from_address=result.from_address[:255], subject=result.subject, kind=InboxKind.other, state=InboxState.new,
+        match=InboxMatch.none, body_text="", quoted_text="", body_html="", attachments=[], warnings=[], thread_ids=[],
         reject_reason=result.reason, size=result.size,
     )
 
 
-def store_message(session: Session, raw: bytes, *, now: datetime, truncated_size: Optional[int] = None,
-                  today: Optional[date] = None) -> StoreResult:
-    """Store one raw mail (idempotent). `truncated_size`: the mail was too large and only its
-    header came (the adapter's `truncated`); it is stored as not readable with its size."""
-    result = parse_message(raw, today=today or now.date())
-    if truncated_size is not None:
-        header = result
-        result = RejectedMessage(
-            header.sha256, truncated_size,
-            f"Nachricht zu groß ({truncated_size / 1_048_576:.1f} MB, höchstens {MAX_MESSAGE_BYTES // 1_048_576} MB); "
-            "bitte im Mailprogramm ansehen.",
-            message_id=getattr(header, "message_id", ""), from_address=getattr(header, "from_address", ""),
-            subject=getattr(header, "subject", ""),
-        )
-    if isinstance(result, RejectedMessage):
-        existing = _existing(session, result.sha256, result.message_id, result.from_address)
-        if existing is not None:
-            return StoreResult(existing, False)
-        row = _rejected_row(result, now=now)
-        session.add(row)
-        session.flush()
-        return StoreResult(row.id, True, kind=InboxKind.other, rejected=True)
-    m: ParsedMessage = result
-    existing = _existing(session, m.sha256, m.message_id, m.from_address)
-    if existing is not None:
-        return StoreResult(existing, False)
-    match = threads.match_message(session, thread_ids=m.thread_ids, inquiry_refs=m.inquiry_refs,
-                                  from_address=(m.bounce.recipient if m.bounce and m.bounce.recipient else m.from_address)
-                                  if m.kind == InboxKind.bounce else m.from_address)
+def _match_address(m: ParsedMessage) -> str:
+    """Whose mail this is about: for a bounce the address that failed, else the sender."""
+    if m.bounce is not None and m.bounce.recipient:
+        return m.bounce.recipient
+    return m.from_address
+
+
+def _parsed_row(m: ParsedMessage, match: threads.Match, *, now: datetime) -> InboxMessage:
     row = InboxMessage(
         sha256=m.sha256, message_id=m.message_id or None, received_at=now, sent_at=m.date,
         from_address=m.from_address[:255], from_name=m.from_name[:255], subject=m.subject,
@@ -157,16 +156,69 @@ def store_message(session: Session, raw: bytes, *, now: datetime, truncated_size
         row.bounce_diagnostic = m.bounce.diagnostic or None
     if m.auto_reply is not None:
         row.return_date = m.auto_reply.return_date
-    session.add(row)
-    session.flush()
-    if m.bounce is not None and m.bounce.permanent:
-        _apply_bounce(session, row, now=now)
-    elif m.auto_reply is not None and m.auto_reply.return_date and row.therapist_id is not None:
-        events.publish(session, events.OutOfOffice(
-            actor=SYSTEM, now=now, therapist_id=row.therapist_id, inquiry_id=row.inquiry_id,
-            back_on=m.auto_reply.return_date,
-        ))
-    return StoreResult(row.id, True, kind=row.kind, assigned=match.assigned)
+    return row
+
+
+def store_many(session: Session, mails: Sequence[tuple[bytes, Optional[int]]], *, now: datetime,
+               today: Optional[date] = None) -> list[StoreResult]:
+    """Store raw mails (idempotent), in order: (raw, truncated size or None) each. A handful
+    of queries per batch, not per mail: de-duplication and threading are looked up at once."""
+    today = today or now.date()
+    results = [_parse(raw, truncated, today) for raw, truncated in mails]
+    by_hash, by_id = _known(session, results)
+    parsed = [r for r in results if isinstance(r, ParsedMessage)]
+    lookup = threads.Lookup.load(
+        session,
+        thread_ids=[mid for m in parsed for mid in m.thread_ids],
+        refs=[ref for m in parsed for ref in m.inquiry_refs],
+        addresses=[_match_address(m) for m in parsed],
+    )
+    out: list[StoreResult] = []
+    new_rows: list[tuple[InboxMessage, object, threads.Match]] = []
+    for r in results:
+        key = (r.message_id, r.from_address[:255])
+        known = by_hash.get(r.sha256) or (by_id.get(key) if r.message_id else None)
+        if known is not None:
+            out.append(StoreResult(known, False))
+            continue
+        if isinstance(r, RejectedMessage):
+            row, match = _rejected_row(r, now=now), threads.NO_MATCH
+        else:
+            match = lookup.match(thread_ids=r.thread_ids, inquiry_refs=r.inquiry_refs, from_address=_match_address(r))
+            row = _parsed_row(r, match, now=now)
+        session.add(row)
+        by_hash[r.sha256] = -1  # a second copy in the same batch is a duplicate
+        if r.message_id:
+            by_id[key] = -1
+        new_rows.append((row, r, match))
+        out.append(StoreResult(None, True, kind=row.kind, assigned=match.assigned, rejected=isinstance(r, RejectedMessage)))
+    session.flush()  # one multi-row INSERT
+    rows = iter(new_rows)
+    for result in out:
+        if not result.created:
+            continue
+        row, r, match = next(rows)
+        result.inbox_id = row.id
+        if isinstance(r, RejectedMessage):
+            continue
+        if r.bounce is not None and r.bounce.permanent:
+            _apply_bounce(session, row, now=now)
+        elif r.auto_reply is not None and r.auto_reply.return_date and row.therapist_id is not None:
+            events.publish(session, events.OutOfOffice(
+                actor=SYSTEM, now=now, therapist_id=row.therapist_id, inquiry_id=row.inquiry_id,
+                back_on=r.auto_reply.return_date,
+            ))
+    for result in out:  # duplicates inside the batch point at the stored copy
+        if result.inbox_id == -1:
+            result.inbox_id = None
+    return out
+
+
+def store_message(session: Session, raw: bytes, *, now: datetime, truncated_size: Optional[int] = None,
+                  today: Optional[date] = None) -> StoreResult:
+    """Store one raw mail (idempotent). `truncated_size`: the mail was too large and only its
+    header came (the adapter's `truncated`); it is stored as not readable with its size."""
+    return store_many(session, [(raw, truncated_size)], now=now, today=today)[0]
 
 
 def bounce_reason(status: Optional[str], diagnostic: Optional[str]) -> str:
@@ -222,15 +274,8 @@ def _apply_bounce(session: Session, row: InboxMessage, *, now: datetime) -> None
 # --------------------------------------------------------------------------- the mailbox
 
 
-def _store_batch(session: Session, batch: Sequence[FetchedMessage], *, now: datetime, report: IngestReport) -> None:
-    for msg in batch:
-        try:
-            with session.begin_nested():
-                result = store_message(session, msg.raw, now=now, truncated_size=msg.size if msg.truncated else None)
-        except IntegrityError:
-            # a second runner stored the same mail a moment ago: it is there, nothing lost
-            report.duplicates += 1
-            continue
+def _count(report: IngestReport, results: Sequence[StoreResult]) -> None:
+    for result in results:
         if not result.created:
             report.duplicates += 1
             continue
@@ -239,6 +284,23 @@ def _store_batch(session: Session, batch: Sequence[FetchedMessage], *, now: date
         report.bounces += result.kind == InboxKind.bounce
         report.auto_replies += result.kind == InboxKind.auto_reply
         report.rejected += result.rejected
+
+
+def _store_batch(session: Session, batch: Sequence[FetchedMessage], *, now: datetime, report: IngestReport) -> None:
+    mails = [(m.raw, m.size if m.truncated else None) for m in batch]
+    try:
+        with session.begin_nested():
+            results = store_many(session, mails, now=now)
+    except IntegrityError:
+        # a second runner stored some of these a moment ago: one by one, the stored ones are skipped
+        results = []
+        for mail in mails:
+            try:
+                with session.begin_nested():
+                    results.extend(store_many(session, [mail], now=now))
+            except IntegrityError:
+                results.append(StoreResult(None, False))
+    _count(report, results)
 
 
 def fetch_and_store(

@@ -50,65 +50,87 @@ def sender_rule(therapist_ids: Sequence[int], open_inquiries: Sequence[int]) -> 
     return None
 
 
-def outbox_mail_for(session: Session, message_ids: Sequence[str]) -> Optional[OutboxEmail]:
-    """The outbox mail the ids name (the first id that matches wins: In-Reply-To first)."""
-    ids = [m for m in message_ids if m][:100]
-    if not ids:
-        return None
-    found = {e.message_id: e for e in session.scalars(select(OutboxEmail).where(OutboxEmail.message_id.in_(ids)))}
-    for mid in ids:
-        if mid in found:
-            return found[mid]
-    return None
+def _chunks(values, size: int = 500):
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
 
 
-def inquiry_for_refs(session: Session, refs: Sequence[str]) -> Optional[Inquiry]:
-    ids = [int(r[1:]) for r in refs if r[1:].isdigit()][:20]
-    if not ids:
-        return None
-    found = {i.id: i for i in session.scalars(select(Inquiry).where(Inquiry.id.in_(ids)))}
-    return next((found[i] for i in ids if i in found), None)
+@dataclass
+class Lookup:
+    """Everything the rule needs for a batch of mails, loaded with a handful of queries."""
 
+    mails: dict[str, tuple[int, Optional[int], Optional[int], Optional[int]]]  # message_id → (id, inquiry, therapist, patient)
+    inquiries: dict[int, int]  # inquiry id → therapist id
+    therapists_by_address: dict[str, list[int]]
+    open_by_therapist: dict[int, list[int]]
+    patients_by_address: dict[str, list[int]]
 
-def therapists_with_address(session: Session, address: str) -> list[int]:
-    if not address:
-        return []
-    return list(session.scalars(select(Therapist.id).where(func.lower(Therapist.email) == address.lower()).limit(5)))
+    @classmethod
+    def load(cls, session: Session, *, thread_ids, refs, addresses) -> "Lookup":
+        ids = {m for m in thread_ids if m}
+        mails: dict[str, tuple[int, Optional[int], Optional[int], Optional[int]]] = {}
+        for chunk in _chunks(ids):
+            for e_id, mid, inq, ther, pat in session.execute(
+                select(OutboxEmail.id, OutboxEmail.message_id, OutboxEmail.inquiry_id, OutboxEmail.therapist_id,
+                       OutboxEmail.patient_id).where(OutboxEmail.message_id.in_(chunk))
+            ):
+                mails.setdefault(mid, (e_id, inq, ther, pat))
+        wanted = {int(r[1:]) for r in refs if r[1:].isdigit()} | {v[1] for v in mails.values() if v[1] is not None}
+        inquiries: dict[int, int] = {}
+        for chunk in _chunks(wanted):
+            inquiries.update(dict(session.execute(select(Inquiry.id, Inquiry.therapist_id).where(Inquiry.id.in_(chunk))).all()))
+        lowered = {a.lower() for a in addresses if a}
+        therapists: dict[str, list[int]] = {}
+        patients: dict[str, list[int]] = {}
+        for chunk in _chunks(lowered):
+            for tid, email in session.execute(
+                select(Therapist.id, func.lower(Therapist.email)).where(func.lower(Therapist.email).in_(chunk))
+            ):
+                therapists.setdefault(email, []).append(tid)
+            for pid, email in session.execute(
+                select(Patient.id, func.lower(Patient.email)).where(func.lower(Patient.email).in_(chunk))
+            ):
+                patients.setdefault(email, []).append(pid)
+        single = {ids_[0] for ids_ in therapists.values() if len(ids_) == 1}
+        open_by: dict[int, list[int]] = {}
+        for chunk in _chunks(single):
+            for iid, tid in session.execute(
+                select(Inquiry.id, Inquiry.therapist_id)
+                .where(Inquiry.therapist_id.in_(chunk), Inquiry.status.in_(OPEN_FOR_REPLIES))
+            ):
+                open_by.setdefault(tid, []).append(iid)
+        return cls(mails, inquiries, therapists, open_by, patients)
 
-
-def patients_with_address(session: Session, address: str) -> list[int]:
-    if not address:
-        return []
-    return list(session.scalars(select(Patient.id).where(func.lower(Patient.email) == address.lower()).limit(5)))
-
-
-def open_inquiries_of(session: Session, therapist_id: int) -> list[int]:
-    return list(session.scalars(
-        select(Inquiry.id).where(Inquiry.therapist_id == therapist_id, Inquiry.status.in_(OPEN_FOR_REPLIES)).limit(5)
-    ))
+    def match(self, *, thread_ids: Sequence[str], inquiry_refs: Sequence[str], from_address: str) -> Match:
+        """The rule (see the module docstring) over the loaded values."""
+        for mid in thread_ids:
+            if mid in self.mails:
+                e_id, inquiry_id, therapist_id, patient_id = self.mails[mid]
+                if therapist_id is None and inquiry_id is not None:
+                    therapist_id = self.inquiries.get(inquiry_id)
+                method = InboxMatch.patient if patient_id is not None and inquiry_id is None else InboxMatch.header
+                return Match(method, inquiry_id=inquiry_id, therapist_id=therapist_id, patient_id=patient_id,
+                             outbox_email_id=e_id)
+        for ref in inquiry_refs:
+            number = int(ref[1:]) if ref[1:].isdigit() else None
+            if number in self.inquiries:
+                return Match(InboxMatch.subject, inquiry_id=number, therapist_id=self.inquiries[number])
+        address = (from_address or "").lower()
+        therapists = self.therapists_by_address.get(address, [])
+        if therapists:
+            only = therapists[0] if len(therapists) == 1 else None
+            inquiry_id = sender_rule(therapists, self.open_by_therapist.get(only, [])) if only is not None else None
+            if inquiry_id is not None:
+                return Match(InboxMatch.sender, inquiry_id=inquiry_id, therapist_id=only)
+            return Match(InboxMatch.none, therapist_id=only)
+        patients = self.patients_by_address.get(address, [])
+        if len(patients) == 1:
+            return Match(InboxMatch.patient, patient_id=patients[0])
+        return NO_MATCH
 
 
 def match_message(session: Session, *, thread_ids: Sequence[str], inquiry_refs: Sequence[str],
                   from_address: str) -> Match:
-    mail = outbox_mail_for(session, thread_ids)
-    if mail is not None:
-        therapist_id = mail.therapist_id
-        if therapist_id is None and mail.inquiry_id is not None:
-            therapist_id = session.scalar(select(Inquiry.therapist_id).where(Inquiry.id == mail.inquiry_id))
-        method = InboxMatch.patient if mail.patient_id is not None and mail.inquiry_id is None else InboxMatch.header
-        return Match(method, inquiry_id=mail.inquiry_id, therapist_id=therapist_id, patient_id=mail.patient_id,
-                     outbox_email_id=mail.id)
-    inquiry = inquiry_for_refs(session, inquiry_refs)
-    if inquiry is not None:
-        return Match(InboxMatch.subject, inquiry_id=inquiry.id, therapist_id=inquiry.therapist_id)
-    therapists = therapists_with_address(session, from_address)
-    if therapists:
-        only = therapists[0] if len(therapists) == 1 else None
-        inquiry_id = sender_rule(therapists, open_inquiries_of(session, only)) if only is not None else None
-        if inquiry_id is not None:
-            return Match(InboxMatch.sender, inquiry_id=inquiry_id, therapist_id=only)
-        return Match(InboxMatch.none, therapist_id=only)
-    patients = patients_with_address(session, from_address)
-    if len(patients) == 1:
-        return Match(InboxMatch.patient, patient_id=patients[0])
-    return NO_MATCH
+    lookup = Lookup.load(session, thread_ids=thread_ids, refs=inquiry_refs, addresses=[from_address])
+    return lookup.match(thread_ids=thread_ids, inquiry_refs=inquiry_refs, from_address=from_address)

@@ -154,6 +154,7 @@ auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
 {ssl_lines}
 mail_location = maildir:~/Maildir
+mail_fsync = never
 mail_privileged_group =
 namespace inbox {{
   inbox = yes
