@@ -109,11 +109,12 @@ def _facts(d: inbox_views.InboxDetail) -> None:
     facts = [f"Eingang {format_datetime(r.received_at)}"]
     if r.sent_at:
         facts.append(f"gesendet {format_datetime(r.sent_at)}")
-    facts.append(f"von {r.sender}" if not d.from_address or d.from_address in r.sender else f"von {r.sender} <{d.from_address}>")
     if r.reference:
         facts.append(f"gehört zu {r.reference}" + (f" ({d.inquiry_status_text})" if d.inquiry_status_text else ""))
     st.caption(" · ".join(facts))
-    st.text(f"Betreff: {r.subject}")
+    # sender and subject are free text: shown as text, never as Markdown
+    sender = r.sender if not d.from_address or d.from_address in r.sender else f"{r.sender} <{d.from_address}>"
+    st.text(f"Von: {sender}\nBetreff: {r.subject}")
 
 
 def _kind_notes(d: inbox_views.InboxDetail) -> None:
