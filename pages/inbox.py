@@ -250,6 +250,9 @@ def _detail(inbox_id: int) -> None:
 
 if not rows:
     st.info(EMPTY[tab])
+    raw = st.query_params.get("nachricht")  # a deep link (e.g. from the inquiry) opens its mail anyway
+    if raw and raw.isdigit():
+        _detail(int(raw))
 else:
     picked = _table(rows)
     rv.pager(total, key="inbox_page")
