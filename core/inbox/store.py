@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable, Optional, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -232,6 +232,17 @@ def _apply_bounce(session: Session, row: InboxMessage, *, now: datetime) -> None
     reason = bounce_reason(row.bounce_status, row.bounce_diagnostic)[:1000]
     mail = session.get(OutboxEmail, row.outbox_email_id) if row.outbox_email_id else None
     address = (row.bounce_recipient or (mail.to_address if mail else "") or "").strip().lower()
+    if mail is None and address:
+        # the report did not include the original Message-ID: the last mail sent to that address
+        mail = session.scalars(
+            select(OutboxEmail).where(func.lower(OutboxEmail.to_address) == address, OutboxEmail.state == EmailState.sent)
+            .order_by(OutboxEmail.sent_at.desc(), OutboxEmail.id.desc()).limit(1)
+        ).first()
+        if mail is not None:
+            row.outbox_email_id = mail.id
+            row.inquiry_id = row.inquiry_id or mail.inquiry_id
+            row.therapist_id = row.therapist_id or mail.therapist_id
+            row.patient_id = row.patient_id or mail.patient_id
     if mail is not None and mail.state in (EmailState.sent, EmailState.sending, EmailState.queued):
         before = mail.state
         mail.state = EmailState.failed

@@ -16,9 +16,9 @@ from core.inbox.services import InboxError, therapist_address_invalid
 from core.inquiries import views as inquiry_views
 from core.inquiries.loading import InquiryError
 from core.platform.config import Settings, get_settings
-from core.platform.models import InboxMessage, InvalidEmailAddress, Patient, Therapist
+from core.platform.models import InboxMessage, Inquiry, InvalidEmailAddress, Patient, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import InboxKind, InboxMatch, InboxState, Outcome
+from core.platform.vocab import InboxKind, InboxMatch, InboxState, InquiryStatus, Outcome
 
 TABS: dict[str, str] = {
     "new": "Neu",
@@ -53,10 +53,13 @@ def inbox_counts(session: Session, actor: Actor) -> dict[str, int]:
 def replies_waiting(session: Session, actor: Actor) -> int:
     """Replies on an inquiry whose answer has not been recorded yet (for the Übersicht)."""
     actor.require(Permission.view)
-    return int(session.scalar(select(func.count(InboxMessage.id)).where(
-        InboxMessage.state.in_((InboxState.new, InboxState.assigned)), InboxMessage.inquiry_id.is_not(None),
-        InboxMessage.kind == InboxKind.reply,
-    )) or 0)
+    return int(session.scalar(
+        select(func.count(InboxMessage.id)).join(Inquiry, Inquiry.id == InboxMessage.inquiry_id).where(
+            InboxMessage.state.in_((InboxState.new, InboxState.assigned)),
+            InboxMessage.kind.in_((InboxKind.reply, InboxKind.other)),
+            Inquiry.status.in_((InquiryStatus.sent, InquiryStatus.expired)),
+        )
+    ) or 0)
 
 
 @dataclass(frozen=True)

@@ -333,3 +333,16 @@ def test_viewer_sees_no_bodies_and_cannot_act(db_session, dovecot, world):
     assert "@" not in listed[0].sender
     with pytest.raises(Exception, match="Rolle"):
         services.dismiss(db_session, VIEWER, m.id, now=NOW)
+
+
+def test_plain_bounce_without_original_id_fails_the_last_mail_to_that_address(db_session, dovecot, world):
+    from tests.unit.test_inbox_parse import EXIM
+
+    dovecot.append("INBOX", EXIM.replace(b"praxis@old-domain.example", b"praxis@example.org")
+                   .replace(b"Message-ID: <a12.9@vermittlung.example.de>\n", b""))
+    run(db_session, dovecot)
+    [m] = rows(db_session)
+    assert (m.kind, m.outbox_email_id, m.inquiry_id) == (InboxKind.bounce, world["sent"].id, world["inquiry"].id)
+    db_session.refresh(world["sent"])
+    assert world["sent"].state == EmailState.failed and "550" in world["sent"].last_error
+    assert services.therapist_address_invalid(db_session, world["therapist"].id)
