@@ -15,8 +15,8 @@ from core.platform.models import OutboxEmail
 from core.platform.vocab import EmailState, InquiryStatus, Role
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.e2e.test_login_flow import _login
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist
-from tests.ui.test_inbox_page import evil_reply
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
+from tests.support.mail_samples import evil_reply
 
 pytestmark = pytest.mark.e2e
 

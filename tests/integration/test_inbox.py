@@ -26,9 +26,9 @@ from core.platform.db import make_engine, unit_of_work
 from core.platform.models import AuditEntry, InboxMessage, Inquiry, InvalidEmailAddress, OutboxEmail
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InboxKind, InboxMatch, InboxState, InquiryStatus, Outcome, Role
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist, settings_for
 from tests.support.dovecot import dovecot, dovecot_server  # noqa: F401 - fixtures
-from tests.unit.test_inbox_parse import DSN
+from tests.support.mail_samples import DSN
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
@@ -336,7 +336,7 @@ def test_viewer_sees_no_bodies_and_cannot_act(db_session, dovecot, world):
 
 
 def test_plain_bounce_without_original_id_fails_the_last_mail_to_that_address(db_session, dovecot, world):
-    from tests.unit.test_inbox_parse import EXIM
+    from tests.support.mail_samples import EXIM
 
     dovecot.append("INBOX", EXIM.replace(b"praxis@old-domain.example", b"praxis@example.org")
                    .replace(b"Message-ID: <a12.9@vermittlung.example.de>\n", b""))

@@ -5,47 +5,17 @@ viewers see no bodies; assign, dismiss and "Antwort erfassen" (pre-filled) from 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime
 
 import pytest
-from sqlalchemy import select
 
 from core.inbox import store
 from core.platform.config import get_settings
 from core.platform.db import get_engine, read_session, unit_of_work
 from core.platform.models import InboxMessage, Inquiry, OutboxEmail
 from core.platform.vocab import EmailState, InboxState, InquiryStatus, Outcome, Role
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
-from tests.unit.test_inbox_parse import EVIL_HTML
-
-REPLY_TEXT = """Guten Tag,
-
-leider habe ich derzeit keine freien Plätze.
-
-Mit freundlichen Grüßen
-Dr. Eva Weber
-
-Am 23.11.2026 um 09:30 schrieb Vermittlung <vermittlung@example.de>:
-> Sehr geehrte Frau Dr. Weber,
-> wir suchen einen Platz für zwei Patient:innen.
-"""
-
-
-def evil_reply(message_id: str, in_reply_to: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Praxis Weber <praxis@example.org>"
-    msg["To"] = "vermittlung@example.de"
-    msg["Subject"] = "AW: Anfrage Psychotherapieplätze"
-    msg["Date"] = format_datetime(datetime.now(timezone.utc) - timedelta(hours=1))
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = in_reply_to
-    msg.set_content(REPLY_TEXT)
-    msg.add_alternative(EVIL_HTML, subtype="html")
-    msg.add_attachment(b"%PDF-1.4 " + b"x" * 4000, maintype="application", subtype="pdf", filename="Warteliste.pdf")
-    return bytes(msg)
-
+from tests.support.mail_samples import evil_reply
 
 @pytest.fixture
 def inbox_db(app_db):

@@ -8,7 +8,7 @@ import random
 import time
 
 from core.inbox.parse import Kind, ParsedMessage, RejectedMessage, parse_message
-from tests.unit.test_inbox_parse import DSN, EVIL_HTML, EXIM, POSTFIX_PLAIN, QMAIL, reply
+from tests.support.mail_samples import DSN, EVIL_HTML, EXIM, POSTFIX_PLAIN, QMAIL, reply
 
 SEEDS = [
     reply(),
