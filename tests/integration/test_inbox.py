@@ -346,3 +346,19 @@ def test_plain_bounce_without_original_id_fails_the_last_mail_to_that_address(db
     db_session.refresh(world["sent"])
     assert world["sent"].state == EmailState.failed and "550" in world["sent"].last_error
     assert services.therapist_address_invalid(db_session, world["therapist"].id)
+
+
+def test_inbox_job_is_off_without_settings_and_fetches_with_them(db_session, dovecot, world):
+    from jobs import inbox_jobs
+    from jobs.registry import JOBS
+    from jobs.spec import JobContext
+
+    assert "inbox" in {j.id for j in JOBS}
+    off = JobContext(now=NOW, runner_id="t", settings=settings_for(), session_scope=scope_for(db_session))
+    assert "nicht eingerichtet" in inbox_jobs.fetch(off)
+    dovecot.append("INBOX", mail(in_reply_to=world["sent"].message_id))
+    on = JobContext(now=NOW, runner_id="t", session_scope=scope_for(db_session), settings=settings_for(
+        IMAP_HOST="127.0.0.1", IMAP_PORT=dovecot.port, IMAP_SECURITY="plain", IMAP_USER=dovecot.user,
+        IMAP_PASSWORD=dovecot.password))
+    assert inbox_jobs.fetch(on) == "1 Nachricht(en) abgeholt, 1 neu gespeichert, 1 zugeordnet."
+    assert inbox_jobs.fetch(on) == "Keine neuen Nachrichten."
