@@ -529,7 +529,6 @@ AUDIT_ACTIONS.update({
     "inbox.assign": "Posteingang: Nachricht zugeordnet",
     "inbox.dismiss": "Posteingang: Nachricht verworfen",
     "inbox.record": "Posteingang: Antwort aus Nachricht erfasst",
-    "inbox.read": "Posteingang: Nachricht gelesen",
     "inbox.bounce": "Posteingang: Rückläufer verarbeitet",
     "email.address_invalid": "E-Mail-Adresse als ungültig markiert",
     "email.address_valid": "E-Mail-Adresse wieder freigegeben",

@@ -15,7 +15,7 @@ from core.platform.models import InboxMessage, Inquiry, OutboxEmail
 from core.platform.vocab import EmailState, InboxState, InquiryStatus, Outcome, Role
 from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
-from tests.support.mail_samples import evil_reply
+from tests.support.mail_samples import DSN, evil_reply
 
 @pytest.fixture
 def inbox_db(app_db):
@@ -33,7 +33,8 @@ def inbox_db(app_db):
         s.flush()
         reply = store.store_message(s, evil_reply("<reply-1@example.org>", sent.message_id), now=now).inbox_id
         stray = store.store_message(s, b"From: fremd@example.net\r\nSubject: Werbung\r\nMessage-ID: <w1@x>\r\n\r\nKaufen!", now=now).inbox_id
-        ids = {"reply": reply, "stray": stray, "inquiry": inquiry.id}
+        bounce = store.store_message(s, DSN.replace(b"praxis.alt@example.org", b"bert@example.org"), now=now).inbox_id
+        ids = {"reply": reply, "stray": stray, "inquiry": inquiry.id, "bounce": bounce}
     yield ids
 
 
@@ -60,7 +61,7 @@ def test_page_renders_for_every_role(inbox_db, role):
     at = open_page(role)
     assert at.title[0].value == "Posteingang"
     options = at.segmented_control(key="inbox_tab").options
-    assert "Neu (2)" in options and "Nicht zugeordnet (1)" in options and "Rückläufer (0)" in options
+    assert "Neu (2)" in options and "Nicht zugeordnet (1)" in options and "Rückläufer (1)" in options
     assert any("nicht eingerichtet" in i.value for i in at.info)  # no IMAP_HOST in the tests: how to switch it on
     text = all_text(at)
     if role == Role.viewer:
@@ -114,3 +115,10 @@ def test_viewer_sees_no_body_and_no_actions(inbox_db):
     assert not at.code and not at.get("html")
     assert not [b for b in at.button if "Zuordnen" in (b.label or "")]
     assert "keine freien Plätze" not in all_text(at)
+
+
+def test_bounce_shows_the_failed_address_and_the_servers_text(inbox_db):
+    at = open_page(Role.coordinator, inbox_db["bounce"], tab="bounces")
+    errors = "\n".join(e.value for e in at.error)
+    assert "Rückläufer" in errors and "bert@example.org" in errors and "5.1.1" in errors
+    assert any("User unknown" in t.value for t in at.text)
