@@ -5,7 +5,7 @@ invalid_email_addresses stops the outbox from writing to an address that bounced
 outbox_emails.message_id gets an index because replies are threaded by it.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0010
 Create Date: 2026-12-01 20:32:43
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0010'  # main's latest; the lead re-chains on merge
 branch_labels = None
 depends_on = None
 
