@@ -55,6 +55,7 @@ if must_change:
 work = [st.Page("pages/home.py", title=PAGE_TITLES["home"], icon=":material/dashboard:", url_path="uebersicht", default=True)]
 work.append(st.Page("pages/matching.py", title=PAGE_TITLES["matching"], icon=":material/handshake:", url_path="vermittlung"))
 work.append(st.Page("pages/outbox.py", title=PAGE_TITLES["outbox"], icon=":material/outbox:", url_path="postausgang"))
+work.append(st.Page("pages/inbox.py", title=PAGE_TITLES["inbox"], icon=":material/inbox:", url_path="posteingang"))
 master_data = [
     st.Page("pages/patients.py", title=PAGE_TITLES["patients"], icon=":material/personal_injury:", url_path="patienten"),
     st.Page("pages/therapists.py", title=PAGE_TITLES["therapists"], icon=":material/psychology:", url_path="therapeuten"),
@@ -65,6 +66,7 @@ if actor.can(Permission.manage_users):
     admin.append(st.Page("pages/users.py", title=PAGE_TITLES["users"], icon=":material/group:", url_path="benutzer"))
 if actor.can(Permission.admin):
     admin.append(st.Page("pages/audit_log.py", title=PAGE_TITLES["audit"], icon=":material/history:", url_path="protokoll"))
+    admin.append(st.Page("pages/privacy.py", title=PAGE_TITLES["privacy"], icon=":material/shield_person:", url_path="datenschutz"))
 admin.append(st.Page("pages/account.py", title="Mein Konto", icon=":material/person:", url_path="konto"))
 
 page = st.navigation({NAV_SECTIONS["work"]: work, NAV_SECTIONS["master_data"]: master_data, NAV_SECTIONS["admin"]: admin})

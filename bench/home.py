@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             with Session(engine) as s:
                 no_jit(s)  # as home_view does
                 p = default.period
-                parts["todos"] = _timed(lambda: todos.todos(s, today=TODAY, now=NOW, settings=settings))
+                parts["todos"] = _timed(lambda: todos.todos(s, COORD, today=TODAY, now=NOW, settings=settings))
                 parts["key_figures"] = _timed(lambda: figures.key_figures(s, default, today=TODAY, now=NOW))
                 parts["wait"] = _timed(lambda: figures.wait_distribution(s, p.end))
                 parts["placements"] = _timed(lambda: figures.placements_per_week(s, p))

@@ -60,9 +60,11 @@ JOB_TITLES: dict[str, str] = {
     "housekeeping": "Aufräumen (abgelaufene Anmeldungen)",
     "outbox_delivery": "E-Mail-Versand (Postausgang)",
     "follow_ups": "Nachfassen unbeantworteter Anfragen",
+    "inbox": "Posteingang abholen (Antworten und Rückläufer)",
     "geocoding": "Geokodierung der Praxisadressen",
     "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
     "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
+    "privacy_retention": "Anonymisierung nach Ablauf der Aufbewahrungsfrist",
 }
 ORPHANED_RUN_ERROR = (
     "Lauf abgebrochen: Der Hintergrunddienst wurde beendet, bevor der Lauf fertig war."

@@ -36,7 +36,7 @@ from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, 
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
 
-TEMPLATE = "contact_log.html"
+TEMPLATE = "documents/contact_log.html"
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), PROJECT_ROOT / "var" / "fonts")
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf", "BI": "DejaVuSans-BoldOblique.ttf"}
 CONTACTED = (InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.expired, InquiryStatus.cancelled)

@@ -15,9 +15,11 @@ from typing import Optional
 from sqlalchemy import and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from core.inbox import views as inbox_views
 from core.matching.regions import open_inquiry_clause
 from core.platform.config import Settings
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search
+from core.platform.permissions import Actor, Permission
 from core.platform.vocab import EmailState, InquiryOrigin, InquiryStatus, Outcome, SearchStatus
 
 WAITING_SHOWN = 5  # searches waiting longest without an open inquiry, listed by name
@@ -87,12 +89,13 @@ def _n(cond):
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-def todos(session: Session, *, today: date, now: datetime, settings: Settings) -> list[Todo]:
+def todos(session: Session, actor: Actor, *, today: date, now: datetime, settings: Settings) -> list[Todo]:
+    actor.require(Permission.view)
     follow_up_before = now - timedelta(days=settings.FOLLOW_UP_DAYS)
     open_or_answered = [InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.queued, InquiryStatus.draft]
     inquiries = session.execute(
         select(
-            _n(and_(Inquiry.status == InquiryStatus.sent, Inquiry.sent_at <= follow_up_before)).label("answers_to_record"),
+            _n(and_(Inquiry.status == InquiryStatus.sent, Inquiry.sent_at <= follow_up_before)).label("follow_up_due"),
             _n(and_(Inquiry.needs_attention.is_(True), Inquiry.status.in_(open_or_answered))).label("needs_attention"),
             _n(and_(Inquiry.status == InquiryStatus.draft, Inquiry.origin != InquiryOrigin.nightly)).label("inquiry_drafts"),
             _n(and_(Inquiry.status == InquiryStatus.draft, Inquiry.origin == InquiryOrigin.nightly)).label("nightly_suggestions"),
@@ -104,7 +107,9 @@ def todos(session: Session, *, today: date, now: datetime, settings: Settings) -
         .where(OutboxEmail.state.in_([EmailState.failed, EmailState.draft]))
     ).one()._mapping
     counts = {
-        "answers_to_record": inquiries["answers_to_record"],
+        "answers_to_record": inbox_views.replies_waiting(session, actor),
+        "inbox_unassigned": inbox_views.inbox_counts(session, actor)["unassigned"],
+        "follow_up_due": inquiries["follow_up_due"],
         "conflicts": _count(
             session,
             select(func.count(InquiryPatient.id)).where(
@@ -118,7 +123,9 @@ def todos(session: Session, *, today: date, now: datetime, settings: Settings) -
         "nightly_suggestions": inquiries["nightly_suggestions"],
     }
     targets = {
-        "answers_to_record": Target("matching", {"mt_view": "inquiries", "mt_filter": "follow_up"}),
+        "answers_to_record": Target("inbox"),
+        "inbox_unassigned": Target("inbox"),
+        "follow_up_due": Target("matching", {"mt_view": "inquiries", "mt_filter": "follow_up"}),
         "conflicts": Target("matching", {"mt_view": "inquiries", "mt_filter": "conflicts"}),
         "needs_attention": Target("matching", {"mt_view": "inquiries", "mt_filter": "attention"}),
         "emails_failed": Target("outbox"),
@@ -126,7 +133,7 @@ def todos(session: Session, *, today: date, now: datetime, settings: Settings) -
         "inquiry_drafts": Target("matching", {"mt_view": "inquiries", "mt_filter": "unsent"}),
         "nightly_suggestions": Target("matching", {"mt_view": "nightly"}),
     }
-    urgent = {"conflicts", "needs_attention", "emails_failed"}
+    urgent = {"conflicts", "needs_attention", "emails_failed", "answers_to_record"}
     items = [Todo(k, n, targets[k], urgent=k in urgent) for k, n in counts.items() if n]
     waiting_total, waiting = waiting_without_inquiry(session, today=today)
     if waiting_total:

@@ -178,9 +178,9 @@ def test_previous_period_chart_data(db_session, world):
 
 
 def test_todos(db_session, world):
-    items = {t.key: t for t in todos(db_session, today=TODAY, now=NOW, settings=SETTINGS)}
-    assert items["answers_to_record"].count == 1  # i7, sent 13 days ago
-    assert items["answers_to_record"].target.params["mt_filter"] == "follow_up"
+    items = {t.key: t for t in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)}
+    assert items["follow_up_due"].count == 1  # i7, sent 13 days ago
+    assert items["follow_up_due"].target.params["mt_filter"] == "follow_up"
     assert items["inquiry_drafts"].count == 1
     waiting = items["searches_without_inquiry"]
     # s2 and s3 have no pending place in an open inquiry (s2's draft is not sent, but a draft is open)
@@ -252,3 +252,19 @@ def test_demo_data_fills_every_chart_and_figure(db_session):
     quarter = charts(db_session, Filters(period_for("quarter", today=TODAY), None))
     assert quarter.funnel["successful"] > 0
     assert sum(1 for w in quarter.placements if w.value) >= 6
+
+
+def test_inbox_todos(db_session, world):
+    from core.platform.models import InboxMessage
+
+    i3 = db_session.query(Inquiry).filter(Inquiry.status == "sent").order_by(Inquiry.sent_at.desc()).first()
+    db_session.add_all([
+        InboxMessage(sha256="a" * 64, received_at=NOW, kind="reply", state="assigned", match="subject",
+                     inquiry_id=i3.id, subject="Re: Anfrage"),
+        InboxMessage(sha256="b" * 64, received_at=NOW, kind="other", state="new", match="none", subject="Hallo"),
+    ])
+    db_session.flush()
+    items = {t.key: t for t in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)}
+    assert items["answers_to_record"].count == 1 and items["answers_to_record"].target.page == "inbox"
+    assert items["answers_to_record"].urgent
+    assert items["inbox_unassigned"].count == 1
