@@ -5,8 +5,8 @@ through the same function, so what `bench/home.py` measures warm is what a coord
 gets, and the invalidation rule is testable without Streamlit.
 
 Key: (database URL, data version, the caller's key). The *data version* is one cheap query
-(`data_version`): the highest id of the audit log and of the tables whose rows the figures
-count. Every state change that matters writes an audit entry in its own transaction
+(`data_version`): the newest audit entry that can change a figure (reads of records and
+logins can't) and the highest ids of the tables whose rows the figures count. Every state change that matters writes an audit entry in its own transaction
 (docs/architecture.md, "Layers"), and new rows raise the max ids, so any committed change –
 from this process, another dashboard process or the job runner – changes the key. Each
 lookup is primary-key index probes (well under a millisecond). A TTL (default 60 s) bounds
@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
@@ -32,9 +32,18 @@ MAX_ENTRIES = 64
 _VERSION_TABLES = (AuditEntry, Search, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist)
 
 
+# Audit entries that change no figure: reads of records ("wer hat was gesehen") and logins.
+_QUIET_ACTIONS = or_(AuditEntry.action.like("read.%"), AuditEntry.action.like("login%"), AuditEntry.action == "logout")
+
+
 def data_version(session: Session) -> tuple[int, ...]:
-    """Max ids of the audit log and the counted tables, in one round trip."""
-    cols = [select(func.max(model.id)).scalar_subquery() for model in _VERSION_TABLES]
+    """The newest audit entry that can change a figure, and the max ids of the counted tables,
+    in one round trip. Every part walks a primary-key index from its end (ORDER BY id DESC
+    LIMIT 1), so the probe stays constant-time however long the history grows."""
+    cols = [
+        select(AuditEntry.id).where(~_QUIET_ACTIONS).order_by(AuditEntry.id.desc()).limit(1).scalar_subquery(),
+        *[select(func.max(model.id)).scalar_subquery() for model in _VERSION_TABLES[1:]],
+    ]
     row = session.execute(select(*cols)).one()
     return tuple(int(v or 0) for v in row)
 

@@ -268,3 +268,16 @@ def test_inbox_todos(db_session, world):
     assert items["answers_to_record"].count == 1 and items["answers_to_record"].target.page == "inbox"
     assert items["answers_to_record"].urgent
     assert items["inbox_unassigned"].count == 1
+
+
+def test_data_version_ignores_reads_and_logins(db_session):
+    from core.platform import audit
+
+    before = report_cache.data_version(db_session)
+    audit.record(db_session, COORD, "read.patient", "patient", 1, None, now=NOW)
+    audit.record(db_session, COORD, "login.ok", "user", 1, None, now=NOW)
+    db_session.flush()
+    assert report_cache.data_version(db_session) == before
+    audit.record(db_session, COORD, "search.pause", "search", 1, None, now=NOW)
+    db_session.flush()
+    assert report_cache.data_version(db_session) != before
