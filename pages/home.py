@@ -94,6 +94,7 @@ for todo in view.todos:
     else:
         st.markdown(label)
     if todo.searches:
+        st.caption("Am längsten wartend:")
         with st.container(horizontal=True):
             for w in todo.searches:
                 st.page_link(PAGES["patients"], label=f"P{w.patient_id} {w.patient_name} – {format_number(w.wait_days)} Tage",
@@ -133,7 +134,8 @@ for row in (view.figures[:4], view.figures[4:]):
     for col, f in zip(cols, row):
         label, help_text = REPORT_FIGURES[f.key]
         previous = "" if not f.comparable else f" Vorzeitraum: {_value(KeyFigure(f.key, f.previous, None, f.kind))}."
-        col.metric(label, _value(f), delta=_delta(f), delta_color="inverse" if f.lower_is_better else "normal",
+        color = "off" if f.neutral else "inverse" if f.lower_is_better else "normal"
+        col.metric(label, _value(f), delta=_delta(f), delta_color=color,
                    help=help_text + previous, border=True)
 
 # --------------------------------------------------------------------------- charts

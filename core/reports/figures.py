@@ -67,6 +67,7 @@ class KeyFigure:
     kind: str  # "count" | "days" | "rate" (0..1)
     lower_is_better: bool = False
     comparable: bool = True  # False: a snapshot without a previous value
+    neutral: bool = False  # a change is neither good nor bad (demand, work in flight)
 
     @property
     def change(self) -> Optional[float]:
@@ -235,11 +236,11 @@ def key_figures(session: Session, flt: Filters, *, today: date, now: datetime) -
     ic = _inquiry_counts(session, p, q, now=now, region=r)
     ac = _acceptance_counts(session, p, q, r)
     return [
-        KeyFigure("active_searches", sc["active_p"], sc["active_q"], "count"),
+        KeyFigure("active_searches", sc["active_p"], sc["active_q"], "count", neutral=True),
         KeyFigure("median_wait_days", sc["wait_p"], sc["wait_q"], "days", lower_is_better=True),
         KeyFigure("placements", sc["placed_p"], sc["placed_q"], "count"),
         KeyFigure("median_days_to_placement", sc["to_placement_p"], sc["to_placement_q"], "days", lower_is_better=True),
-        KeyFigure("inquiries_awaiting", ic["awaiting_p"], ic["awaiting_q"], "count"),
+        KeyFigure("inquiries_awaiting", ic["awaiting_p"], ic["awaiting_q"], "count", neutral=True),
         KeyFigure("answer_rate_7d", _rate(ic["in_time_p"], ic["sent_p"]), _rate(ic["in_time_q"], ic["sent_q"]), "rate"),
         KeyFigure("acceptance_rate", _rate(ac["accepted_p"], ac["answers_p"]), _rate(ac["accepted_q"], ac["answers_q"]),
                   "rate"),
