@@ -108,7 +108,9 @@ def active_on_clause(day: date):
     d = date_param(day)
     return and_(
         Search.started_on <= d,
-        or_(Search.ended_on.is_(None), Search.ended_on > d),
+        # not ended by then (a cancelled or successful search without an end date never counts)
+        or_(and_(Search.ended_on.is_(None), Search.status.in_([SearchStatus.active, SearchStatus.paused])),
+            Search.ended_on > d),
         not_(and_(Search.status == SearchStatus.paused, Search.paused_on.is_not(None), Search.paused_on <= d)),
     )
 

@@ -114,3 +114,20 @@ def test_contact_log_from_patient_page(home_data, app_db, role):
     with read_session(get_engine(app_db)) as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "patient.contact_log")).all()
     assert [(e.entity, e.entity_id) for e in entries] == [("patient", home_data["waiting_patient"])]
+
+
+def test_filters_period_and_region(home_data):
+    at = login(Role.coordinator)
+    at.selectbox(key="home_period").select("quarter").run()
+    at.text_input(key="home_region").input("10").run()
+    assert not at.exception, at.exception
+    assert "PLZ-Region 10…" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Aktive Platzsuchen"] == "2"  # both test patients live in 10115
+    at.text_input(key="home_region").input("99").run()
+    assert {m.label: m.value for m in at.metric}["Aktive Platzsuchen"] == "0"
+    at.text_input(key="home_region").input("1a").run()
+    assert any("1 bis 5 Ziffern" in w.value for w in at.warning)
+    at.text_input(key="home_region").input("").run()
+    at.selectbox(key="home_period").select("custom").run()
+    assert not at.exception, at.exception
+    assert at.date_input(key="home_range") is not None
