@@ -181,14 +181,16 @@ else:
 
 st.subheader("Hintergrunddienst")
 if health.alive:
-    st.success(health.label, icon=":material/sync:")
+    standby = f" · {format_number(health.standby_count)} in Bereitschaft" if health.standby_count else ""
+    st.success(health.label + standby, icon=":material/sync:")
 elif not health.warnings:
     st.warning(health.label, icon=":material/sync:")
 for warning in health.warnings:
     st.warning(warning, icon=":material/warning:")
 if health.jobs:
     jobs = rv.frame([
-        {"Aufgabe": j.title, "Ergebnis": rv.badge_list(j.result), "Gestartet": format_datetime(j.started_at),
+        {"Aufgabe": j.title, "Ergebnis": rv.badge_list(j.result) if j.result else [],
+         "Gestartet": format_datetime(j.started_at) if j.started_at else "–",
          "Beendet": format_datetime(j.finished_at) if j.finished_at else "–", "Zusammenfassung": j.summary or "",
          **({"Fehler": j.error or ""} if health.errors_visible else {})}
         for j in health.jobs

@@ -24,7 +24,7 @@ from core.reports.todos import Todo, todos
 from core.platform.formatting import BERLIN, format_datetime
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.runner import runner_status
+from core.platform.runner import JOB_TITLES, runner_status
 from core.platform.vocab import CallState, EmailState, InquiryOrigin, InquiryStatus, JobResult, SearchStatus, TherapistStatus
 
 
@@ -186,9 +186,9 @@ HEARTBEAT_WARN_AFTER = timedelta(minutes=2)
 @dataclass(frozen=True)
 class JobRow:
     title: str
-    started_at: datetime
+    started_at: datetime | None  # None: the job never ran
     finished_at: datetime | None
-    result: JobResult
+    result: JobResult | None
     summary: str | None
     error: str | None  # the first line; only for roles that may see it (admins)
 
@@ -224,8 +224,10 @@ def runner_health(session: Session, actor: Actor, *, now: datetime) -> RunnerHea
     if failed:
         names = ", ".join(r.title for r in failed)
         warnings.append(f"Letzter Lauf fehlgeschlagen: {names}." + ("" if show_errors else " Die Administration sieht die Fehlermeldung."))
+    ran = {r.job_name for r in status.last_runs}
     jobs = [
         JobRow(r.title, r.started_at, r.finished_at, r.result, r.summary, r.error_line if show_errors else None)
-        for r in sorted(status.last_runs, key=lambda r: r.title)
-    ]
+        for r in status.last_runs
+    ] + [JobRow(title, None, None, None, "noch nie gelaufen", None) for name, title in JOB_TITLES.items() if name not in ran]
+    jobs.sort(key=lambda j: j.title)
     return RunnerHealth(status.alive, status.label, status.last_beat_at, status.standby_count, jobs, warnings, show_errors)

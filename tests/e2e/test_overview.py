@@ -56,3 +56,7 @@ def test_overview_with_demo_data(demo_server, page):
     wait_for_app(page)
     page.get_by_text("A1 ·").first.wait_for()
     screenshot(page, "overview_search")
+    page.get_by_text("A1 ·").first.click()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Vermittlung").wait_for()
+    assert "mt_inquiry=1" in page.url
