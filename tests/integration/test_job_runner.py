@@ -21,20 +21,11 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import Settings
-from core.db import make_engine, read_session
-from core.models import JobRun, LoginSession, RunnerHeartbeat, User
-from core.runner import (
-    ORPHANED_RUN_ERROR,
-    FileLeaderLock,
-    PostgresAdvisoryLock,
-    RunnerStatus,
-    claim_leadership,
-    make_leader_lock,
-    new_runner_identity,
-    runner_status,
-)
-from core.vocab import JobResult, Role
+from core.platform.config import Settings
+from core.platform.db import make_engine, read_session
+from core.platform.models import JobRun, LoginSession, RunnerHeartbeat, User
+from core.platform.runner import ORPHANED_RUN_ERROR, FileLeaderLock, PostgresAdvisoryLock, RunnerStatus, claim_leadership, make_leader_lock, new_runner_identity, runner_status
+from core.platform.vocab import JobResult, Role
 from jobs import housekeeping
 from jobs.execution import run_job
 from jobs.process import JobRunner
