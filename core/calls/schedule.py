@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Hashable, Iterable, Optional
 
-from core import timewindows
+from core.platform import timewindows
 from core.calls import slots
 
 NO_SLOT_REASON = "Kein freier Termin in den Telefonzeiten innerhalb von {days} Tagen."

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from core import timewindows
+from core.platform import timewindows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
