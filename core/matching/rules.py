@@ -19,6 +19,7 @@ ANSWER_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.rejected_unsuitable,
     Outcome.rejected_other,
     Outcome.no_response,
+    Outcome.waitlisted,
 )
 LATER_OUTCOMES: tuple[Outcome, ...] = (Outcome.no_show, Outcome.in_sessions)
 REJECTIONS = frozenset({Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other})
@@ -485,7 +486,8 @@ def response_type(outcomes: Iterable[Outcome]) -> ResponseType:
         return ResponseType.all_accepted
     if accepted:
         return ResponseType.partly_accepted
-    if any(o in REJECTIONS for o in values):
+    # a waiting-list place is an answer without a place (the search goes on): no acceptance
+    if any(o in REJECTIONS or o == Outcome.waitlisted for o in values):
         return ResponseType.all_rejected
     return ResponseType.no_response
 
@@ -535,8 +537,8 @@ def validate_answer(
     bad = [o for o in outcomes.values() if Outcome(o) not in ANSWER_OUTCOMES]
     if bad:
         problems.append(
-            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges) "
-            "oder keine Antwort möglich."
+            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges), "
+            "auf Warteliste oder keine Antwort möglich."
         )
     return problems
 

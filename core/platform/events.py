@@ -111,3 +111,12 @@ def publish(session: Session, event: Event) -> list[Any]:
     if not _wired:
         raise BusNotWired("Event bus not wired: call core.bootstrap.bootstrap() at start-up.")
     return [handler(session, event) for handler in handlers_for(type(event))]
+
+
+@dataclass(frozen=True)
+class PhoneInquiryQueued(Event):
+    """A phone inquiry (therapist without e-mail) was sent: its call goes on the call list.
+    The calls capability answers with {"call_id": …, "call_at": …} (None when no slot fits)."""
+
+    inquiry_id: int
+    therapist_id: int

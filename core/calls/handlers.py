@@ -1,0 +1,31 @@
+"""How the calls capability reacts to other capabilities' events (docs/architecture.md,
+"Events"): a phone inquiry that was sent gets its call; a closed inquiry's pending calls end
+(answered, expired, cancelled); a blocked or inactive therapist's pending calls end."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from core.calls import services
+from core.platform import events
+
+
+def on_phone_inquiry_queued(session: Session, event: events.PhoneInquiryQueued) -> dict:
+    return services.plan_inquiry_call(session, event.actor, event.inquiry_id, event.therapist_id, now=event.now)
+
+
+def on_inquiry_closed(session: Session, event: events.InquiryClosed) -> dict:
+    n = services.cancel_pending_calls(session, event.actor, inquiry_id=event.inquiry_id, now=event.now, reason=event.reason)
+    return {"calls_cancelled": n}
+
+
+def on_therapist_unavailable(session: Session, event: events.TherapistUnavailable) -> dict:
+    n = services.cancel_pending_calls(session, event.actor, therapist_id=event.therapist_id, now=event.now,
+                                      reason=event.reason or "Therapeut:in nicht mehr verfügbar")
+    return {"calls_cancelled": n}
+
+
+def register() -> None:
+    events.subscribe(events.PhoneInquiryQueued, on_phone_inquiry_queued)
+    events.subscribe(events.InquiryClosed, on_inquiry_closed)
+    events.subscribe(events.TherapistUnavailable, on_therapist_unavailable)
