@@ -79,7 +79,8 @@ def _table(rows: list[call_views.CallRow]) -> pd.DataFrame:
     return pd.DataFrame([{
         "Uhrzeit": format_time(r.start),
         "Therapeut:in": f"{r.therapist_ref} {r.therapist_name}",
-        "Telefon": (f"tel:{r.phone.replace(' ', '')}" if r.phone else None),
+        "Telefon": r.phone or "",
+        "Wählen": (f"tel:{r.phone.replace(' ', '')}" if r.phone else None),
         "Telefonzeiten": r.phone_hours,
         "Anfrage": r.inquiry_ref or "",
         "Anlass": f"{r.purpose.label}, Versuch {r.attempt}",
@@ -90,17 +91,23 @@ def _table(rows: list[call_views.CallRow]) -> pd.DataFrame:
 
 
 COLUMNS = {
-    "Telefon": st.column_config.LinkColumn("Telefon", display_text=r"tel:(.*)"),
+    "Wählen": st.column_config.LinkColumn("Wählen", display_text="anrufen", help="Wählt die Nummer (tel:-Link)"),
     "Telefonzeiten": st.column_config.TextColumn("Telefonzeiten", width="medium"),
 }
 
 
+def _plain(text: str) -> str:
+    """Free text (names, numbers) inside markdown: every markdown character escaped."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|~:$" else ch for ch in text)
+
+
 def _details(row: call_views.CallRow) -> None:
     with st.container(border=True):
-        st.markdown(f"**{format_datetime(row.start)} · {row.therapist_ref} {row.therapist_name}** "
-                    f"{layout.badge_md(row.state)}")
+        st.markdown(f"**{format_datetime(row.start)} · {row.therapist_ref} {_plain(row.therapist_name)}** "
+                    f"{layout.badge_md(row.result or row.state)}")
         if row.phone:
-            st.markdown(f"Telefon: [{row.phone}](tel:{row.phone.replace(' ', '')})"
+            dial = "".join(ch for ch in row.phone if ch.isdigit() or ch == "+")
+            st.markdown(f"Telefon: [{_plain(row.phone)}](tel:{dial})"
                         + (" – :red-badge[Nummer als falsch markiert]" if row.phone_invalid else ""))
         st.text(f"Telefonzeiten: {row.phone_hours}")
         if row.patients:
@@ -137,7 +144,7 @@ def outcome_dialog(call_id: int) -> None:
         st.warning("Dieser Anruf ist bereits erledigt oder abgesagt.")
         _close_dialog()
         return
-    st.markdown(f"**{row.therapist_ref} {row.therapist_name}** · {format_datetime(row.start)}")
+    st.markdown(f"**{row.therapist_ref} {_plain(row.therapist_name)}** · {format_datetime(row.start)}")
     result = st.radio("Ergebnis", list(CallResult), format_func=lambda r: r.label, key="dlg_result", horizontal=True)
     outcomes, until, callback_at = {}, {}, None
     if result == CallResult.reached and members:
@@ -146,7 +153,7 @@ def outcome_dialog(call_id: int) -> None:
             for m in members:
                 c = st.columns([3, 2, 2])
                 c[0].text(m.label)
-                outcomes[m.search_id] = c[1].selectbox("Ergebnis", ANSWER_OUTCOMES, format_func=lambda o: o.label,
+                outcomes[m.search_id] = c[1].selectbox(m.label, ANSWER_OUTCOMES, format_func=lambda o: o.label,
                                                        key=f"dlg_outcome_{m.search_id}", index=len(ANSWER_OUTCOMES) - 1,
                                                        label_visibility="collapsed")
                 if outcomes[m.search_id] == Outcome.waitlisted:
@@ -168,6 +175,8 @@ def outcome_dialog(call_id: int) -> None:
         except call_services.CallError as exc:
             st.error(str(exc))
             return
+        if report.next_call_id is not None:
+            st.query_params["call"] = str(report.next_call_id)  # the list shows the next call right away
         _done(report.summary())
 
 
@@ -201,26 +210,35 @@ def cancel_dialog(call_id: int) -> None:
         _done("Anruf abgesagt.")
 
 
+wanted = st.query_params.get("call")
+linked = None
+if wanted and wanted.isdigit() and int(wanted) not in {r.id for r in overdue + day_list.rows}:
+    with read_session() as s:
+        linked = call_views.call_row(s, actor, int(wanted), today=today, settings=settings)
+
 with tab_day:
+    if linked is not None:
+        st.markdown(f"**Verlinkter Anruf am {format_date(linked.start)}**")
+        _details(linked)
     if overdue:
         st.warning(f"{format_number(len(overdue))} überfällige Anrufe von früheren Tagen – bitte zuerst erledigen "
                    "oder verschieben.", icon=":material/schedule:")
         st.dataframe(_table(overdue), hide_index=True, column_config=COLUMNS, key="calls_overdue_table")
-    if not day_list.rows:
+    if not day_list.rows and linked is None:
         st.info("Für diesen Tag stehen keine Anrufe auf der Liste. Nachfass-Anrufe plant der Hintergrunddienst "
                 "stündlich; Telefon-Anfragen kommen beim Senden in der Vermittlung hierher.")
-    else:
-        st.dataframe(_table(day_list.rows), hide_index=True, column_config=COLUMNS, key="calls_day_table")
+    elif day_list.rows or overdue:
+        if day_list.rows:
+            st.dataframe(_table(day_list.rows), hide_index=True, column_config=COLUMNS, key="calls_day_table")
         choices = overdue + day_list.rows
         ids = [r.id for r in choices]
         by_id = {r.id: r for r in choices}
-        wanted = st.query_params.get("call")
         first_open = next((r.id for r in choices if r.is_open), ids[0])
         start = int(wanted) if wanted and wanted.isdigit() and int(wanted) in by_id else first_open
         picked = st.selectbox(
             "Anruf", ids, index=ids.index(start), key="calls_pick",
-            format_func=lambda i: f"{format_time(by_id[i].start)} {by_id[i].therapist_ref} {by_id[i].therapist_name} "
-                                  f"({by_id[i].result.label if by_id[i].result else by_id[i].state.label})",
+            format_func=lambda i: f"{format_date(by_id[i].start)} {format_time(by_id[i].start)} "
+                                  f"{by_id[i].therapist_ref} {by_id[i].therapist_name}",
         )
         _details(by_id[picked])
 
@@ -230,7 +248,8 @@ with tab_now:
     else:
         st.dataframe(pd.DataFrame([{
             "Therapeut:in": f"{r.therapist_ref} {r.therapist_name}",
-            "Telefon": f"tel:{r.phone.replace(' ', '')}" if r.phone else None,
+            "Telefon": r.phone or "",
+            "Wählen": f"tel:{r.phone.replace(' ', '')}" if r.phone else None,
             "Erreichbar bis": format_time(r.window_closes),
             "Anliegen": r.matter,
         } for r in reachable]), hide_index=True, column_config=COLUMNS, key="calls_now_table")
