@@ -18,6 +18,7 @@ from core.mail import templates as mt
 from core.matching import eligibility
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Outcome, SearchStatus
+from core.registry import patient_detail
 from core.registry import therapists as registry_therapists
 from tests.integration.test_inquiries import create, send, sent_inquiry
 from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
@@ -282,6 +283,10 @@ def test_waitlist_keeps_the_search_active_and_counts_for_cooling(db_session):
     # the patient may be asked elsewhere
     elsewhere = make_therapist(s, phone_hours=HOURS)
     assert eligibility.ineligibility_reasons(s, elsewhere.id, x.id, today=TODAY, settings=SETTINGS) == []
+    # the patient's history shows the waiting-list entry
+    history = patient_detail.patient_history(s, COORD, search.patient_id, today=TODAY)
+    entry = next(h for h in history if h.kind == "Anfrage")
+    assert entry.state == Outcome.waitlisted and "auf Warteliste (voraussichtlich ab 01.02.2027)" in entry.detail
 
 
 def test_viewers_cannot_record_results(db_session):
