@@ -285,7 +285,7 @@ class Therapist(TimestampMixin, Base):
     status_changed_on: Mapped[Optional[date]]
     last_contact_email_on: Mapped[Optional[date]]
     last_contact_phone_on: Mapped[Optional[date]]
-    phone_invalid: Mapped[bool] = mapped_column(default=False)  # "falsche Nummer" on a call (0003)
+    phone_invalid: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "falsche Nummer" (0003)
     last_contact_in_person_on: Mapped[Optional[date]]
     external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     source_hash: Mapped[Optional[str]] = mapped_column(String(64))
@@ -523,8 +523,9 @@ class PhoneCall(TimestampMixin, Base):
     # issue 10 (migration 0003): the coordinator's result, who calls, how it was planned
     result: Mapped[Optional[vocab.CallResult]] = mapped_column(enum_type(vocab.CallResult, "call_result"))
     assigned_to: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    uses_fallback: Mapped[bool] = mapped_column(default=False)  # "keine Telefonzeiten bekannt"
-    fixed_time: Mapped[bool] = mapped_column(default=False)  # agreed callback: may lie outside phone hours
+    # server defaults too: bulk loaders (demo COPY) that leave these columns out get false
+    uses_fallback: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "keine Telefonzeiten bekannt"
+    fixed_time: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # agreed callback: outside phone hours ok
 
 
 # --------------------------------------------------------------------------- imports

@@ -52,13 +52,8 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f("fk_phone_calls_assigned_to_users"), "users", ["assigned_to"], ["id"],
                                     ondelete="RESTRICT")
         batch_op.create_index(batch_op.f("ix_phone_calls_assigned_to"), ["assigned_to"], unique=False)
-    with op.batch_alter_table("phone_calls", schema=None) as batch_op:
-        batch_op.alter_column("uses_fallback", server_default=None, existing_type=sa.Boolean(), existing_nullable=False)
-        batch_op.alter_column("fixed_time", server_default=None, existing_type=sa.Boolean(), existing_nullable=False)
     with op.batch_alter_table("therapists", schema=None) as batch_op:
         batch_op.add_column(sa.Column("phone_invalid", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("therapists", schema=None) as batch_op:
-        batch_op.alter_column("phone_invalid", server_default=None, existing_type=sa.Boolean(), existing_nullable=False)
     with op.batch_alter_table("inquiry_patients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("waitlist_until", sa.Date(), nullable=True))
     _set_outcomes(_OUTCOMES, _OUTCOMES + ["waitlisted"])
