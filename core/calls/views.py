@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.calls import slots
 from core.mail import templates as mt
+from core.platform.dates import age_on
 from core.platform.config import Settings, get_settings
 from core.platform.models import Inquiry, InquiryPatient, Patient, PhoneCall, PlzCentroid, Search, Therapist, User
 from core.platform.permissions import Actor, Permission
@@ -173,7 +174,7 @@ def patient_line(patient: Patient, inquiry_id: int, position: int, *, today: dat
     parts = [mt.patient_reference(inquiry_id, position)]
     if sensitive:
         parts.append(f"{patient.first_name} {patient.last_name}")
-    age = mt.age_on(patient.birth_date, today)
+    age = age_on(patient.birth_date, today)
     parts.append(f"{age} J." if age is not None else "Alter unbekannt")
     parts.append(mt.gender_word(patient.gender))
     if sensitive and patient.symptoms:

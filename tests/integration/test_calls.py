@@ -21,7 +21,7 @@ from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatu
 from core.registry import patient_detail
 from core.registry import therapists as registry_therapists
 from tests.integration.test_inquiries import create, send, sent_inquiry
-from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
 
 BERLIN = ZoneInfo("Europe/Berlin")
 A, RC, RU, W = Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.waitlisted
@@ -290,7 +290,7 @@ def test_waitlist_keeps_the_search_active_and_counts_for_cooling(db_session):
 
 
 def test_viewers_cannot_record_results(db_session):
-    from tests.integration.test_matching_fixtures import VIEWER
+    from tests.support.matching_fixtures import VIEWER
     from core.platform.permissions import PermissionDenied
 
     s = db_session

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.platform.db import get_engine, unit_of_work
 from core.platform.models import PhoneCall
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Role
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
 
 ALWAYS = "Mo 00:00-23:59; Di 00:00-23:59; Mi 00:00-23:59; Do 00:00-23:59; Fr 00:00-23:59; Sa 00:00-23:59; So 00:00-23:59"
