@@ -241,7 +241,7 @@ def schedules(draw):
     return requests, booked, draw(st.integers(1, 3)), draw(st.sampled_from([5, 5, 10]))
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile (tests/conftest.py)
 @given(schedules())
 def test_generated_schedules_keep_every_rule(case):
     requests, booked, callers, slot = case

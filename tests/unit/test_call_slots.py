@@ -344,7 +344,7 @@ def moments(draw):
     return (base + timedelta(minutes=draw(st.integers(0, 4 * 1440)), seconds=draw(st.sampled_from([0, 0, 17])))).astimezone(BERLIN)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the profile (tests/conftest.py)
 @given(
     text=phone_hours_text(),
     after=moments(),
