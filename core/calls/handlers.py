@@ -1,5 +1,6 @@
 """How the calls capability reacts to other capabilities' events (docs/architecture.md,
-"Events"): a phone inquiry that was sent gets its call; a closed inquiry's pending calls end
+"Events"): a phone inquiry that was sent gets its call, and that call is done once the
+inquiry was presented on the phone; a closed inquiry's pending calls end
 (answered, expired, cancelled); a blocked or inactive therapist's pending calls end."""
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from core.platform import events
 
 def on_phone_inquiry_queued(session: Session, event: events.PhoneInquiryQueued) -> dict:
     return services.plan_inquiry_call(session, event.actor, event.inquiry_id, event.therapist_id, now=event.now)
+
+
+def on_phone_inquiry_called(session: Session, event: events.PhoneInquiryCalled) -> dict:
+    n = services.complete_inquiry_calls(session, event.actor, event.inquiry_id, now=event.now)
+    return {"calls_done": n}
 
 
 def on_inquiry_closed(session: Session, event: events.InquiryClosed) -> dict:
@@ -27,5 +33,6 @@ def on_therapist_unavailable(session: Session, event: events.TherapistUnavailabl
 
 def register() -> None:
     events.subscribe(events.PhoneInquiryQueued, on_phone_inquiry_queued)
+    events.subscribe(events.PhoneInquiryCalled, on_phone_inquiry_called)
     events.subscribe(events.InquiryClosed, on_inquiry_closed)
     events.subscribe(events.TherapistUnavailable, on_therapist_unavailable)

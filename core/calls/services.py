@@ -318,6 +318,24 @@ def assign_call(session: Session, actor: Actor, call_id: int, user_id: Optional[
     return call
 
 
+def complete_inquiry_calls(session: Session, actor: Actor, inquiry_id: int, *, now: datetime) -> int:
+    """The inquiry was presented by phone outside the call list: its scheduled inquiry call is done."""
+    calls = session.scalars(select(PhoneCall).where(
+        PhoneCall.inquiry_id == inquiry_id, PhoneCall.purpose == CallPurpose.inquiry,
+        PhoneCall.state == CallState.scheduled).with_for_update()).all()
+    for call in calls:
+        call.state = CallState.done
+        call.result = CallResult.reached
+        call.outcome = CallResult.reached.label
+        call.notes = "In der Vermittlung als geführt markiert"
+        call.done_at = now
+        call.done_by = actor.user_id
+        call.updated_at = now
+        audit.record(session, actor, "call.result", "phone_call", call.id,
+                     {"result": CallResult.reached, "inquiry_id": inquiry_id, "note": call.notes}, now=now)
+    return len(calls)
+
+
 def cancel_pending_calls(
     session: Session, actor: Actor, *, now: datetime, reason: str,
     inquiry_id: Optional[int] = None, therapist_id: Optional[int] = None,

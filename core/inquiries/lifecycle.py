@@ -198,6 +198,7 @@ def mark_call_made(session: Session, actor: Actor, inquiry_id: int, *, now: date
     inquiry.updated_at = now
     _flush(session)
     audit.record(session, actor, "inquiry.sent", "inquiry", inquiry.id, {"by": "phone"}, now=now)
+    events.publish(session, events.PhoneInquiryCalled(actor=actor, now=now, inquiry_id=inquiry.id))
     return inquiry
 
 

@@ -120,3 +120,11 @@ class PhoneInquiryQueued(Event):
 
     inquiry_id: int
     therapist_id: int
+
+
+@dataclass(frozen=True)
+class PhoneInquiryCalled(Event):
+    """A phone inquiry was presented on the phone (e.g. "Anruf geführt" in Vermittlung): the
+    inquiry counts as sent, and its call still on the list is done."""
+
+    inquiry_id: int

@@ -14,14 +14,16 @@ from sqlalchemy import select
 
 from core.calls import follow_ups, services
 from core.inquiries import answers as inquiries_answers
+from core.inquiries import lifecycle
 from core.mail import templates as mt
 from core.matching import eligibility
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.permissions import PermissionDenied
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Outcome, SearchStatus
 from core.registry import patient_detail
 from core.registry import therapists as registry_therapists
 from tests.integration.test_inquiries import create, send, sent_inquiry
-from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist
 
 BERLIN = ZoneInfo("Europe/Berlin")
 A, RC, RU, W = Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.waitlisted
@@ -152,6 +154,14 @@ def test_reached_without_answer_marks_a_phone_inquiry_sent(db_session):
     report = result(s, calls_of(s, i.id)[0], CallResult.reached)
     s.refresh(i)
     assert i.status == InquiryStatus.sent and i.sent_at == NOW and "gesendet" in report.summary()
+
+
+def test_call_made_in_vermittlung_completes_the_listed_call(db_session):
+    s = db_session
+    _, _, i, _ = phone_inquiry(s)
+    lifecycle.mark_call_made(s, COORD, i.id, now=NOW)
+    (call,) = calls_of(s, i.id)
+    assert call.state == CallState.done and call.result == CallResult.reached and i.status == InquiryStatus.sent
 
 
 def test_callback_books_the_agreed_time_outside_the_phone_hours(db_session):
@@ -290,9 +300,6 @@ def test_waitlist_keeps_the_search_active_and_counts_for_cooling(db_session):
 
 
 def test_viewers_cannot_record_results(db_session):
-    from tests.support.matching_fixtures import VIEWER
-    from core.platform.permissions import PermissionDenied
-
     s = db_session
     _, _, i, _ = phone_inquiry(s)
     with pytest.raises(PermissionDenied):
