@@ -41,15 +41,15 @@ from zoneinfo import ZoneInfo
 import holidays
 
 from core.platform import timewindows
+from core.platform.config import Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
 DAY_MINUTES = 24 * 60
 
-#: Used for therapists without known phone hours (Settings may override it).
-DEFAULT_FALLBACK_PHONE_HOURS = (
-    "Mo 09:00-12:00; Di 09:00-12:00; Mi 09:00-12:00; Do 09:00-12:00; Fr 09:00-12:00"
-)
+#: Used for therapists without known phone hours: the default of Settings.CALL_FALLBACK_HOURS
+#: (one home for the fact: core/platform/config.py).
+DEFAULT_FALLBACK_PHONE_HOURS: str = Settings.CALL_FALLBACK_HOURS
 #: The mark of a call planned in the fallback window (shown on the call list).
 FALLBACK_LABEL = "keine Telefonzeiten bekannt"
 
