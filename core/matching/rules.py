@@ -477,15 +477,18 @@ def contactable_sort_key(
 
 def response_type(outcomes: Iterable[Outcome]) -> ResponseType:
     """From the outcomes *after* they are set: all accepted / some accepted / none accepted
-    but at least one rejection / no answer at all (also for an empty list)."""
+    but at least one waiting-list place / none accepted but at least one rejection / no
+    answer at all (also for an empty list)."""
     values = list(outcomes)
     accepted = sum(1 for o in values if o == Outcome.accepted)
     if values and accepted == len(values):
         return ResponseType.all_accepted
     if accepted:
         return ResponseType.partly_accepted
-    # a waiting-list place is an answer without a place (the search goes on): no acceptance
-    if any(o in REJECTIONS or o == Outcome.waitlisted for o in values):
+    # a waiting-list place is an answer without a place (the search goes on)
+    if any(o == Outcome.waitlisted for o in values):
+        return ResponseType.waitlisted
+    if any(o in REJECTIONS for o in values):
         return ResponseType.all_rejected
     return ResponseType.no_response
 

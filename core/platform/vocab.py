@@ -117,6 +117,7 @@ class ResponseType(Labeled):
     partly_accepted = "partly_accepted"
     all_rejected = "all_rejected"
     no_response = "no_response"
+    waitlisted = "waitlisted"  # no acceptance, at least one waiting-list place
 
 
 class Outcome(Labeled):
@@ -284,6 +285,7 @@ LABELS: dict[type, dict] = {
         ResponseType.partly_accepted: ("teilweise Annahme", "blue"),
         ResponseType.all_rejected: ("vollständige Ablehnung", "red"),
         ResponseType.no_response: ("keine Antwort", "gray"),
+        ResponseType.waitlisted: ("Warteliste", "blue"),
     },
     Outcome: {
         Outcome.pending: ("ausstehend", "gray"),

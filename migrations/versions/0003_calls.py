@@ -3,7 +3,8 @@
 Issue 10 (Anrufliste): phone_calls gets result (erreicht, nicht erreicht, ...), assigned_to
 (Meine Anrufe), uses_fallback ("keine Telefonzeiten bekannt") and fixed_time (an agreed
 callback, may lie outside the phone hours); therapists get phone_invalid ("falsche Nummer");
-inquiry_patients get waitlist_until and the outcome 'waitlisted' (auf Warteliste).
+inquiry_patients get waitlist_until and the outcome 'waitlisted' (auf Warteliste); inquiries
+get the response type 'waitlisted' (no acceptance, at least one waiting-list place).
 
 Revision ID: 0003
 Revises: 0002
@@ -25,21 +26,34 @@ _OUTCOMES = ["pending", "accepted", "rejected_capacity", "rejected_unsuitable", 
 _RESULTS = ["reached", "not_reached", "busy", "voicemail", "callback", "wrong_number"]
 
 
-def _outcome_enum(values):
-    return sa.Enum(*values, name="outcome", native_enum=False, create_constraint=True, length=32)
+_RESPONSES = ["all_accepted", "partly_accepted", "all_rejected", "no_response"]
 
 
-def _set_outcomes(old, new):
+def _enum(name, values):
+    return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
+
+
+def _set_values(table, column, enum_name, old, new, *, nullable):
+    """Swap the CHECK of a portable enum column (VARCHAR + CHECK, core.platform.models.enum_type)."""
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # SQLite: the CHECK lives in the table definition; batch mode rebuilds the table
-        with op.batch_alter_table("inquiry_patients", schema=None, recreate="always") as batch_op:
-            batch_op.alter_column("outcome", existing_type=_outcome_enum(old), type_=_outcome_enum(new),
-                                  existing_nullable=False)
+        with op.batch_alter_table(table, schema=None, recreate="always") as batch_op:
+            batch_op.alter_column(column, existing_type=_enum(enum_name, old), type_=_enum(enum_name, new),
+                                  existing_nullable=nullable)
     else:
-        op.drop_constraint(op.f("ck_inquiry_patients_outcome"), "inquiry_patients", type_="check")
+        name = op.f(f"ck_{table}_{enum_name}")
+        op.drop_constraint(name, table, type_="check")
         listed = ", ".join(f"'{v}'" for v in new)
-        op.create_check_constraint(op.f("ck_inquiry_patients_outcome"), "inquiry_patients", f"outcome IN ({listed})")
+        op.create_check_constraint(name, table, f"{column} IN ({listed})")
+
+
+def _set_outcomes(old, new):
+    _set_values("inquiry_patients", "outcome", "outcome", old, new, nullable=False)
+
+
+def _set_responses(old, new):
+    _set_values("inquiries", "response_type", "response_type", old, new, nullable=True)
 
 
 def upgrade() -> None:
@@ -57,9 +71,12 @@ def upgrade() -> None:
     with op.batch_alter_table("inquiry_patients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("waitlist_until", sa.Date(), nullable=True))
     _set_outcomes(_OUTCOMES, _OUTCOMES + ["waitlisted"])
+    _set_responses(_RESPONSES, _RESPONSES + ["waitlisted"])
 
 
 def downgrade() -> None:
+    op.execute("UPDATE inquiries SET response_type = 'all_rejected' WHERE response_type = 'waitlisted'")
+    _set_responses(_RESPONSES + ["waitlisted"], _RESPONSES)
     op.execute("UPDATE inquiry_patients SET outcome = 'rejected_capacity' WHERE outcome = 'waitlisted'")
     _set_outcomes(_OUTCOMES + ["waitlisted"], _OUTCOMES)
     with op.batch_alter_table("inquiry_patients", schema=None) as batch_op:

@@ -19,7 +19,7 @@ from core.mail import templates as mt
 from core.matching import eligibility
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
 from core.platform.permissions import PermissionDenied
-from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Outcome, SearchStatus
+from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.registry import patient_detail
 from core.registry import therapists as registry_therapists
 from tests.integration.test_inquiries import create, send, sent_inquiry
@@ -289,6 +289,7 @@ def test_waitlist_keeps_the_search_active_and_counts_for_cooling(db_session):
     member = s.scalars(select(InquiryPatient).where(InquiryPatient.inquiry_id == i.id)).one()
     assert search.status == SearchStatus.active and search.placed_therapist_id is None
     assert member.outcome == Outcome.waitlisted and member.waitlist_until == date(2027, 2, 1)
+    assert s.get(Inquiry, i.id).response_type == ResponseType.waitlisted  # stored: the CHECK allows it
     assert s.get(Therapist, t.id).next_contact_at == TODAY + timedelta(weeks=SETTINGS.COOLING_WEEKS)
     # the patient may be asked elsewhere
     elsewhere = make_therapist(s, phone_hours=HOURS)
