@@ -7,7 +7,7 @@ inquiry_patients get waitlist_until and the outcome 'waitlisted' (auf Warteliste
 get the response type 'waitlisted' (no acceptance, at least one waiting-list place).
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0010
 Create Date: 2026-11-23 20:45:00
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0010"  # after main's 0010 (one head); the lead may re-chain
 branch_labels = None
 depends_on = None
 
