@@ -14,6 +14,7 @@ from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import BERLIN, format_date, format_datetime, format_number, format_time
 from core.platform.permissions import Permission
 from core.platform.timewindows import DAY_KEYS
+from core.privacy import reads
 from core.platform.vocab import PAGE_TITLES, CallResult, CallState, Outcome
 from ui import context, layout
 from ui.auth import require_actor
@@ -113,6 +114,10 @@ def _details(row: call_views.CallRow) -> None:
         if row.patients:
             st.markdown(f"**Patient:innen der Anfrage {row.inquiry_ref}**")
             st.text("\n".join(row.patients))
+            if actor.can(Permission.view_sensitive):  # names and symptoms: the read is audited
+                with unit_of_work() as s:
+                    for patient_id in row.patient_ids:
+                        reads.record_read(s, actor, "patient", patient_id, now=context.now())
         if row.earlier:
             st.markdown("**Frühere Versuche**")
             st.text("\n".join(row.earlier))

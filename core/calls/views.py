@@ -65,6 +65,7 @@ class CallRow:
     assigned_name: Optional[str]
     notes: Optional[str]
     patients: tuple[str, ...] = ()
+    patient_ids: tuple[int, ...] = ()  # for read auditing of what the detail shows
     earlier: tuple[str, ...] = ()  # notes of earlier attempts, oldest first
     script: str = ""
 
@@ -123,6 +124,7 @@ def _rows(session: Session, actor: Actor, calls: list[PhoneCall], *, today: date
     inquiry_ids = {c.inquiry_id for c in calls if c.inquiry_id}
     inquiries = {i.id: i for i in session.scalars(select(Inquiry).where(Inquiry.id.in_(inquiry_ids)))} if inquiry_ids else {}
     members: dict[int, list[str]] = defaultdict(list)
+    member_ids: dict[int, list[int]] = defaultdict(list)
     if inquiry_ids:
         for inquiry_id, position, p in session.execute(
             select(InquiryPatient.inquiry_id, InquiryPatient.position, Patient)
@@ -132,6 +134,7 @@ def _rows(session: Session, actor: Actor, calls: list[PhoneCall], *, today: date
             .order_by(InquiryPatient.inquiry_id, InquiryPatient.position)
         ):
             members[inquiry_id].append(patient_line(p, inquiry_id, position, today=today, sensitive=contact))
+            member_ids[inquiry_id].append(p.id)
     earlier: dict[int, list[str]] = defaultdict(list)
     if inquiry_ids:
         for c in session.scalars(
@@ -163,7 +166,8 @@ def _rows(session: Session, actor: Actor, calls: list[PhoneCall], *, today: date
             phone_hours=(t.phone_hours if t and t.phone_hours else f"{settings.CALL_FALLBACK_HOURS} ({slots.FALLBACK_LABEL})"),
             uses_fallback=c.uses_fallback, fixed_time=c.fixed_time, inquiry_id=c.inquiry_id, inquiry_ref=ref,
             assigned_to=c.assigned_to, assigned_name=users.get(c.assigned_to),
-            notes=c.notes, patients=tuple(members.get(c.inquiry_id, [])), earlier=before, script=script,
+            notes=c.notes, patients=tuple(members.get(c.inquiry_id, [])),
+            patient_ids=tuple(member_ids.get(c.inquiry_id, [])), earlier=before, script=script,
         ))
     return out
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.platform.db import get_engine, unit_of_work
-from core.platform.models import PhoneCall
+from core.platform.models import AuditEntry, PhoneCall
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Role
 from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
@@ -45,10 +45,10 @@ def open_page(role):
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_page_renders_for_every_role(calls_db, role):
+def test_page_renders_for_every_role(calls_db, app_db, role):
     at = open_page(role)
     shown = texts(at)
-    assert "Anrufliste" in shown and "Anrufzie" not in "" and "Frühere Versuche" in shown
+    assert "Anrufliste" in shown and "Frühere Versuche" in shown
     assert "Besetzt, später nochmal" in "\n".join(str(t.value) for t in at.text)
     buttons = [b.label for b in at.button]
     if role == Role.viewer:
@@ -56,6 +56,9 @@ def test_page_renders_for_every_role(calls_db, role):
         assert "Erika" not in "\n".join(str(t.value) for t in at.text)  # no names for viewers
     else:
         assert "Ergebnis erfassen" in buttons and "030 1234567" in shown
+    with unit_of_work(get_engine(app_db)) as s:  # names and symptoms shown: the read is audited
+        reads = s.scalars(select(AuditEntry.action).where(AuditEntry.action == "read.patient")).all()
+    assert len(reads) == (0 if role == Role.viewer else 1)
 
 
 def test_coordinator_records_not_reached_and_sees_the_next_attempt(calls_db, app_db):
