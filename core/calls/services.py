@@ -40,6 +40,7 @@ FAILED_RESULTS = frozenset({CallResult.not_reached, CallResult.busy, CallResult.
 ATTENTION_ATTEMPTS = "Braucht Aufmerksamkeit: {n} Anrufversuche ohne Erfolg – bitte anders nachfassen."
 ATTENTION_NO_SLOT = "Braucht Aufmerksamkeit: kein freier Anruftermin in den Telefonzeiten innerhalb von {days} Tagen."
 ATTENTION_WRONG_NUMBER = "Braucht Aufmerksamkeit: Telefonnummer von {name} ist falsch – bitte korrigieren."
+ATTENTION_NO_PHONE_INQUIRY = "Braucht Aufmerksamkeit: die Telefonnummer fehlt oder ist als falsch markiert – kein Anruf geplant."
 ATTENTION_NO_PHONE = "Braucht Aufmerksamkeit: keine Telefonnummer für den Nachfass-Anruf – bitte Kontaktdaten ergänzen."
 
 
@@ -110,6 +111,10 @@ def plan_inquiry_call(
 ) -> dict:
     """A phone inquiry was sent: its call goes on the list in the next free slot."""
     settings = _settings(settings)
+    callee = planning.callees(session, [therapist_id])[therapist_id]
+    if not callee.phone or callee.phone_invalid:
+        flag_inquiry(session, actor, inquiry_id, ATTENTION_NO_PHONE_INQUIRY, now=now)
+        return {"call_id": None, "call_at": None, "reason": ATTENTION_NO_PHONE_INQUIRY}
     call, plan = plan_call(
         session, actor, therapist_id=therapist_id, inquiry_id=inquiry_id, purpose=CallPurpose.inquiry,
         earliest=now, now=now, settings=settings,

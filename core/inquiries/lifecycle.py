@@ -176,9 +176,10 @@ def send_inquiry(
                 "sobald das Telefonat geführt ist."
             )
         else:
+            why = planned.get("reason") or "kein Termin frei"
             report.message = (
-                f"Die Anfrage {reference(inquiry.id)} wartet auf einen Anruf, aber in den Telefonzeiten ist kein "
-                "Termin frei; sie ist als „braucht Aufmerksamkeit“ markiert."
+                f"Die Anfrage {reference(inquiry.id)} wartet auf einen Anruf, es ist aber keiner geplant ({why}); "
+                "sie ist als „braucht Aufmerksamkeit“ markiert."
             )
     report.sent = True
     report.channel = channel

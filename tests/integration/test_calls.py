@@ -127,6 +127,13 @@ def test_phone_inquiry_gets_its_call_when_sent(db_session):
     assert call.purpose == CallPurpose.inquiry and local(call.scheduled_start) == datetime(2026, 11, 23, 10, 30, tzinfo=BERLIN)
 
 
+def test_phone_inquiry_to_a_wrong_number_gets_no_call_but_a_flag(db_session):
+    s = db_session
+    _, _, i, report = phone_inquiry(s, phone_invalid=True)
+    assert report.call_id is None and calls_of(s, i.id) == [] and "braucht Aufmerksamkeit" in report.message
+    assert i.needs_attention and "falsch" in i.attention_reason
+
+
 def test_three_failed_attempts_flag_the_inquiry(db_session):
     s = db_session
     _, _, i, _ = phone_inquiry(s)
