@@ -34,7 +34,10 @@ c[3].metric("Beantwortet (7 Tage)", n(o.inquiries_answered_7d))
 st.subheader("Heute zu tun")
 c = st.columns(4)
 c[0].metric("Anrufe heute", n(o.calls_today))
+c[0].page_link("pages/calls.py", label="Zur Anrufliste", icon=":material/call:")
 c[1].metric("Überfällige Anrufe", n(o.calls_overdue))
+if o.calls_overdue:
+    c[1].page_link("pages/calls.py", label="Überfällige ansehen", icon=":material/schedule:")
 c[2].metric("E-Mails in Warteschlange", n(o.emails_queued))
 c[3].metric("Fehlgeschlagene E-Mails", n(o.emails_failed))
 todo = []

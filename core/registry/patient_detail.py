@@ -130,6 +130,8 @@ def patient_history(session: Session, actor: Actor, patient_id: int, *, today: d
         for ip, inq, t in rows:
             at = inq.answered_at or inq.sent_at or inq.queued_at or inq.created_at
             detail = f"{inq.status.label} · Ergebnis: {ip.outcome.label}"
+            if ip.waitlist_until:
+                detail += f" (voraussichtlich ab {ip.waitlist_until:%d.%m.%Y})"
             if ip.withdrawn_reason:
                 detail += f" · zurückgezogen: {ip.withdrawn_reason}"
             items.append(HistoryItem(at, "Anfrage", f"Anfrage A{inq.id} an {t.full_name} ({inq.channel.label})", detail, ip.outcome))
