@@ -38,18 +38,6 @@ SENSITIVE: frozenset[str] = frozenset({
     "symptoms", "diagnosis", "prior_therapy", "prior_therapy_end", "notes", "referral_source",
 })
 
-# How the detail view groups the fields (German group titles).
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Stammdaten", ("salutation", "gender", "first_name", "last_name", "birth_date", "status", "referral_source",
-                    "contracts_signed", "consent_given", "last_contact_on")),
-    ("Kontakt", ("street", "plz", "city", "email", "phone")),
-    ("Versicherung", ("insurer", "insurance_number", "gp_name")),
-    ("Wünsche/Präferenzen", ("symptoms", "diagnosis", "prior_therapy", "prior_therapy_end", "max_distance_km",
-                             "transport", "open_to_group", "preferred_therapist_gender", "preferred_methods")),
-    ("Verfügbarkeit", ("availability",)),
-    ("Notizen", ("notes",)),
-)
-
 
 class PatientError(RegistryError):
     """A patient action that is not possible; the message is German."""
@@ -206,6 +194,14 @@ class PatientFilter(ListFilter):
     search_states: tuple[str, ...] = ()  # SearchStatus values and/or SEARCH_NONE
     min_wait_days: Optional[int] = None
     max_wait_days: Optional[int] = None
+
+    def problems(self) -> dict[str, str]:
+        errors = super().problems()
+        for key, label, days in (("min_wait_days", "Wartet seit mind. (Tage)", self.min_wait_days),
+                                 ("max_wait_days", "Wartet seit höchstens (Tage)", self.max_wait_days)):
+            if days is not None and not 0 <= days <= 36_500:
+                errors[key] = f"{label}: bitte eine Zahl ab 0 angeben (gefunden: {days})."
+        return errors
 
     def describe(self) -> str:
         """German summary for the count line: 'Status: offen; PLZ 10…'."""

@@ -243,13 +243,17 @@ class ListFilter:
             parts.append(f"Name „{self.name}“")
         return parts
 
-    def check(self) -> None:
-        """German errors for text filters no database can take (NUL bytes); nothing is queried."""
-        errors = {
+    def problems(self) -> dict[str, str]:
+        """German errors for filter values no query can take (NUL bytes …); a kind adds its own."""
+        return {
             key: control_chars_message(label)
             for key, label in self.TEXT_FILTERS
             if has_control_chars(getattr(self, key, ""))
         }
+
+    def check(self) -> None:
+        """Raise ValidationErrors before any SQL runs when a filter value is not usable."""
+        errors = self.problems()
         if errors:
             raise v.ValidationErrors(errors)
 

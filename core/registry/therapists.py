@@ -25,9 +25,9 @@ from core.registry import therapist_status
 from core.registry.exclusions import ExclusionRow, exclusions_for_therapist
 from core.registry.patient_detail import HistoryItem, audit_items
 from core.registry.records import DuplicateMatch, DuplicateWarning, ListFilter
-from core.registry.therapist_status import TherapistAction, TherapistError, block, deactivate, unblock
+from core.registry.therapist_status import TherapistAction, TherapistError, block, change_status, deactivate, unblock
 
-__all__ = ["DuplicateWarning", "TherapistAction", "TherapistError", "block", "deactivate", "unblock"]
+__all__ = ["DuplicateWarning", "TherapistAction", "TherapistError", "block", "change_status", "deactivate", "unblock"]
 
 METHOD_COLUMNS = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
 
@@ -44,17 +44,6 @@ FIELDS: tuple[str, ...] = (
 SENSITIVE: frozenset[str] = frozenset({"street", "phone", "fax", "email", "website", "notes"})
 
 ADDRESS_FIELDS = frozenset({"street", "plz", "city"})
-
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Stammdaten", ("salutation", "title", "first_name", "last_name", "gender", "statutory_licence", "knows_us")),
-    ("Kontakt", ("street", "plz", "city", "phone", "fax", "email", "website",
-                 "last_contact_email_on", "last_contact_phone_on", "last_contact_in_person_on")),
-    ("Wünsche/Präferenzen", ("methods", "offers_individual", "offers_group", "prefers_group", "languages",
-                             "age_min", "age_max", "patient_gender_preference")),
-    ("Verfügbarkeit", ("phone_hours", "potentially_available", "potentially_available_notes", "next_contact_at")),
-    ("Notizen", ("notes",)),
-)
-
 
 # --------------------------------------------------------------------------- cleaning (pure)
 
