@@ -4,40 +4,29 @@ Rules and SQL live in core; the steps shared with Therapeut:innen in ui.registry
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import streamlit as st
 
 from core.platform import validation as v
-from core.platform.db import read_session, unit_of_work
+from core.platform.db import read_session
 from core.platform.formatting import format_date, format_datetime
 from core.platform.permissions import Permission
-from core.platform.vocab import PAGE_TITLES, PatientStatus, SearchStatus
+from core.platform.vocab import PatientStatus, SearchStatus
 from core.registry import exclusions as registry_exclusions
 from core.registry import patient_detail, patients, searches, therapists
 from core.registry.forms import PATIENT_FORM
 from core.registry.patients import PatientError, PatientFilter
-from core.registry.searches import IncompletePatient, SearchAction, SearchError
+from core.registry.searches import SearchAction, SearchError
 from ui import context, layout
 from ui import registry_page as rp
 from ui import registry_view as rv
-from ui.auth import require_actor
 
-actor = require_actor()
-today, now = context.today(), context.now()
+KIND = rp.PATIENTS
+actor = rp.start(KIND)
+today = context.today()
 can_edit = actor.can(Permission.edit)
 show_sensitive = actor.can(Permission.view_sensitive)
-
-KIND = rp.PageKind(
-    prefix="pat", param="patient", csv_kind="patients", singular="Patient:in", plural="Patient:innen",
-    form=PATIENT_FORM, form_prefix="pf", form_name="patient_form",
-    duplicate_confirm="Trotzdem speichern (es ist eine andere Person)",
-)
-
-layout.header(
-    PAGE_TITLES["patients"],
-    "Alle Patient:innen mit Status und Platzsuche. Wählen Sie eine Zeile für Details, Platzsuche, Ausschlüsse und Verlauf.",
-)
 rp.flash(KIND)
 
 # --------------------------------------------------------------------------- filters
@@ -51,62 +40,39 @@ def _search_label(value: str) -> str:
 
 with st.container(border=True):
     c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1.5, 1.5])
-    status_values = c1.multiselect(
-        "Status", [s.value for s in PatientStatus], format_func=lambda x: PatientStatus(x).label,
-        key="pat_status", bind="query-params", placeholder="alle",
-    )
+    statuses = rp.status_filter(KIND, c1, PatientStatus)
     search_values = c2.multiselect(
         "Platzsuche", SEARCH_OPTIONS, format_func=_search_label, key="pat_search", bind="query-params", placeholder="alle",
     )
-    plz_prefix = c3.text_input("PLZ beginnt mit", key="pat_plz", bind="query-params", max_chars=5, placeholder="z. B. 10")
-    city = c4.text_input("Ort", key="pat_city", bind="query-params")
-    name = c5.text_input("Name", key="pat_name", bind="query-params", placeholder="Vor- oder Nachname")
+    common = rp.text_filters(KIND, c3, c4, c5)
     c6, c7, c8, c9 = st.columns([1.5, 1.5, 2, 1])
-    min_wait = c6.number_input(
-        "Wartet seit mind. (Tage)", value=None, step=7, key="pat_wait_min", bind="query-params",
-    )
-    max_wait = c7.number_input(
-        "Wartet seit höchstens (Tage)", value=None, step=7, key="pat_wait_max", bind="query-params",
-    )
-    sort = c8.selectbox(
-        "Sortierung", list(patients.SORTS), format_func=lambda k: patients.SORTS[k], key="pat_sort", bind="query-params",
-    )
-    descending = c9.toggle("absteigend", key="pat_desc", bind="query-params")
+    # no min/max in the widgets: a negative number gets a German message from the filter check
+    min_wait = c6.number_input("Wartet seit mind. (Tage)", value=None, step=7, key="pat_wait_min", bind="query-params")
+    max_wait = c7.number_input("Wartet seit höchstens (Tage)", value=None, step=7, key="pat_wait_max", bind="query-params")
+    common |= rp.sort_filters(KIND, patients.SORTS, c8, c9)
 
 flt = PatientFilter(
-    statuses=tuple(PatientStatus(s) for s in status_values),
+    statuses=statuses,
     search_states=tuple(search_values),
-    plz_prefix=plz_prefix or "",
-    city=city or "",
-    name=name or "",
     min_wait_days=int(min_wait) if min_wait is not None else None,
     max_wait_days=int(max_wait) if max_wait is not None else None,
-    sort=sort or "name",
-    descending=bool(descending),
+    **common,
 )
 
 # --------------------------------------------------------------------------- list
 
-rows, total, page_no = rp.fetch_page(KIND, lambda s, **kw: patients.list_patients(s, actor, flt, today=today, **kw), flt)
-rp.list_head(KIND, actor, total, flt, page_no)
-selected_id = rp.table(
-    KIND, rows, total, flt,
-    [
-        {
-            "Nr.": r.id,
-            "Name": f"{r.last_name}, {r.first_name}",
-            "Status": rv.badge_list(r.status),
-            "Platzsuche": rv.badge_list(r.search_status),
-            "Wartet (Tage)": r.waiting_days,
-            "PLZ": r.plz or "",
-            "Ort": r.city or "",
-            **(
-                {"Geburtsdatum": r.birth_date, "Telefon": v.phone_display(r.phone), "E-Mail": r.email or ""}
-                if show_sensitive else {}
-            ),
-        }
-        for r in rows
-    ],
+rows, selected_id = rp.list_section(
+    KIND, actor, flt, lambda s, **kw: patients.list_patients(s, actor, flt, today=today, **kw),
+    lambda r: {
+        "Platzsuche": rv.badge_list(r.search_status),
+        "Wartet (Tage)": r.waiting_days,
+        "PLZ": r.plz or "",
+        "Ort": r.city or "",
+        **(
+            {"Geburtsdatum": r.birth_date, "Telefon": v.phone_display(r.phone), "E-Mail": r.email or ""}
+            if show_sensitive else {}
+        ),
+    },
     ints=["Wartet (Tage)"], dates=["Geburtsdatum"],
     config={
         "Status": rv.state_column("Status", PatientStatus, width="medium"),
@@ -117,23 +83,10 @@ selected_id = rp.table(
         "Geburtsdatum": st.column_config.DateColumn("Geburtsdatum", format="DD.MM.YYYY"),
     },
 )
-rp.pager_and_csv(KIND, actor, flt, total)
-
-
-# --------------------------------------------------------------------------- create / edit dialog
-
-
-def _save(s, patient_id: Optional[int], raw: dict[str, Any], allow_duplicate: bool) -> tuple[int, str]:
-    if patient_id is None:
-        p = patients.create_patient(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-    else:
-        p = patients.update_patient(s, actor, patient_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-    return p.id, f"{p.first_name} {p.last_name}"
-
-
 rp.dialog(
     KIND, actor, load=lambda s, pid: patient_detail.get_patient(s, actor, pid, today=today).values,
-    service=_save, domain_error=PatientError,
+    create=patients.create_patient, update=patients.update_patient, name_of=lambda p: f"{p.first_name} {p.last_name}",
+    domain_error=PatientError,
 )
 
 
@@ -177,25 +130,15 @@ def _search_panel(detail: patient_detail.PatientDetail) -> None:
             if note and buttons.button("Nur Notiz speichern", key=f"search_addnote_{detail.id}", icon=":material/note_add:"):
                 action = "note"
         if action:
-            try:
-                with unit_of_work() as s:
-                    if action == "start":
-                        searches.start_search(s, actor, detail.id, today=today, now=context.now(), note=note)
-                        done = "Platzsuche gestartet."
-                    elif action == "note":
-                        searches.add_note(s, actor, open_search.id, note, now=context.now())
-                        done = "Notiz gespeichert."
-                    else:
-                        searches.change_search(s, actor, open_search.id, SearchAction(action), today=today, now=context.now(), note=note)
-                        done = {"pause": "Platzsuche pausiert.", "resume": "Platzsuche fortgesetzt.", "cancel": "Platzsuche abgebrochen."}[action]
-            except IncompletePatient as exc:
-                st.error(str(exc), icon=":material/checklist:")
-            except SearchError as exc:
-                st.error(str(exc))
-            else:
-                rp.toast(KIND, done)
-                st.session_state.pop(f"search_note_{detail.id}", None)
-                st.rerun()
+            run, done = {
+                "start": (lambda s: searches.start_search(s, actor, detail.id, today=today, now=context.now(), note=note),
+                          "Platzsuche gestartet."),
+                "note": (lambda s: searches.add_note(s, actor, open_search.id, note, now=context.now()), "Notiz gespeichert."),
+            }.get(action) or (
+                lambda s: searches.change_search(s, actor, open_search.id, SearchAction(action), today=today, now=context.now(), note=note),
+                {"pause": "Platzsuche pausiert.", "resume": "Platzsuche fortgesetzt.", "cancel": "Platzsuche abgebrochen."}[action],
+            )
+            rp.run_action(KIND, run, done=done, clear=(f"search_note_{detail.id}",), errors=(SearchError,))
 
     if detail.searches:
         st.markdown("**Alle Platzsuchen**")
@@ -247,29 +190,16 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
                               index=None, placeholder="erst oben suchen", disabled=not options)
         reason = st.text_input("Grund", key=f"excl_reason_{detail.id}")
         if st.button("Ausschließen", key=f"excl_add_{detail.id}", disabled=choice is None, icon=":material/block:"):
-            try:
-                with unit_of_work() as s:
-                    registry_exclusions.add_exclusion(s, actor, detail.id, choice, reason, now=context.now())
-            except v.ValidationErrors as exc:
-                st.error(" ".join(exc.errors.values()))
-            except PatientError as exc:
-                st.error(str(exc))
-            else:
-                rp.toast(KIND, f"{labels[choice].split(' (')[0]} ausgeschlossen.")
-                for key in (f"excl_term_{detail.id}", f"excl_reason_{detail.id}", f"excl_pick_{detail.id}"):
-                    st.session_state.pop(key, None)
-                st.rerun()
+            rp.run_action(
+                KIND, lambda s: registry_exclusions.add_exclusion(s, actor, detail.id, choice, reason, now=context.now()),
+                done=f"{labels[choice].split(' (')[0]} ausgeschlossen.",
+                clear=(f"excl_term_{detail.id}", f"excl_reason_{detail.id}", f"excl_pick_{detail.id}"),
+            )
     rp.remove_exclusion(KIND, actor, detail.exclusions, record_id=detail.id, key="excl_remove", name_of=lambda e: e.therapist_name)
 
 
-def _detail(patient_id: int) -> None:
-    try:
-        with read_session() as s:
-            detail = patient_detail.get_patient(s, actor, patient_id, today=today)
-            history = patient_detail.patient_history(s, actor, patient_id, today=today)
-    except PatientError as exc:
-        st.info(str(exc))
-        return
+def _detail(loaded: tuple[patient_detail.PatientDetail, list]) -> None:
+    detail, history = loaded
     chips = [layout.badge_md(detail.values["status"])]
     if detail.current_search is not None:
         chips.append("Platzsuche " + layout.badge_md(detail.current_search.status))
@@ -277,22 +207,21 @@ def _detail(patient_id: int) -> None:
         KIND, actor, detail.id, detail.name + (f" ({detail.age} Jahre)" if detail.age is not None else ""),
         " ".join(chips) + f" · Nr. {detail.id} · angelegt {format_date(detail.created_at)}",
     )
-    tab_details, tab_search, tab_excl, tab_history = st.tabs(["Details", "Platzsuche", "Ausschlüsse", "Verlauf"])
-    with tab_details:
-        rv.grouped_details(
+    rp.tabs({
+        "Details": lambda: rv.grouped_details(
             PATIENT_FORM.groups(), detail.values,
             hidden_note=None if detail.sensitive_visible else
             "Kontakt-, Versicherungs- und Gesundheitsdaten sind für Ihre Rolle ausgeblendet.",
-        )
-    with tab_search:
-        _search_panel(detail)
-    with tab_excl:
-        _exclusions_panel(detail)
-    with tab_history:
-        rv.history_table(history, key=f"history_{detail.id}", empty="Noch keine Einträge.")
+        ),
+        "Platzsuche": lambda: _search_panel(detail),
+        "Ausschlüsse": lambda: _exclusions_panel(detail),
+        "Verlauf": lambda: rv.history_table(history, key=f"history_{detail.id}", empty="Noch keine Einträge."),
+    })
 
 
-if selected_id is not None:
-    _detail(selected_id)
-elif rows:
-    st.caption("Wählen Sie oben in der Tabelle eine Zeile, um Details, Platzsuche und Verlauf zu sehen.")
+rp.detail(
+    KIND, selected_id, rows,
+    load=lambda s, pid: (patient_detail.get_patient(s, actor, pid, today=today),
+                         patient_detail.patient_history(s, actor, pid, today=today)),
+    render=_detail, hint="Wählen Sie oben in der Tabelle eine Zeile, um Details, Platzsuche und Verlauf zu sehen.",
+)

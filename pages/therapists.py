@@ -4,37 +4,26 @@ Rules and SQL live in core; the steps shared with Patient:innen in ui.registry_p
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import streamlit as st
 
 from core.platform import validation as v
-from core.platform.db import read_session, unit_of_work
+from core.platform.db import read_session
 from core.platform.formatting import format_date, format_datetime
 from core.platform.permissions import Permission
-from core.platform.vocab import CoordinatesSource, Method, PAGE_TITLES, TherapistStatus
+from core.platform.vocab import CoordinatesSource, Method, TherapistStatus
 from core.registry import therapists
 from core.registry.forms import THERAPIST_FORM
 from core.registry.therapists import TherapistAction, TherapistError, TherapistFilter
 from ui import context, layout
 from ui import registry_page as rp
 from ui import registry_view as rv
-from ui.auth import require_actor
 
-actor = require_actor()
-today, now = context.today(), context.now()
+KIND = rp.THERAPISTS
+actor = rp.start(KIND)
+today = context.today()
 show_sensitive = actor.can(Permission.view_sensitive)
-
-KIND = rp.PageKind(
-    prefix="th", param="therapist", csv_kind="therapists", singular="Therapeut:in", plural="Therapeut:innen",
-    form=THERAPIST_FORM, form_prefix="tf", form_name="therapist_form",
-    duplicate_confirm="Trotzdem speichern (es ist eine andere Praxis/Person)",
-)
-
-layout.header(
-    PAGE_TITLES["therapists"],
-    "Alle Therapeut:innen mit Status, Verfahren und Abkühlungsphase. Wählen Sie eine Zeile für Details, Sperren und Verlauf.",
-)
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -52,13 +41,8 @@ rp.flash(KIND)
 
 with st.container(border=True):
     c1, c2, c3, c4, c5, c6 = st.columns([1.6, 1, 1.4, 1.4, 1.6, 1.4])
-    status_values = c1.multiselect(
-        "Status", [s.value for s in TherapistStatus], format_func=lambda x: TherapistStatus(x).label,
-        key="th_status", bind="query-params", placeholder="alle",
-    )
-    plz_prefix = c2.text_input("PLZ beginnt mit", key="th_plz", bind="query-params", max_chars=5, placeholder="z. B. 10")
-    city = c3.text_input("Ort", key="th_city", bind="query-params")
-    name = c4.text_input("Name", key="th_name", bind="query-params", placeholder="Vor- oder Nachname")
+    statuses = rp.status_filter(KIND, c1, TherapistStatus)
+    common = rp.text_filters(KIND, c2, c3, c4)
     methods = c5.multiselect(
         "Verfahren (eines davon)", [m.value for m in Method], key="th_methods", bind="query-params", placeholder="alle",
         help=", ".join(m.label for m in Method),
@@ -78,50 +62,30 @@ with st.container(border=True):
         has_email = rv.tri_state("E-Mail", key="th_email", yes="mit", no="ohne")
     with f5:
         has_hours = rv.tri_state("Telefonzeiten", key="th_hours", yes="mit", no="ohne")
-    sort = f6.selectbox("Sortierung", list(therapists.SORTS), format_func=lambda k: therapists.SORTS[k], key="th_sort", bind="query-params")
-    descending = f7.toggle("absteigend", key="th_desc", bind="query-params")
+    common |= rp.sort_filters(KIND, therapists.SORTS, f6, f7)
 
 flt = TherapistFilter(
-    statuses=tuple(TherapistStatus(s) for s in status_values),
-    plz_prefix=plz_prefix or "",
-    city=city or "",
-    name=name or "",
-    methods=tuple(methods),
-    language=language or "",
-    potentially_available=potentially,
-    knows_us=knows,
-    in_cooling=cooling,
-    has_email=has_email,
-    has_phone_hours=has_hours,
-    sort=sort or "name",
-    descending=bool(descending),
+    statuses=statuses, methods=tuple(methods), language=language or "", potentially_available=potentially, knows_us=knows,
+    in_cooling=cooling, has_email=has_email, has_phone_hours=has_hours, **common,
 )
 
 # --------------------------------------------------------------------------- list
 
-rows, total, page_no = rp.fetch_page(KIND, lambda s, **kw: therapists.list_therapists(s, actor, flt, today=today, **kw), flt)
-rp.list_head(KIND, actor, total, flt, page_no)
-selected_id = rp.table(
-    KIND, rows, total, flt,
-    [
-        {
-            "Nr.": r.id,
-            "Name": f"{r.last_name}, {' '.join(p for p in (r.title, r.first_name) if p)}",
-            "Status": rv.badge_list(r.status),
-            "PLZ": r.plz or "",
-            "Ort": r.city or "",
-            "Verfahren": list(r.methods),
-            "Sprachen": ", ".join(r.languages),
-            "Pot. verfügbar": r.potentially_available,
-            "Kennt uns": r.knows_us,
-            "Nächster Kontakt ab": r.next_contact_at if r.in_cooling else None,
-            **(
-                {"Telefon": v.phone_display(r.phone), "E-Mail": r.email or ""}
-                if show_sensitive else {"Telefonzeiten": r.has_phone_hours, "Hat E-Mail": r.has_email}
-            ),
-        }
-        for r in rows
-    ],
+rows, selected_id = rp.list_section(
+    KIND, actor, flt, lambda s, **kw: therapists.list_therapists(s, actor, flt, today=today, **kw),
+    lambda r: {
+        "PLZ": r.plz or "",
+        "Ort": r.city or "",
+        "Verfahren": list(r.methods),
+        "Sprachen": ", ".join(r.languages),
+        "Pot. verfügbar": r.potentially_available,
+        "Kennt uns": r.knows_us,
+        "Nächster Kontakt ab": r.next_contact_at if r.in_cooling else None,
+        **(
+            {"Telefon": v.phone_display(r.phone), "E-Mail": r.email or ""}
+            if show_sensitive else {"Telefonzeiten": r.has_phone_hours, "Hat E-Mail": r.has_email}
+        ),
+    },
     dates=["Nächster Kontakt ab"],
     config={
         "Status": rv.state_column("Status", TherapistStatus, width="small"),
@@ -136,23 +100,10 @@ selected_id = rp.table(
         ),
     },
 )
-rp.pager_and_csv(KIND, actor, flt, total)
-
-
-# --------------------------------------------------------------------------- create / edit dialog
-
-
-def _save(s, therapist_id: Optional[int], raw: dict[str, Any], allow_duplicate: bool) -> tuple[int, str]:
-    if therapist_id is None:
-        t = therapists.create_therapist(s, actor, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-    else:
-        t = therapists.update_therapist(s, actor, therapist_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
-    return t.id, t.full_name
-
-
 rp.dialog(
     KIND, actor, load=lambda s, tid: therapists.get_therapist(s, actor, tid, today=today).values,
-    service=_save, domain_error=TherapistError, after_save=lambda: _languages.clear(),
+    create=therapists.create_therapist, update=therapists.update_therapist, name_of=lambda t: t.full_name,
+    domain_error=TherapistError, after_save=_languages.clear,
 )
 
 
@@ -195,19 +146,11 @@ def _status_panel(detail: therapists.TherapistDetail) -> None:
                 chosen = action
     if chosen is None:
         return
-    try:
-        with unit_of_work() as s:
-            therapists.change_status(s, actor, detail.id, chosen, today=today, now=context.now(), reason=reasons.get(chosen))
-    except v.ValidationErrors as exc:
-        st.error(" ".join(exc.errors.values()))
-    except TherapistError as exc:
-        st.error(str(exc))
-    else:
-        rp.toast(KIND, f"{detail.name} {_DONE[chosen]}")
-        for key, *_ in _ACTION_UI.values():
-            st.session_state.pop(f"th_{key}_reason_{detail.id}", None)
-            st.session_state.pop(f"th_{key}_ok_{detail.id}", None)
-        st.rerun()
+    rp.run_action(
+        KIND, lambda s: therapists.change_status(s, actor, detail.id, chosen, today=today, now=context.now(), reason=reasons.get(chosen)),
+        done=f"{detail.name} {_DONE[chosen]}",
+        clear=[f"th_{key}_{part}_{detail.id}" for key, *_ in _ACTION_UI.values() for part in ("reason", "ok")],
+    )
 
 
 def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
@@ -227,14 +170,20 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
     rp.remove_exclusion(KIND, actor, detail.exclusions, record_id=detail.id, key="th_excl_remove", name_of=lambda e: e.patient_name)
 
 
-def _detail(therapist_id: int) -> None:
-    try:
-        with read_session() as s:
-            detail = therapists.get_therapist(s, actor, therapist_id, today=today)
-            history = therapists.therapist_history(s, actor, therapist_id)
-    except TherapistError as exc:
-        st.info(str(exc))
-        return
+def _details_tab(detail: therapists.TherapistDetail) -> None:
+    rv.grouped_details(
+        THERAPIST_FORM.groups(), detail.values,
+        hidden_note=None if detail.sensitive_visible else "Kontaktdaten sind für Ihre Rolle ausgeblendet.",
+    )
+    if detail.hand_edited_fields:
+        st.caption(
+            "Von Hand geändert (der 116117-Import überschreibt diese Felder nicht): "
+            + ", ".join(v.label(f) for f in detail.hand_edited_fields)
+        )
+
+
+def _detail(loaded: tuple[therapists.TherapistDetail, list]) -> None:
+    detail, history = loaded
     chips = [layout.badge_md(detail.status)]
     if detail.in_cooling:
         chips.append(":orange-badge[Abkühlungsphase]")
@@ -242,26 +191,16 @@ def _detail(therapist_id: int) -> None:
         chips.append(":green-badge[potenziell verfügbar]")
     coords = CoordinatesSource(detail.coordinates_source)
     rp.detail_head(KIND, actor, detail.id, detail.name, " ".join(chips) + f" · Nr. {detail.id} · Koordinaten: {coords.label}")
-    tab_details, tab_status, tab_excl, tab_history = st.tabs(["Details", "Status", "Ausschlüsse", "Verlauf"])
-    with tab_details:
-        rv.grouped_details(
-            THERAPIST_FORM.groups(), detail.values,
-            hidden_note=None if detail.sensitive_visible else "Kontaktdaten sind für Ihre Rolle ausgeblendet.",
-        )
-        if detail.hand_edited_fields:
-            st.caption(
-                "Von Hand geändert (der 116117-Import überschreibt diese Felder nicht): "
-                + ", ".join(v.label(f) for f in detail.hand_edited_fields)
-            )
-    with tab_status:
-        _status_panel(detail)
-    with tab_excl:
-        _exclusions_panel(detail)
-    with tab_history:
-        rv.history_table(history, key=f"th_history_{detail.id}", empty="Noch keine Einträge.")
+    rp.tabs({
+        "Details": lambda: _details_tab(detail),
+        "Status": lambda: _status_panel(detail),
+        "Ausschlüsse": lambda: _exclusions_panel(detail),
+        "Verlauf": lambda: rv.history_table(history, key=f"th_history_{detail.id}", empty="Noch keine Einträge."),
+    })
 
 
-if selected_id is not None:
-    _detail(selected_id)
-elif rows:
-    st.caption("Wählen Sie oben in der Tabelle eine Zeile, um Details, Status und Verlauf zu sehen.")
+rp.detail(
+    KIND, selected_id, rows,
+    load=lambda s, tid: (therapists.get_therapist(s, actor, tid, today=today), therapists.therapist_history(s, actor, tid)),
+    render=_detail, hint="Wählen Sie oben in der Tabelle eine Zeile, um Details, Status und Verlauf zu sehen.",
+)

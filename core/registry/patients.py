@@ -158,19 +158,10 @@ KIND = records.RecordKind(
 )
 
 
-def create_patient(
-    session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False
-) -> Patient:
-    """Validate and insert a patient (coordinates from the PLZ centroid). Nothing is saved on error."""
-    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
-
-
-def update_patient(
-    session: Session, actor: Actor, patient_id: int, raw: Mapping[str, Any], *, now: datetime, today: date,
-    allow_duplicate: bool = False,
-) -> Patient:
-    """Change the given fields (others keep their values); all rules are checked on the result."""
-    return records.update(KIND, session, actor, patient_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
+# create_patient(session, actor, raw, *, now, today, allow_duplicate=False) and
+# update_patient(session, actor, id, raw, *, now, today, allow_duplicate=False): the shared
+# steps of core.registry.records with this kind's rules.
+create_patient, update_patient = records.services(KIND)
 
 
 # --------------------------------------------------------------------------- lists
@@ -178,19 +169,11 @@ def update_patient(
 
 SEARCH_NONE = "none"  # filter value: patients without any search
 
-SORTS = {
-    "name": "Name",
-    "plz": "PLZ",
-    "city": "Ort",
-    "status": "Status",
-    "waiting": "Wartezeit",
-    "created": "Angelegt",
-}
+SORTS = {**records.COMMON_SORTS, "waiting": "Wartezeit", "created": "Angelegt"}
 
 
 @dataclass(frozen=True)
 class PatientFilter(ListFilter):
-    statuses: tuple[PatientStatus, ...] = ()
     search_states: tuple[str, ...] = ()  # SearchStatus values and/or SEARCH_NONE
     min_wait_days: Optional[int] = None
     max_wait_days: Optional[int] = None
@@ -205,15 +188,12 @@ class PatientFilter(ListFilter):
 
     def describe(self) -> str:
         """German summary for the count line: 'Status: offen; PLZ 10…'."""
-        parts = []
-        if self.statuses:
-            parts.append("Status: " + ", ".join(s.label for s in self.statuses))
+        parts = self.common_parts()
         if self.search_states:
             parts.append(
                 "Platzsuche: "
                 + ", ".join("keine" if s == SEARCH_NONE else SearchStatus(s).label for s in self.search_states)
             )
-        parts += self.common_parts()
         if self.min_wait_days is not None:
             parts.append(f"wartet ≥ {self.min_wait_days} Tage")
         if self.max_wait_days is not None:
@@ -239,6 +219,11 @@ class PatientRow:
     email: Optional[str] = None
     phone: Optional[str] = None
 
+    @property
+    def list_name(self) -> str:
+        """"Müller, Jana" as the list shows it."""
+        return f"{self.last_name}, {self.first_name}"
+
 
 def current_search_subquery():
     """Each patient's latest search id (the open one if any, since at most one is open)."""
@@ -256,8 +241,6 @@ def _filtered(flt: PatientFilter, today: date) -> tuple[Select, Any]:
     newer = aliased(Search, name="newer")
     is_latest = ~select(newer.id).where(newer.patient_id == s.patient_id, newer.id > s.id).exists()
     stmt = select(Patient, s).outerjoin(s, and_(s.patient_id == Patient.id, is_latest))
-    if flt.statuses:
-        stmt = stmt.where(Patient.status.in_(list(flt.statuses)))
     if flt.search_states:
         states = [SearchStatus(x) for x in flt.search_states if x != SEARCH_NONE]
         conds = []

@@ -11,6 +11,7 @@ rules, duplicate keys, what happens after a save) and call these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date, datetime
 from typing import Any, Callable, Container, Mapping, Optional, Sequence
 
@@ -210,6 +211,11 @@ def update(
     return obj
 
 
+def services(kind: RecordKind) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(create, update) bound to `kind`, for the kind's module to export under its own names."""
+    return partial(create, kind), partial(update, kind)
+
+
 def visible_values(kind: RecordKind, actor: Actor, obj: Any) -> tuple[bool, dict[str, Any]]:
     """(may the actor see sensitive fields, the record's values without the hidden ones)."""
     show = actor.can(Permission.view_sensitive)
@@ -224,6 +230,7 @@ def visible_values(kind: RecordKind, actor: Actor, obj: Any) -> tuple[bool, dict
 class ListFilter:
     """The filters every registry list has; a kind's filter adds its own."""
 
+    statuses: tuple[Any, ...] = ()  # the kind's status enum members
     plz_prefix: str = ""
     city: str = ""
     name: str = ""
@@ -234,14 +241,10 @@ class ListFilter:
     TEXT_FILTERS = (("plz_prefix", "PLZ beginnt mit"), ("city", "Ort"), ("name", "Name"))
 
     def common_parts(self) -> list[str]:
-        parts = []
-        if self.plz_prefix:
-            parts.append(f"PLZ {self.plz_prefix}…")
-        if self.city:
-            parts.append(f"Ort „{self.city}“")
-        if self.name:
-            parts.append(f"Name „{self.name}“")
-        return parts
+        """"Status: offen", "PLZ 10…", "Ort „Berlin“", "Name „Mül“" for the filters that are set."""
+        statuses = ", ".join(s.label for s in self.statuses)
+        texts = (("Status: {}", statuses), ("PLZ {}…", self.plz_prefix), ("Ort „{}“", self.city), ("Name „{}“", self.name))
+        return [text.format(value) for text, value in texts if value]
 
     def problems(self) -> dict[str, str]:
         """German errors for filter values no query can take (NUL bytes …); a kind adds its own."""
@@ -258,6 +261,10 @@ class ListFilter:
             raise v.ValidationErrors(errors)
 
 
+# sort keys every list offers (German labels); a kind adds its own
+COMMON_SORTS = {"name": "Name", "plz": "PLZ", "city": "Ort", "status": "Status"}
+
+
 def plz_digits(prefix: str) -> str:
     """The ASCII digits of a PLZ prefix filter, at most five."""
     return "".join(ch for ch in prefix if "0" <= ch <= "9")[:5]
@@ -272,6 +279,8 @@ def filter_common(stmt: Select, model: Any, flt: ListFilter) -> Select:
     """PLZ prefix, city and name of a list filter."""
     flt.check()
     prefix = plz_digits(flt.plz_prefix)
+    if flt.statuses:
+        stmt = stmt.where(model.status.in_(list(flt.statuses)))
     if prefix:
         stmt = stmt.where(model.plz.startswith(prefix))
     if flt.city.strip():

@@ -40,13 +40,16 @@ class TherapistAction(StrEnum):
     deactivate = "deactivate"
 
 
+_A, _S = TherapistAction, TherapistStatus
+# action: (the statuses it may start from, the status it leads to)
+TABLE: dict[TherapistAction, tuple[frozenset[TherapistStatus], TherapistStatus]] = {
+    _A.block: (frozenset({_S.active, _S.inactive}), _S.blocked),
+    _A.unblock: (frozenset({_S.blocked, _S.inactive}), _S.active),
+    _A.deactivate: (frozenset({_S.active, _S.blocked}), _S.inactive),
+}
+# the same as (status, action) -> next status, in the order the actions are offered
 TRANSITIONS: dict[tuple[TherapistStatus, TherapistAction], TherapistStatus] = {
-    (TherapistStatus.active, TherapistAction.block): TherapistStatus.blocked,
-    (TherapistStatus.active, TherapistAction.deactivate): TherapistStatus.inactive,
-    (TherapistStatus.inactive, TherapistAction.block): TherapistStatus.blocked,
-    (TherapistStatus.inactive, TherapistAction.unblock): TherapistStatus.active,
-    (TherapistStatus.blocked, TherapistAction.unblock): TherapistStatus.active,
-    (TherapistStatus.blocked, TherapistAction.deactivate): TherapistStatus.inactive,
+    (start, action): target for action, (starts, target) in TABLE.items() for start in _S if start in starts
 }
 
 
@@ -91,8 +94,7 @@ def next_status(current: TherapistStatus, action: TherapistAction, *, name: str 
     target = TRANSITIONS.get((current, action))
     if target is not None:
         return target
-    already = {TherapistAction.block: TherapistStatus.blocked, TherapistAction.unblock: TherapistStatus.active,
-               TherapistAction.deactivate: TherapistStatus.inactive}[action]
+    already = TABLE[action][1]
     text = f"{name} {_ALREADY[already]}"
     if already == TherapistStatus.blocked and since is not None:
         text += f" (seit {since:%d.%m.%Y})"

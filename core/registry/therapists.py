@@ -184,36 +184,20 @@ KIND = records.RecordKind(
 )
 
 
-def create_therapist(
-    session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False
-) -> Therapist:
-    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
-
-
-def update_therapist(
-    session: Session, actor: Actor, therapist_id: int, raw: Mapping[str, Any], *, now: datetime, today: date,
-    allow_duplicate: bool = False,
-) -> Therapist:
-    """Change the given fields; they become hand-edited (protected from the 116117 import)."""
-    return records.update(KIND, session, actor, therapist_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
+# create_therapist(session, actor, raw, *, now, today, allow_duplicate=False) and
+# update_therapist(session, actor, id, raw, *, now, today, allow_duplicate=False): the shared
+# steps of core.registry.records with this kind's rules.
+create_therapist, update_therapist = records.services(KIND)
 
 
 # --------------------------------------------------------------------------- lists
 
 
-SORTS = {
-    "name": "Name",
-    "plz": "PLZ",
-    "city": "Ort",
-    "status": "Status",
-    "next_contact": "Nächster Kontakt",
-    "updated": "Zuletzt geändert",
-}
+SORTS = {**records.COMMON_SORTS, "next_contact": "Nächster Kontakt", "updated": "Zuletzt geändert"}
 
 
 @dataclass(frozen=True)
 class TherapistFilter(ListFilter):
-    statuses: tuple[TherapistStatus, ...] = ()
     methods: tuple[str, ...] = ()  # offers any of these
     language: str = ""
     potentially_available: Optional[bool] = None
@@ -225,10 +209,7 @@ class TherapistFilter(ListFilter):
     TEXT_FILTERS = ListFilter.TEXT_FILTERS + (("language", "Sprache"),)
 
     def describe(self) -> str:
-        parts = []
-        if self.statuses:
-            parts.append("Status: " + ", ".join(s.label for s in self.statuses))
-        parts += self.common_parts()
+        parts = self.common_parts()
         if self.methods:
             parts.append("Verfahren: " + "/".join(self.methods))
         if self.language:
@@ -267,6 +248,11 @@ class TherapistRow:
     email: Optional[str] = None
     phone: Optional[str] = None
 
+    @property
+    def list_name(self) -> str:
+        """"Berg, Dr. Eva" as the list shows it."""
+        return f"{self.last_name}, {' '.join(p for p in (self.title, self.first_name) if p)}"
+
 
 def _language_condition(session: Session, language: str):
     dialect = session.get_bind().dialect.name
@@ -278,8 +264,6 @@ def _language_condition(session: Session, language: str):
 
 def _filtered(session: Session, flt: TherapistFilter, today: date) -> Select:
     stmt = select(Therapist)
-    if flt.statuses:
-        stmt = stmt.where(Therapist.status.in_(list(flt.statuses)))
     stmt = records.filter_common(stmt, Therapist, flt)
     codes = [m for m in flt.methods if m in METHOD_COLUMNS]
     if codes:
