@@ -19,6 +19,7 @@ from typing import Any, Callable, Container, Iterable, Mapping, Optional, TypeVa
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
+from core.platform.dates import age_on
 from core.platform import timewindows
 from core.platform.text import control_chars_message, has_control_chars
 from core.platform.vocab import SYMPTOMS, Labeled, Method
@@ -362,10 +363,6 @@ def validate_kvnr(value: Any, *, field: str = "insurance_number") -> Optional[st
 MIN_AGE, MAX_AGE = 14, 110
 
 
-def age_on(birth_date: date, today: date) -> int:
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
-
-
 def validate_birth_date(value: Any, *, today: date, field: str = "birth_date") -> Optional[date]:
     """Not in the future; age between 14 and 110 years."""
     born = parse_date(field, value)
@@ -496,7 +493,7 @@ def validate_age_range(age_min: Any, age_max: Any) -> tuple[Optional[int], Optio
 
 
 def validate_windows(value: Any, *, field: str) -> Optional[str]:
-    """Weekly windows in any accepted spelling → the normal form of DESIGN §13 (None when empty)."""
+    """Weekly windows in any accepted spelling → the normal form (docs/architecture.md, "Weekly time windows") (None when empty)."""
     if blank(value):
         return None
     try:
