@@ -471,8 +471,10 @@ def validate_methods(value: Any, *, field: str = "methods") -> list[str]:
         except FieldError:
             pass
         for token in re.split(r"[\s/]+", raw):
-            if not token:  # "VT/" or "/TP": an empty piece between separators
-                continue
+            if not token:  # "VT/" or "/TP": a separator with nothing on one side
+                raise FieldError(
+                    field, f"{label(field)}: in „{raw}“ fehlt vor oder nach „/“ ein Verfahren (z. B. VT/TP; erlaubt: VT, TP, AP, ST).",
+                )
             try:
                 chosen.add(choice(field, Method, token).value)
             except FieldError:

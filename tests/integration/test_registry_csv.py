@@ -253,3 +253,42 @@ def test_patient_export_contains_search_state_and_german_dates(db_session):
     row = dict(zip(rows[0], rows[1]))
     assert row["Nr."] == str(p.id) and row["Platzsuche"] == "aktiv" and row["Platzsuche seit"] == "23.11.2026"
     assert row["Geburtsdatum"] == "14.03.1990" and row["Status"] == "auf der Suche" and row["Symptome"] == "Mobbing"
+
+
+FORMULA_NAME = '=HYPERLINK("http://x","y")'
+
+
+@pytest.mark.parametrize("kind", ["patients", "therapists"])
+def test_12_7_formula_cells_are_written_as_text_and_the_import_restores_them(db_session, kind):
+    create = patients.create_patient if kind == "patients" else therapists.create_therapist
+    flt = PatientFilter() if kind == "patients" else TherapistFilter()
+    create(db_session, COORD, {"first_name": "@Anna", "last_name": FORMULA_NAME, "notes": "-1+1 und =1+1", "city": "+Ort"},
+           now=NOW, today=TODAY)
+    data = registry_csv.export_csv(db_session, COORD, kind, flt, today=TODAY, now=NOW)
+    row = dict(zip(*_read(data)[:2]))
+    # a spreadsheet shows these as text: the first character is an apostrophe (OWASP CSV injection)
+    assert row["Nachname"] == "'" + FORMULA_NAME and row["Vorname"] == "'@Anna"
+    assert row["Notizen"] == "'-1+1 und =1+1" and row["Ort"] == "'+Ort"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for line in _read(data) for cell in line)
+    # … and the import of that very file gives back the original values
+    result = registry_csv.commit_import(db_session, COORD, kind, data, now=NOW, today=TODAY)
+    model = Patient if kind == "patients" else Therapist
+    imported = db_session.get(model, result.first_id)
+    assert (imported.last_name, imported.first_name, imported.notes, imported.city) == (FORMULA_NAME, "@Anna", "-1+1 und =1+1", "+Ort")
+
+
+def test_12_16_csv_cells_with_nul_bytes_are_row_problems_and_nothing_is_imported(db_session):
+    data = _csv([["Vorname", "Nachname", "Notizen"], ["Ida", "Neu", "gut"], ["Ole", "A\x00lt", "x\x00"]])
+    preview = registry_csv.preview_import(db_session, COORD, "patients", data, today=TODAY)
+    assert not preview.ok and [p.line for p in preview.problems] == [3]
+    assert set(preview.problems[0].errors) == {"last_name", "notes"}
+    assert all("unzulässiges Steuerzeichen" in m for m in preview.problems[0].errors.values())
+    with pytest.raises(ImportRefused):
+        registry_csv.commit_import(db_session, COORD, "patients", data, now=NOW, today=TODAY)
+    assert _count(db_session, Patient) == 0
+
+
+def test_12_16_csv_methods_with_a_dangling_separator_are_a_row_problem(db_session):
+    data = _csv([["Vorname", "Nachname", "Verfahren"], ["Eva", "Berg", "VT/"]])
+    preview = registry_csv.preview_import(db_session, COORD, "therapists", data, today=TODAY)
+    assert not preview.ok and preview.problems[0].errors["methods"].startswith("Verfahren:")
