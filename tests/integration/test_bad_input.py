@@ -3,7 +3,6 @@ get a German message (or match nothing) and write nothing; the point number is i
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -13,17 +12,15 @@ from core.matching import map_view
 from core.platform import auth, users
 from core.platform.config import load_settings
 from core.platform.models import AuditEntry, OutboxEmail, Patient, Therapist, User
-from core.platform.permissions import SYSTEM, Actor
+from core.platform.permissions import SYSTEM
 from core.platform.validation import ValidationErrors
 from core.platform.vocab import EmailState, Role
 from core.registry import patients, therapists
 from core.registry.patients import PatientFilter
 from core.registry.therapists import TherapistFilter
 from tests.support import seed
+from tests.support.registry_fixtures import COORD, NOW, TODAY
 
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-COORD = Actor(None, "t.koord", Role.coordinator)
 SETTINGS = load_settings(environ={}, env_file=None)
 
 

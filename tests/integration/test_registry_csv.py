@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -14,17 +14,14 @@ from sqlalchemy import func, select
 from core.registry import patients
 from core.registry import csv_files as registry_csv
 from core.registry import therapists
-from core.platform.models import AuditEntry, Patient, PlzCentroid, Therapist
+from core.platform.models import AuditEntry, Patient, Therapist
 from core.registry.patients import PatientFilter
-from core.platform.permissions import Actor, PermissionDenied
+from core.platform.permissions import PermissionDenied
 from core.registry.csv_files import ImportRefused
 from core.registry.therapists import TherapistFilter
-from core.platform.vocab import CoordinatesSource, Role
+from core.platform.vocab import CoordinatesSource
+from tests.support.registry_fixtures import COORD, NOW, TODAY, VIEWER
 
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-COORD = Actor(None, "t.koord", Role.coordinator)
-VIEWER = Actor(None, "t.lesen", Role.viewer)
 
 
 def _csv(rows: list[list[str]], *, bom: bool = True, sep: str = ";", encoding: str = "utf-8") -> bytes:
@@ -64,17 +61,6 @@ def _therapist_rows(n: int) -> list[list[str]]:
          "Englisch" if i % 7 == 0 else ""]
         for i in range(n)
     ]
-
-
-@pytest.fixture
-def plz_table(db_session):
-    db_session.add_all([
-        PlzCentroid(plz="10115", city="Berlin", state_code="BE", lat=52.532, lon=13.385),
-        PlzCentroid(plz="20095", city="Hamburg", state_code="HH", lat=53.551, lon=10.0),
-        PlzCentroid(plz="01067", city="Dresden", state_code="SN", lat=51.05, lon=13.74),
-        PlzCentroid(plz="80331", city="München", state_code="BY", lat=48.137, lon=11.575),
-    ])
-    db_session.flush()
 
 
 def test_5000_therapists_with_3_bad_rows_then_fixed(db_session, plz_table):
