@@ -106,14 +106,14 @@ def _search_panel(detail: patient_detail.PatientDetail) -> None:
         st.markdown(f"Letzte Platzsuche: {layout.badge_md(last.status)} ({format_date(last.started_on)} – {format_date(last.ended_on)})")
     else:
         st.markdown("Noch keine Platzsuche.")
-    if detail.missing_for_search and (open_search is None or open_search.status == SearchStatus.paused):
-        st.warning("Für den Start fehlt noch: " + ", ".join(detail.missing_for_search) + ".", icon=":material/checklist:")
+    if detail.missing_to_start:
+        st.warning("Für den Start fehlt noch: " + ", ".join(detail.missing_to_start) + ".", icon=":material/checklist:")
 
     if can_edit:
         note = st.text_input("Notiz zur Aktion (optional)", key=f"search_note_{detail.id}")
         buttons = st.container(horizontal=True)
         action: Optional[str] = None
-        if open_search is None:
+        if detail.can_start_search:
             if buttons.button("Platzsuche starten", key=f"search_start_{detail.id}", type="primary", icon=":material/play_arrow:"):
                 action = "start"
         else:
