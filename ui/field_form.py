@@ -70,14 +70,8 @@ def initial_value(f: FormField, values: Mapping[str, Any]) -> Any:
     return value  # date, number
 
 
-def _help(f: FormField) -> Optional[str]:
-    if f.required:
-        return f"Pflichtfeld. {f.help}" if f.help else "Pflichtfeld."
-    return f.help
-
-
 def _widget(f: FormField, start: Any, key: str) -> Any:
-    w, label, hint = f.widget, f.label, _help(f)
+    w, label, hint = f.widget, f.label, f.help
     if w in (Widget.text, Widget.phone, Widget.text_list):
         return st.text_input(label, value=start, key=key, max_chars=f.max_chars, placeholder=f.placeholder, help=hint)
     if w == Widget.textarea:
@@ -125,6 +119,9 @@ class RenderedForm:
 def render_fields(spec: FormSpec, values: Mapping[str, Any], *, key_prefix: str) -> RenderedForm:
     """Every section of `spec`: a title, then its rows in columns; under each widget a slot."""
     form = RenderedForm({}, {}, {})
+    required = [f.label for f in spec.fields if f.required]
+    if required:
+        st.caption("Pflichtfelder: " + ", ".join(required) + ". Alles andere kann später ergänzt werden.")
     for section in spec.sections:
         st.markdown(f"##### {section.title}")
         for row in section.rows:
