@@ -15,13 +15,18 @@ from tests.e2e.test_login_flow import _login
 pytestmark = pytest.mark.e2e
 
 
-def test_create_patient_through_form_and_find_it_in_list(server, page):
+def _patients_page(server, page) -> None:
+    """Logged in as coordinator, on Patient:innen."""
     page.goto(server["url"])
     wait_for_app(page)
     _login(page, Role.coordinator)
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/patienten")
     wait_for_app(page)
+
+
+def test_create_patient_through_form_and_find_it_in_list(server, page):
+    _patients_page(server, page)
     page.get_by_role("heading", name="Patient:innen").wait_for()
     page.get_by_text("Noch keine Patient:innen").wait_for()
     screenshot(page, "patients_empty")
@@ -67,12 +72,7 @@ def test_create_patient_through_form_and_find_it_in_list(server, page):
 
 
 def test_12_20_escape_keeps_the_patient_dialog_and_cancel_asks_before_discarding(server, page):
-    page.goto(server["url"])
-    wait_for_app(page)
-    _login(page, Role.coordinator)
-    page.get_by_role("heading", name="Übersicht").wait_for()
-    page.goto(server["url"] + "/patienten")
-    wait_for_app(page)
+    _patients_page(server, page)
     page.get_by_role("button", name="Neue Patient:in").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Vorname").wait_for()

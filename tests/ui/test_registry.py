@@ -392,11 +392,17 @@ def _dialogs(at):
     return found
 
 
-@pytest.mark.parametrize("page, new, prefix", [("pages/patients.py", "pat_new", "pf_new_"), ("pages/therapists.py", "th_new", "tf_new_")])
-def test_12_19_form_widgets_have_no_range_limits_the_service_checks_instead(sqlite_app, page, new, prefix):
+def _new_record_form(page: str, new_button: str):
+    """Logged in as coordinator, on `page`, with the "Neue …" dialog open."""
     at = login(Role.coordinator)
     at.switch_page(page).run()
-    at.button(key=new).click().run()
+    at.button(key=new_button).click().run()
+    return at
+
+
+@pytest.mark.parametrize("page, new, prefix", [("pages/patients.py", "pat_new", "pf_new_"), ("pages/therapists.py", "th_new", "tf_new_")])
+def test_12_19_form_widgets_have_no_range_limits_the_service_checks_instead(sqlite_app, page, new, prefix):
+    at = _new_record_form(page, new)
     numbers = [n for n in at.number_input if n.key and n.key.startswith(prefix)]
     dates = [d for d in at.date_input if d.key and d.key.startswith(prefix)]
     assert numbers and dates
@@ -408,9 +414,7 @@ def test_12_19_form_widgets_have_no_range_limits_the_service_checks_instead(sqli
 
 def test_12_19_future_birth_date_and_negative_distance_get_german_messages_by_the_field(sqlite_app):
     url, _ = sqlite_app
-    at = login(Role.coordinator)
-    at.switch_page("pages/patients.py").run()
-    at.button(key="pat_new").click().run()
+    at = _new_record_form("pages/patients.py", "pat_new")
     _fill_patient(at, "pf_new_", first_name="Lea", last_name="Zukunft")
     at.date_input(key="pf_new_birth_date").set_value(date(TODAY.year + 1, 1, 1))
     at.number_input(key="pf_new_max_distance_km").set_value(-5)
@@ -424,9 +428,7 @@ def test_12_19_future_birth_date_and_negative_distance_get_german_messages_by_th
 
 
 def test_12_19_negative_age_on_therapist_form_is_a_german_message(sqlite_app):
-    at = login(Role.coordinator)
-    at.switch_page("pages/therapists.py").run()
-    at.button(key="th_new").click().run()
+    at = _new_record_form("pages/therapists.py", "th_new")
     at.text_input(key="tf_new_first_name").input("Paul")
     at.text_input(key="tf_new_last_name").input("Minus")
     at.number_input(key="tf_new_age_min").set_value(-1)
@@ -435,9 +437,7 @@ def test_12_19_negative_age_on_therapist_form_is_a_german_message(sqlite_app):
 
 
 def test_12_20_closing_the_patient_dialog_with_changes_asks_before_discarding(sqlite_app):
-    at = login(Role.coordinator)
-    at.switch_page("pages/patients.py").run()
-    at.button(key="pat_new").click().run()
+    at = _new_record_form("pages/patients.py", "pat_new")
     dialogs = _dialogs(at)
     assert len(dialogs) == 1 and dialogs[0].proto.dialog.dismissible is False  # Esc / X / click outside do nothing
     # nothing typed: "Abbrechen" simply closes
