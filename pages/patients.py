@@ -181,10 +181,14 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
         term = st.text_input("Therapeut:in suchen (Name)", key=f"excl_term_{detail.id}")
         options: list[tuple[int, str]] = []
         if term.strip():
-            with read_session() as s:
-                options = therapists.lookup(s, actor, term)
-            if not options:
-                st.caption("Keine Therapeut:in mit diesem Namen gefunden.")
+            try:
+                with read_session() as s:
+                    options = therapists.lookup(s, actor, term)
+            except v.ValidationErrors as exc:
+                st.error(" ".join(exc.errors.values()), icon=":material/error:")
+            else:
+                if not options:
+                    st.caption("Keine Therapeut:in mit diesem Namen gefunden.")
         labels = dict(options)
         choice = st.selectbox("Treffer", list(labels), format_func=lambda i: labels.get(i, str(i)), key=f"excl_pick_{detail.id}",
                               index=None, placeholder="erst oben suchen", disabled=not options)

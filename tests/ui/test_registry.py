@@ -483,3 +483,14 @@ def test_9_4_status_actions_come_from_the_state_machine(sqlite_app):
     with read_session(get_engine(url)) as s:
         assert s.get(Therapist, b).status == TherapistStatus.inactive
     assert at.button(key=f"th_unblock_{b}").label == "Wieder aktiv setzen"
+
+
+def test_12_16_nul_byte_in_the_exclusion_search_is_a_german_message(sqlite_app):
+    _, ids = sqlite_app
+    at = login(Role.coordinator)
+    at.switch_page("pages/patients.py").run()
+    at.query_params["patient"] = str(ids["jana"])
+    at.run()
+    at.text_input(key=f"excl_term_{ids['jana']}").input("be\x00rg").run()
+    assert not at.exception, at.exception
+    assert any("unzulässiges Steuerzeichen" in e.value for e in at.error)
