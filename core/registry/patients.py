@@ -158,10 +158,14 @@ KIND = records.RecordKind(
 )
 
 
-# create_patient(session, actor, raw, *, now, today, allow_duplicate=False) and
-# update_patient(session, actor, id, raw, *, now, today, allow_duplicate=False): the shared
-# steps of core.registry.records with this kind's rules.
-create_patient, update_patient = records.services(KIND)
+def create_patient(session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Patient:
+    """Validate and insert a patient (coordinates from the PLZ centroid). Nothing is saved on error."""
+    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
+
+
+def update_patient(session: Session, actor: Actor, patient_id: int, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Patient:
+    """Change the given fields (others keep their values); all rules are checked on the result."""
+    return records.update(KIND, session, actor, patient_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
 
 
 # --------------------------------------------------------------------------- lists

@@ -11,7 +11,6 @@ rules, duplicate keys, what happens after a save) and call these.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import date, datetime
 from typing import Any, Callable, Container, Mapping, Optional, Sequence
 
@@ -209,11 +208,6 @@ def update(
         now=now,
     )
     return obj
-
-
-def services(kind: RecordKind) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """(create, update) bound to `kind`, for the kind's module to export under its own names."""
-    return partial(create, kind), partial(update, kind)
 
 
 def visible_values(kind: RecordKind, actor: Actor, obj: Any) -> tuple[bool, dict[str, Any]]:

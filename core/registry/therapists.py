@@ -184,10 +184,14 @@ KIND = records.RecordKind(
 )
 
 
-# create_therapist(session, actor, raw, *, now, today, allow_duplicate=False) and
-# update_therapist(session, actor, id, raw, *, now, today, allow_duplicate=False): the shared
-# steps of core.registry.records with this kind's rules.
-create_therapist, update_therapist = records.services(KIND)
+def create_therapist(session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Therapist:
+    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
+
+
+def update_therapist(session: Session, actor: Actor, therapist_id: int, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Therapist:
+    """Change the given fields; they become hand-edited, so the 116117 import leaves them
+    alone. Every rule is checked on the result."""
+    return records.update(KIND, session, actor, therapist_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
 
 
 # --------------------------------------------------------------------------- lists

@@ -392,6 +392,15 @@ def _dialogs(at):
     return found
 
 
+def _open_record(page: str, param: str, record_id: int):
+    """Logged in as coordinator, on `page`, with the record `record_id` selected through the URL."""
+    at = login(Role.coordinator)
+    at.switch_page(page).run()
+    at.query_params[param] = str(record_id)
+    at.run()
+    return at
+
+
 def _new_record_form(page: str, new_button: str):
     """Logged in as coordinator, on `page`, with the "Neue …" dialog open."""
     at = login(Role.coordinator)
@@ -471,10 +480,7 @@ def test_9_4_status_actions_come_from_the_state_machine(sqlite_app):
     b = ids["berg"]
     with unit_of_work(get_engine(url)) as s:
         therapists.block(s, SYSTEM, b, "Beschwerde", today=TODAY, now=NOW)
-    at = login(Role.coordinator)
-    at.switch_page("pages/therapists.py").run()
-    at.query_params["therapist"] = str(b)
-    at.run()
+    at = _open_record("pages/therapists.py", "therapist", b)
     keys = {x.key for x in at.button}
     assert f"th_block_{b}" not in keys and {f"th_unblock_{b}", f"th_inactive_{b}"} <= keys
     assert at.button(key=f"th_unblock_{b}").label == "Entsperren"
@@ -487,10 +493,7 @@ def test_9_4_status_actions_come_from_the_state_machine(sqlite_app):
 
 def test_12_16_nul_byte_in_the_exclusion_search_is_a_german_message(sqlite_app):
     _, ids = sqlite_app
-    at = login(Role.coordinator)
-    at.switch_page("pages/patients.py").run()
-    at.query_params["patient"] = str(ids["jana"])
-    at.run()
+    at = _open_record("pages/patients.py", "patient", ids["jana"])
     at.text_input(key=f"excl_term_{ids['jana']}").input("be\x00rg").run()
     assert not at.exception, at.exception
     assert any("unzulässiges Steuerzeichen" in e.value for e in at.error)
