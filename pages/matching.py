@@ -304,8 +304,9 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         st.markdown("**Antwort erfassen** – ein Ergebnis je Patient:in")
         choices: dict[int, Any] = {}
         notes: dict[int, str] = {}
+        until: dict[int, Any] = {}
         for m in active + late:
-            c1, c2 = st.columns([2, 3])
+            c1, c2, c3 = st.columns([2, 2, 1.4])
             label = f"{m.position}. {m.patient_name}" + (" (zurückgezogen)" if m.withdrawn_at else "")
             opts: list[Any] = ([None] if m.withdrawn_at else []) + options
             choices[m.search_id] = c1.selectbox(
@@ -315,6 +316,9 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
             )
             notes[m.search_id] = c2.text_input("Notiz", key=f"mt_note_{detail.row.id}_{m.search_id}",
                                                label_visibility="visible")
+            until[m.search_id] = c3.date_input("Warteliste: voraussichtlich ab", value=None, format="DD.MM.YYYY",
+                                               key=f"mt_until_{detail.row.id}_{m.search_id}",
+                                               help="Nur bei „auf Warteliste“: wann die Praxis voraussichtlich Platz hat.")
         submitted = st.form_submit_button("Antwort speichern", type="primary")
     if submitted:
         given = {sid: o for sid, o in choices.items() if o is not None}
@@ -325,7 +329,8 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         try:
             with unit_of_work() as s:
                 report = inquiries_answers.record_answer(s, actor, detail.row.id, given, today=today, now=now,
-                                           notes={k: v for k, v in notes.items() if v}, settings=settings)
+                                           notes={k: v for k, v in notes.items() if v}, settings=settings,
+                                           waitlist_until={k: v for k, v in until.items() if v})
             _done(report.summary())
         except inquiry_loading.InquiryError as exc:
             _show_inquiry_error(exc)

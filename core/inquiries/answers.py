@@ -158,9 +158,12 @@ def record_answer(
     now: datetime,
     notes: Optional[Mapping[int, str]] = None,
     settings: Optional[Settings] = None,
+    waitlist_until: Optional[Mapping[int, Optional[date]]] = None,
 ) -> AnswerReport:
     """Record the therapist's answer: `outcomes` maps each (not withdrawn) member's search id
-    to accepted / rejected_capacity / rejected_unsuitable / rejected_other / no_response.
+    to accepted / rejected_capacity / rejected_unsuitable / rejected_other / waitlisted /
+    no_response; `waitlist_until` gives the expected date of a waiting-list place (optional).
+    A waiting-list answer counts as an answer (cooling) but places nobody: the search goes on.
 
     One transaction: the outcomes, the response type from them, cooling of the therapist and
     its practice (answer date + COOLING_WEEKS), placement on the first acceptance (a later
@@ -202,6 +205,7 @@ def record_answer(
         m.outcome_at = now
         if notes and notes.get(m.search_id):
             m.outcome_notes = notes[m.search_id].strip()
+        m.waitlist_until = (waitlist_until or {}).get(m.search_id) if m.outcome == Outcome.waitlisted else None
     kind = rules.response_type(m.outcome for m in members)
     was = inquiry.status
     inquiry.status = InquiryStatus.answered

@@ -13,11 +13,10 @@ from core.matching import eligibility
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
-from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Search, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
-from core.inquiries.loading import CALL_HOUR, InquiryError, _active_members, _flush, _load_inquiry, _lock_ids, _lock_practice, _reasons_message, _renumber, _settings, reference
-from core.mail.rules import next_weekday_at
+from core.platform.vocab import EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
+from core.inquiries.loading import InquiryError, _active_members, _flush, _load_inquiry, _lock_ids, _lock_practice, _reasons_message, _renumber, _settings, reference
 from core.mail import outbox
 from core.mail import rules as mail_rules
 
@@ -102,13 +101,6 @@ class SendReport:
     message: str = ""
 
 
-def first_call_time(now: datetime) -> datetime:
-    """When an inquiry call is put on the list: the next weekday 10:00 (Europe/Berlin)
-    until the call planner schedules inside phone hours."""
-
-    return next_weekday_at(now, CALL_HOUR)
-
-
 def send_inquiry(
     session: Session, actor: Actor, inquiry_id: int, *, today: date, now: datetime, settings: Optional[Settings] = None
 ) -> SendReport:
@@ -168,22 +160,27 @@ def send_inquiry(
         report.email_id = email.id
         report.message = f"Die Anfrage {reference(inquiry.id)} liegt im Postausgang; sie gilt als gesendet, sobald die E-Mail zugestellt ist."
     else:
-        call = PhoneCall(
-            therapist_id=therapist.id, inquiry_id=inquiry.id, purpose=CallPurpose.inquiry,
-            scheduled_start=first_call_time(now), duration_minutes=settings.CALL_SLOT_MINUTES,
-            state=CallState.scheduled, attempt=1, created_at=now, updated_at=now,
-        )
-        session.add(call)
         inquiry.status = InquiryStatus.queued
         inquiry.queued_at = now
         _flush(session)
-        audit.record(session, actor, "call.inquiry", "phone_call", call.id, {"inquiry_id": inquiry.id}, now=now)
-        report.call_id = call.id
-        report.call_at = call.scheduled_start
-        report.message = (
-            f"Für die Anfrage {reference(inquiry.id)} steht ein Anruf auf der Anrufliste; sie gilt als gesendet, "
-            "sobald das Telefonat geführt ist."
+        # the calls capability plans the call in the therapist's phone hours (core.calls.handlers)
+        results = events.publish(
+            session, events.PhoneInquiryQueued(actor=actor, now=now, inquiry_id=inquiry.id, therapist_id=therapist.id)
         )
+        planned = next((r for r in results if isinstance(r, dict) and "call_id" in r), {})
+        report.call_id = planned.get("call_id")
+        report.call_at = planned.get("call_at")
+        if report.call_id is not None:
+            report.message = (
+                f"Für die Anfrage {reference(inquiry.id)} steht ein Anruf auf der Anrufliste; sie gilt als gesendet, "
+                "sobald das Telefonat geführt ist."
+            )
+        else:
+            why = planned.get("reason") or "kein Termin frei"
+            report.message = (
+                f"Die Anfrage {reference(inquiry.id)} wartet auf einen Anruf, es ist aber keiner geplant ({why}); "
+                "sie ist als „braucht Aufmerksamkeit“ markiert."
+            )
     report.sent = True
     report.channel = channel
     audit.record(session, actor, "inquiry.send", "inquiry", inquiry.id, {"channel": channel, "size": inquiry.size}, now=now)
@@ -202,6 +199,7 @@ def mark_call_made(session: Session, actor: Actor, inquiry_id: int, *, now: date
     inquiry.updated_at = now
     _flush(session)
     audit.record(session, actor, "inquiry.sent", "inquiry", inquiry.id, {"by": "phone"}, now=now)
+    events.publish(session, events.PhoneInquiryCalled(actor=actor, now=now, inquiry_id=inquiry.id))
     return inquiry
 
 

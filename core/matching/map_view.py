@@ -23,6 +23,7 @@ from core.platform.config import Settings
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import SearchStatus, TherapistStatus
+from core.platform.text import contains_ci, has_control_chars
 
 RING_KM = (5, 10, 20)
 MAX_THERAPISTS = 5000  # a 2-digit region has at most a few thousand; more means a bad filter
@@ -261,10 +262,12 @@ def find_patients(session: Session, actor: Actor, query: str, *, limit: int = 50
         .where(Search.status == SearchStatus.active)
     )
     q = (query or "").strip()
-    if q.isdigit():
+    if has_control_chars(q):  # a NUL byte matches nobody (PostgreSQL would refuse the query)
+        return []
+    if q.isascii() and q.isdigit():
         stmt = stmt.where(or_(Patient.id == int(q), Patient.plz.startswith(q)))
     elif q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Patient.last_name).like(like), func.lower(Patient.first_name).like(like)))
+        # % and _ match literally; case-insensitive also for umlauts on SQLite
+        stmt = stmt.where(or_(contains_ci(Patient.last_name, q), contains_ci(Patient.first_name, q)))
     rows = session.execute(stmt.order_by(*rules.waiting_order_sql()).limit(limit)).all()
     return [PatientChoice(r[0], f"{r[1]} {r[2]} (Nr. {r[0]}, PLZ {r[3] or '–'})") for r in rows]

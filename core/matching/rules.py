@@ -22,6 +22,7 @@ ANSWER_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.rejected_unsuitable,
     Outcome.rejected_other,
     Outcome.no_response,
+    Outcome.waitlisted,
 )
 LATER_OUTCOMES: tuple[Outcome, ...] = (Outcome.no_show, Outcome.in_sessions)
 REJECTIONS = frozenset({Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other})
@@ -476,13 +477,17 @@ def contactable_sort_key(
 
 def response_type(outcomes: Iterable[Outcome]) -> ResponseType:
     """From the outcomes *after* they are set: all accepted / some accepted / none accepted
-    but at least one rejection / no answer at all (also for an empty list)."""
+    but at least one waiting-list place / none accepted but at least one rejection / no
+    answer at all (also for an empty list)."""
     values = list(outcomes)
     accepted = sum(1 for o in values if o == Outcome.accepted)
     if values and accepted == len(values):
         return ResponseType.all_accepted
     if accepted:
         return ResponseType.partly_accepted
+    # a waiting-list place is an answer without a place (the search goes on)
+    if any(o == Outcome.waitlisted for o in values):
+        return ResponseType.waitlisted
     if any(o in REJECTIONS for o in values):
         return ResponseType.all_rejected
     return ResponseType.no_response
@@ -524,8 +529,8 @@ def validate_answer(
     bad = [o for o in outcomes.values() if Outcome(o) not in ANSWER_OUTCOMES]
     if bad:
         problems.append(
-            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges) "
-            "oder keine Antwort möglich."
+            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges), "
+            "auf Warteliste oder keine Antwort möglich."
         )
     return problems
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from core.platform import timewindows
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,6 +77,17 @@ def _database_url(raw: str) -> str:
     )
 
 
+def _phone_hours(raw: str) -> str:
+    """CALL_FALLBACK_HOURS: weekly windows in the canonical form (docs/architecture.md)."""
+    try:
+        normal = timewindows.normalise(raw)
+    except timewindows.TimeWindowError as exc:
+        raise SettingsError(f"CALL_FALLBACK_HOURS: {exc.message}") from None
+    if not normal:
+        raise SettingsError("CALL_FALLBACK_HOURS darf nicht leer sein, z. B. „Mo 09:00-12:00; Di 09:00-12:00“.")
+    return normal
+
+
 def _str(raw: str) -> str:
     return raw.strip()
 
@@ -94,6 +107,7 @@ class Settings:
     CALL_HORIZON_DAYS: int = 14
     MAX_CALL_ATTEMPTS: int = 3
     CALLERS: int = 1
+    CALL_FALLBACK_HOURS: str = "Mo 09:00-12:00; Di 09:00-12:00; Mi 09:00-12:00; Do 09:00-12:00; Fr 09:00-12:00"
     EMAIL_MAX_ATTEMPTS: int = 5
     # Database
     DATABASE_URL: str = "sqlite:///var/app.db"
@@ -176,6 +190,7 @@ _CONVERTERS: dict[str, Any] = {
     "CALL_HORIZON_DAYS": _int("CALL_HORIZON_DAYS", 1, 90),
     "MAX_CALL_ATTEMPTS": _int("MAX_CALL_ATTEMPTS", 1, 20),
     "CALLERS": _int("CALLERS", 1, 50),
+    "CALL_FALLBACK_HOURS": _phone_hours,
     "EMAIL_MAX_ATTEMPTS": _int("EMAIL_MAX_ATTEMPTS", 1, 20),
     "DATABASE_URL": _database_url,
     "SECRET_KEY": _str,

@@ -135,3 +135,20 @@ class OutOfOffice(Event):
     therapist_id: int
     inquiry_id: Optional[int]
     back_on: date
+
+
+@dataclass(frozen=True)
+class PhoneInquiryQueued(Event):
+    """A phone inquiry (therapist without e-mail) was sent: its call goes on the call list.
+    The calls capability answers with {"call_id": …, "call_at": …} (None when no slot fits)."""
+
+    inquiry_id: int
+    therapist_id: int
+
+
+@dataclass(frozen=True)
+class PhoneInquiryCalled(Event):
+    """A phone inquiry was presented on the phone (e.g. "Anruf geführt" in Vermittlung): the
+    inquiry counts as sent, and its call still on the list is done."""
+
+    inquiry_id: int

@@ -295,6 +295,7 @@ class Therapist(TimestampMixin, Base):
     status_changed_on: Mapped[Optional[date]]
     last_contact_email_on: Mapped[Optional[date]]
     last_contact_phone_on: Mapped[Optional[date]]
+    phone_invalid: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "falsche Nummer" (0003)
     last_contact_in_person_on: Mapped[Optional[date]]
     external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     source_hash: Mapped[Optional[str]] = mapped_column(String(64))
@@ -452,6 +453,7 @@ class InquiryPatient(Base):
     conflict: Mapped[bool] = mapped_column(default=False)
     conflict_resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     conflict_note: Mapped[Optional[str]] = mapped_column(Text)
+    waitlist_until: Mapped[Optional[date]]  # outcome waitlisted: the expected date, if given (0003)
 
     inquiry: Mapped[Inquiry] = relationship(back_populates="patients")
     search: Mapped[Search] = relationship()
@@ -524,6 +526,12 @@ class PhoneCall(TimestampMixin, Base):
     previous_call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("phone_calls.id", ondelete="RESTRICT"))
     done_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     done_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # issue 10 (migration 0003): the coordinator's result, who calls, how it was planned
+    result: Mapped[Optional[vocab.CallResult]] = mapped_column(enum_type(vocab.CallResult, "call_result"))
+    assigned_to: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    # server defaults too: bulk loaders (demo COPY) that leave these columns out get false
+    uses_fallback: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "keine Telefonzeiten bekannt"
+    fixed_time: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # agreed callback: outside phone hours ok
 
 
 # --------------------------------------------------------------------------- imports

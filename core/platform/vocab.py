@@ -117,6 +117,7 @@ class ResponseType(Labeled):
     partly_accepted = "partly_accepted"
     all_rejected = "all_rejected"
     no_response = "no_response"
+    waitlisted = "waitlisted"  # no acceptance, at least one waiting-list place
 
 
 class Outcome(Labeled):
@@ -128,6 +129,7 @@ class Outcome(Labeled):
     no_response = "no_response"
     no_show = "no_show"
     in_sessions = "in_sessions"
+    waitlisted = "waitlisted"
 
 
 class InquiryMark(Labeled):
@@ -163,6 +165,17 @@ class CallPurpose(Labeled):
     follow_up = "follow_up"
     patient = "patient"
     other = "other"
+
+
+class CallResult(Labeled):
+    """What a coordinator says after dialling (issue 10, point 5)."""
+
+    reached = "reached"
+    not_reached = "not_reached"
+    busy = "busy"
+    voicemail = "voicemail"
+    callback = "callback"
+    wrong_number = "wrong_number"
 
 
 class ImportChangeKind(Labeled):
@@ -272,6 +285,7 @@ LABELS: dict[type, dict] = {
         ResponseType.partly_accepted: ("teilweise Annahme", "blue"),
         ResponseType.all_rejected: ("vollständige Ablehnung", "red"),
         ResponseType.no_response: ("keine Antwort", "gray"),
+        ResponseType.waitlisted: ("Warteliste", "blue"),
     },
     Outcome: {
         Outcome.pending: ("ausstehend", "gray"),
@@ -282,6 +296,7 @@ LABELS: dict[type, dict] = {
         Outcome.no_response: ("keine Antwort", "gray"),
         Outcome.no_show: ("nicht erschienen", "red"),
         Outcome.in_sessions: ("in Sitzungen", "violet"),
+        Outcome.waitlisted: ("auf Warteliste", "blue"),
     },
     InquiryMark: {
         InquiryMark.reduced: ("reduziert", "orange"),
@@ -311,6 +326,14 @@ LABELS: dict[type, dict] = {
         CallPurpose.follow_up: ("Nachfassen", "orange"),
         CallPurpose.patient: ("Patient:in", "violet"),
         CallPurpose.other: ("Sonstiges", "gray"),
+    },
+    CallResult: {
+        CallResult.reached: ("erreicht", "green"),
+        CallResult.not_reached: ("nicht erreicht", "red"),
+        CallResult.busy: ("besetzt", "orange"),
+        CallResult.voicemail: ("Anrufbeantworter (Nachricht hinterlassen)", "orange"),
+        CallResult.callback: ("Rückruf vereinbart", "blue"),
+        CallResult.wrong_number: ("falsche Nummer", "red"),
     },
     ImportChangeKind: {
         ImportChangeKind.new: ("neu", "green"),
@@ -473,6 +496,14 @@ AUDIT_ACTIONS: dict[str, str] = {
     "search.exclude": "Therapeut:in für Platzsuche ausgeschlossen",
     "search.success_confirmed": "Erfolg bestätigt",
     "call.inquiry": "Anruf für Anfrage geplant",
+    "call.result": "Anruf-Ergebnis erfasst",
+    "call.retry": "Nächster Anrufversuch geplant",
+    "call.callback": "Rückruf geplant",
+    "call.reschedule": "Anruf verschoben",
+    "call.cancel": "Anruf abgesagt",
+    "call.assign": "Anruf zugewiesen",
+    "call.attention": "Anfrage braucht Aufmerksamkeit (Anrufe)",
+    "therapist.phone_invalid": "Therapeut:in: Telefonnummer als falsch markiert",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
     "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",

@@ -8,6 +8,9 @@
   checks again and inserts all rows in the caller's transaction, or nothing at all.
 - `export_csv` writes the rows of the current list filter; only roles with
   Permission.export may, and every export is written to the audit log.
+- Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) are
+  written with a leading `'` (OWASP CSV injection); the import removes it again, so an
+  exported file imports to the same values (core.platform.text).
 """
 
 from __future__ import annotations
@@ -23,16 +26,16 @@ from typing import Any, Callable, Literal, Optional, Sequence, Union
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from core.platform import audit
 from core.geo import plz as geo_plz
-from core.registry import patients as registry_patients
-from core.registry import therapists as therapists_mod
+from core.platform import audit
 from core.platform import validation as v
-from core.platform.models import AuditEntry, Patient, Therapist
+from core.platform.models import AuditEntry, Patient, PlzCentroid, Search, Therapist
 from core.platform.permissions import Actor, Permission
+from core.platform.text import neutralise_formula, restore_formula
 from core.platform.vocab import CoordinatesSource, TherapistStatus
-from core.platform.models import Search
-from core.platform.models import PlzCentroid
+from core.registry import patients as registry_patients
+from core.registry import records
+from core.registry import therapists as therapists_mod
 
 Kind = Literal["patients", "therapists"]
 KINDS: tuple[Kind, ...] = ("patients", "therapists")
@@ -111,7 +114,7 @@ def cell(value: Any) -> str:
 def _write(rows: Sequence[Sequence[str]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([neutralise_formula(c) for c in row] for row in rows)
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -318,7 +321,7 @@ def _read_rows(text: str, kind: Kind, preview: ImportPreview) -> list[tuple[int,
             if len(rows) >= MAX_ROWS:
                 preview.file_errors.append(f"Die Datei hat mehr als {MAX_ROWS} Zeilen; bitte aufteilen.")
                 return []
-            raw = {positions[i]: c for i, c in enumerate(record) if i in positions}
+            raw = {positions[i]: restore_formula(c) for i, c in enumerate(record) if i in positions}
             if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
                 raw["__extra__"] = "x"
             rows.append((line, raw))
@@ -345,7 +348,7 @@ def _chunks(items: list, size: int = 500):
 def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) -> None:
     """Same name + birth date (patients) / same name + PLZ or same e-mail (therapists),
     against the database and within the file."""
-    fold = registry_patients._fold
+    fold = records.fold
     existing: dict[tuple, list[tuple[int, str]]] = {}
     if kind == "patients":
         dates = sorted({vals["birth_date"] for _, vals in preview.rows if vals.get("birth_date")})

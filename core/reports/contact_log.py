@@ -34,7 +34,7 @@ from core.platform.config import PROJECT_ROOT, Settings
 from core.platform.formatting import format_date, format_datetime, to_local
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
+from core.platform.vocab import CallResult, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
 
 TEMPLATE = "documents/contact_log.html"
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), PROJECT_ROOT / "var" / "fonts")
@@ -138,9 +138,15 @@ def _answer(member: InquiryPatient, inquiry: Inquiry) -> tuple[str, Optional[dat
 
 
 def _call_what(call: PhoneCall) -> str:
+    """'Anruf (2. Versuch) – Anrufbeantworter (Nachricht hinterlassen)': the coordinator's
+    result (vocab.CallResult); older calls without one say reached / not reached and their
+    outcome text. Free-text call notes stay out (the protocol leaves the agency)."""
+    head = f"Anruf ({call.attempt}. Versuch)"
+    if call.result is not None:
+        return f"{head} – {CallResult(call.result).label}"
     state = "erreicht" if CallState(call.state) == CallState.done else CallState.failed.label
     outcome = (call.outcome or "").strip()
-    return f"Anruf ({call.attempt}. Versuch) – {state}" + (f": {outcome}" if outcome and outcome.lower() != state else "")
+    return f"{head} – {state}" + (f": {outcome}" if outcome and outcome.lower() != state else "")
 
 
 def contact_log(session: Session, actor: Actor, patient_id: int, *, today: date) -> ContactLog:

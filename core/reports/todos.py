@@ -16,11 +16,12 @@ from sqlalchemy import and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from core.inbox import views as inbox_views
+from core.reports.periods import day_start_utc
 from core.matching.regions import open_inquiry_clause
 from core.platform.config import Settings
-from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import EmailState, InquiryOrigin, InquiryStatus, Outcome, SearchStatus
+from core.platform.vocab import CallState, EmailState, InquiryOrigin, InquiryStatus, Outcome, SearchStatus
 
 WAITING_SHOWN = 5  # searches waiting longest without an open inquiry, listed by name
 
@@ -106,7 +107,17 @@ def todos(session: Session, actor: Actor, *, today: date, now: datetime, setting
                _n(OutboxEmail.state == EmailState.draft).label("email_drafts"))
         .where(OutboxEmail.state.in_([EmailState.failed, EmailState.draft]))
     ).one()._mapping
+    # the Anrufliste's own definitions (core.calls.views: day_calls, overdue_calls)
+    day_start, day_end = day_start_utc(today), day_start_utc(today + timedelta(days=1))
+    calls = session.execute(
+        select(
+            _n(PhoneCall.scheduled_start < min(day_start, now)).label("calls_overdue"),
+            _n(PhoneCall.scheduled_start >= day_start).label("calls_today"),
+        ).where(PhoneCall.state == CallState.scheduled, PhoneCall.scheduled_start < day_end)
+    ).one()._mapping
     counts = {
+        "calls_overdue": calls["calls_overdue"],
+        "calls_today": calls["calls_today"],
         "answers_to_record": inbox_views.replies_waiting(session, actor),
         "inbox_unassigned": inbox_views.inbox_counts(session, actor)["unassigned"],
         "follow_up_due": inquiries["follow_up_due"],
@@ -123,6 +134,8 @@ def todos(session: Session, actor: Actor, *, today: date, now: datetime, setting
         "nightly_suggestions": inquiries["nightly_suggestions"],
     }
     targets = {
+        "calls_overdue": Target("calls"),
+        "calls_today": Target("calls"),
         "answers_to_record": Target("inbox"),
         "inbox_unassigned": Target("inbox"),
         "follow_up_due": Target("matching", {"mt_view": "inquiries", "mt_filter": "follow_up"}),
@@ -133,7 +146,7 @@ def todos(session: Session, actor: Actor, *, today: date, now: datetime, setting
         "inquiry_drafts": Target("matching", {"mt_view": "inquiries", "mt_filter": "unsent"}),
         "nightly_suggestions": Target("matching", {"mt_view": "nightly"}),
     }
-    urgent = {"conflicts", "needs_attention", "emails_failed", "answers_to_record"}
+    urgent = {"calls_overdue", "conflicts", "needs_attention", "emails_failed", "answers_to_record"}
     items = [Todo(k, n, targets[k], urgent=k in urgent) for k, n in counts.items() if n]
     waiting_total, waiting = waiting_without_inquiry(session, today=today)
     if waiting_total:

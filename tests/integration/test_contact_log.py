@@ -59,16 +59,18 @@ def patient_with_three_inquiries(db_session):
                           subject="[Demo] Anfrage", body_html="<p>x</p>", body_text="x", template="therapist_inquiry",
                           state="sent", sent_at=at, queued_at=at))
     first = PhoneCall(therapist_id=phone_t.id, inquiry_id=i2.id, purpose="inquiry", scheduled_start=utc(10, 13, 8),
-                      state="failed", outcome="Nicht erreicht", attempt=1, done_at=utc(10, 13, 8, 2))
+                      state="failed", result="not_reached", outcome="nicht erreicht", attempt=1,
+                      done_at=utc(10, 13, 8, 2))
     s.add(first)
     s.flush()
     second = PhoneCall(therapist_id=phone_t.id, inquiry_id=i2.id, purpose="inquiry", scheduled_start=utc(10, 15, 12),
-                       state="failed", outcome="Anrufbeantworter", attempt=2, previous_call_id=first.id, done_at=utc(10, 15, 12, 1))
+                       state="failed", result="voicemail", attempt=2, previous_call_id=first.id,
+                       done_at=utc(10, 15, 12, 1))
     s.add(second)
     s.flush()
     s.add(PhoneCall(therapist_id=phone_t.id, inquiry_id=i2.id, purpose="inquiry", scheduled_start=utc(10, 20, 9),
-                    state="done", outcome="Absage: passt nicht zum Schwerpunkt", attempt=3, previous_call_id=second.id,
-                    done_at=utc(10, 20, 9, 5)))
+                    state="done", result="reached", notes="intern: war kurz angebunden", attempt=3,
+                    previous_call_id=second.id, done_at=utc(10, 20, 9, 5)))
     s.add(PhoneCall(therapist_id=quiet_t.id, inquiry_id=i3.id, purpose="follow_up", scheduled_start=utc(11, 24, 9),
                     state="scheduled"))  # planned, not yet a contact
     s.flush()
@@ -83,8 +85,8 @@ def test_view_model_lists_exactly_the_contacts(db_session, patient_with_three_in
     assert [e.attempt_lines for e in log.entries] == [
         ["01.10.2026 10:00 Anfrage per E-Mail"],
         ["13.10.2026 10:02 Anruf (1. Versuch) – nicht erreicht",
-         "15.10.2026 14:01 Anruf (2. Versuch) – nicht erreicht: Anrufbeantworter",
-         "20.10.2026 11:05 Anruf (3. Versuch) – erreicht: Absage: passt nicht zum Schwerpunkt"],
+         "15.10.2026 14:01 Anruf (2. Versuch) – Anrufbeantworter (Nachricht hinterlassen)",
+         "20.10.2026 11:05 Anruf (3. Versuch) – erreicht"],
         ["10.11.2026 08:30 Anfrage per E-Mail"],
     ]
     assert [(e.answer, e.answer_on) for e in log.entries] == [
@@ -111,11 +113,11 @@ def test_pdf_text_read_back(db_session, patient_with_three_inquiries):
     for expected in ("Dr. Maria Mailfeld", "Lindenstraße 5, 10969 Berlin", "01.10.2026 10:00 Anfrage per E-Mail",
                      "abgelehnt (Kapazität)", "06.10.2026",
                      "Paul Rufmann", "13.10.2026 10:02 Anruf (1. Versuch) – nicht erreicht",
-                     "15.10.2026 14:01 Anruf (2. Versuch) – nicht erreicht", "20.10.2026 11:05 Anruf (3. Versuch) – erreicht",
+                     "15.10.2026 14:01 Anruf (2. Versuch) – Anrufbeantworter", "20.10.2026 11:05 Anruf (3. Versuch) – erreicht",
                      "abgelehnt (nicht geeignet)", "20.10.2026",
                      "Stella Stillmann", "10.11.2026 08:30 Anfrage per E-Mail", "noch keine Antwort"):
         assert expected in flat, expected
-    assert "Niegefragt" not in flat and "Andere" not in flat
+    assert "Niegefragt" not in flat and "Andere" not in flat and "intern" not in flat  # call notes stay inside
     assert len(re.findall(r"\d\d\.\d\d\.\d{4} \d\d:\d\d (Anfrage|Anruf)", flat)) == 5  # exactly the five attempts
     entry = db_session.scalars(select(AuditEntry).where(AuditEntry.action == "patient.contact_log")).one()
     assert (entry.entity, entry.entity_id) == ("patient", patient.id)

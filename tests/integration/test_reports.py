@@ -281,3 +281,21 @@ def test_data_version_ignores_reads_and_logins(db_session):
     audit.record(db_session, COORD, "search.pause", "search", 1, None, now=NOW)
     db_session.flush()
     assert report_cache.data_version(db_session) != before
+
+
+def test_call_todos(db_session, world):
+    from core.platform.models import PhoneCall
+
+    t = make_therapist(db_session)
+    for start, state in ((utc(2026, 11, 20, 9), "scheduled"),  # overdue (Friday)
+                         (utc(2026, 11, 23, 7, 0), "scheduled"),  # 08:00 Berlin today, before now: today's, not overdue
+                         (utc(2026, 11, 23, 14, 0), "scheduled"),  # later today
+                         (utc(2026, 11, 23, 8, 0), "done"),  # made
+                         (utc(2026, 11, 23, 23, 30), "scheduled")):  # 00:30 Berlin tomorrow
+        db_session.add(PhoneCall(therapist_id=t.id, purpose="follow_up", scheduled_start=start, state=state))
+    db_session.flush()
+    items = {x.key: x for x in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)}
+    assert items["calls_overdue"].count == 1 and items["calls_overdue"].urgent
+    assert items["calls_today"].count == 2
+    assert items["calls_today"].target.page == "calls"
+    assert [x.key for x in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)][0] == "calls_overdue"
