@@ -218,7 +218,7 @@ def runner_health(session: Session, actor: Actor, *, now: datetime) -> RunnerHea
             f"Letztes Lebenszeichen des Hintergrunddienstes um {format_datetime(status.last_beat_at)} – "
             "seitdem werden E-Mails nicht versendet und Fristen nicht geprüft."
         )
-    elif not status.alive:
+    elif not status.alive and status.standby_count:
         warnings.append("Der Hintergrunddienst läuft nur in Bereitschaft; kein Prozess führt gerade die Aufgaben aus.")
     failed = [r for r in status.last_runs if r.result == JobResult.error]
     if failed:

@@ -299,3 +299,26 @@ def test_call_todos(db_session, world):
     assert items["calls_today"].count == 2
     assert items["calls_today"].target.page == "calls"
     assert [x.key for x in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)][0] == "calls_overdue"
+
+
+def test_runner_health_warnings_and_error_visibility(db_session):
+    from core.platform.models import JobRun, RunnerHeartbeat
+    from core.platform.permissions import Actor
+    from core.platform.vocab import Role
+    from core.reports.overview import runner_health
+
+    admin = Actor(None, "a", Role.admin)
+    never = runner_health(db_session, COORD, now=NOW)
+    assert not never.alive and any("noch nie gelaufen" in w for w in never.warnings)
+    assert {j.summary for j in never.jobs} == {"noch nie gelaufen"}  # every job listed, none ran
+    db_session.add(RunnerHeartbeat(runner_id="r", hostname="h", pid=1, is_leader=True, started_at=NOW,
+                                   beat_at=NOW - timedelta(seconds=20)))
+    db_session.add(JobRun(job_name="outbox_delivery", runner_id="r", started_at=NOW - timedelta(minutes=1),
+                          finished_at=NOW - timedelta(minutes=1), result="error", error="SMTPError: 421 später\nTraceback"))
+    db_session.flush()
+    ok = runner_health(db_session, COORD, now=NOW)
+    assert ok.alive and ok.warnings == ["Letzter Lauf fehlgeschlagen: E-Mail-Versand (Postausgang). Die Administration sieht die Fehlermeldung."]
+    assert all(j.error is None for j in ok.jobs)
+    assert [j.error for j in runner_health(db_session, admin, now=NOW).jobs if j.error] == ["SMTPError: 421 später"]
+    stale = runner_health(db_session, COORD, now=NOW + timedelta(minutes=3))
+    assert not stale.alive and any("Letztes Lebenszeichen" in w for w in stale.warnings)
