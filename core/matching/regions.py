@@ -14,10 +14,10 @@ from core.geo import plz as geo_plz
 from core.platform.config import get_settings
 from core.platform.formatting import format_number
 from core.platform.models import Inquiry, InquiryPatient, Patient, Search, Therapist
-from core.platform.vocab import InquiryOrigin, InquiryStatus, Outcome, SearchStatus
+from core.platform.vocab import OPEN_INQUIRY_STATUSES, InquiryOrigin, InquiryStatus, Outcome, SearchStatus
 
 
-OPEN_STATUSES = (InquiryStatus.draft, InquiryStatus.queued, InquiryStatus.sent)
+OPEN_STATUSES = OPEN_INQUIRY_STATUSES  # defined in the platform vocabulary (the lock order needs it too)
 MAX_REACH_KM = 200  # the bounding box never exceeds this radius (patients' limit is ≤ 200)
 IN_CHUNK = 5000  # ids per IN (...) list (SQLite's variable limit)
 MAX_PAGE = 500
