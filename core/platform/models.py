@@ -225,6 +225,15 @@ class Patient(TimestampMixin, Base):
     searches: Mapped[list["Search"]] = relationship(back_populates="patient", passive_deletes="all")
 
 
+# The method codes (Verfahren) and the Therapist columns that hold them: the one mapping.
+METHOD_COLUMNS: dict[str, str] = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
+
+
+def method_codes(row) -> tuple[str, ...]:
+    """The method codes a therapist (model or result row with the offers_* columns) offers."""
+    return tuple(code for code, column in METHOD_COLUMNS.items() if getattr(row, column))
+
+
 class Therapist(TimestampMixin, Base):
     __tablename__ = "therapists"
     __table_args__ = (
@@ -294,11 +303,7 @@ class Therapist(TimestampMixin, Base):
 
     @property
     def methods(self) -> set[str]:
-        return {
-            code
-            for code, on in (("VT", self.offers_vt), ("TP", self.offers_tp), ("AP", self.offers_ap), ("ST", self.offers_st))
-            if on
-        }
+        return set(method_codes(self))
 
     @property
     def full_name(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Container, Iterable, Mapping, Optional, TypeVa
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
+from core.platform.dates import age_on
 from core.platform import timewindows
 from core.platform.vocab import SYMPTOMS, Labeled, Method
 
@@ -357,10 +358,6 @@ def validate_kvnr(value: Any, *, field: str = "insurance_number") -> Optional[st
 
 
 MIN_AGE, MAX_AGE = 14, 110
-
-
-def age_on(birth_date: date, today: date) -> int:
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
 def validate_birth_date(value: Any, *, today: date, field: str = "birth_date") -> Optional[date]:
