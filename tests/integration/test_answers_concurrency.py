@@ -1,0 +1,265 @@
+"""Simultaneous answers on PostgreSQL: coordinators released together by a barrier record
+acceptances of one patient in different inquiries, round after round, in one database
+(every round writes fresh rows, so no reset is needed). In every round exactly one
+acceptance places the patient; every other answer is saved as a conflict or refused with a
+domain message; nothing deadlocks (the units of work run with one attempt only, so a
+deadlock would surface as ConcurrentChange instead of being retried away).
+
+Plus the safety net of the unit of work: a deadlock forced once (two transactions locking
+in opposite order) is retried and succeeds; a serialization failure every time exhausts the
+retries and ends in the German message."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import func, select
+
+from core.inquiries import answers
+from core.inquiries import loading as inquiry_loading
+from core.mail import templates as mt
+from core.platform.db import CONCURRENT_CHANGE_MESSAGE, ConcurrentChange, make_engine, run_unit_of_work, unit_of_work
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
+
+ROUNDS = 50
+WAIT_S = 30  # upper bound for a thread to reach the barrier or finish; never a fixed sleep
+KINDS = ("mail", "phone_pending", "phone_made")
+
+
+@pytest.fixture(scope="module")
+def pg_engine(db_factories):
+    """One PostgreSQL database for all rounds of this module."""
+    eng = make_engine(db_factories["postgresql"].new_url())
+    yield eng
+    eng.dispose()
+
+
+def _inquiry(session, therapist_id: int, search_ids: list[int], kind: str) -> int:
+    """An open inquiry as the services leave it: a delivered e-mail with a queued reminder,
+    a phone inquiry waiting for its call, or one whose call was made (follow-up planned)."""
+    phone = kind != "mail"
+    pending = kind == "phone_pending"
+    inquiry = Inquiry(
+        therapist_id=therapist_id, channel=InquiryChannel.phone if phone else InquiryChannel.email,
+        status=InquiryStatus.queued if pending else InquiryStatus.sent, origin="manual", size=len(search_ids),
+        queued_at=NOW, sent_at=None if pending else NOW, created_at=NOW, updated_at=NOW,
+    )
+    inquiry.patients = [InquiryPatient(search_id=sid, position=i) for i, sid in enumerate(search_ids, start=1)]
+    session.add(inquiry)
+    session.flush()
+    if phone:
+        session.add(PhoneCall(
+            therapist_id=therapist_id, inquiry_id=inquiry.id,
+            purpose=CallPurpose.inquiry if pending else CallPurpose.follow_up,
+            scheduled_start=NOW + timedelta(days=1), duration_minutes=5, state=CallState.scheduled, attempt=1,
+            created_at=NOW, updated_at=NOW,
+        ))
+    else:
+        for template, state in ((mt.THERAPIST_INQUIRY, EmailState.sent), (mt.THERAPIST_REMINDER, EmailState.queued)):
+            session.add(OutboxEmail(
+                therapist_id=therapist_id, inquiry_id=inquiry.id, to_address="praxis@example.org", to_name="Praxis",
+                subject="Anfrage", body_html="<p>x</p>", body_text="x", template=template, state=state,
+                sent_at=NOW if state == EmailState.sent else None,
+                next_attempt_at=NOW + timedelta(days=7) if state == EmailState.queued else None,
+                created_at=NOW, updated_at=NOW,
+            ))
+    session.flush()
+    return inquiry.id
+
+
+def _kinds(round_no: int, ways: int) -> list[str]:
+    """All inquiries of one kind (mail, phone pending, phone made), or every fourth round a mix."""
+    pattern = round_no % 4
+    if pattern < 3:
+        return [KINDS[pattern]] * ways
+    return [KINDS[(k + round_no) % 3] for k in range(ways)]
+
+
+def _round(engine, therapist_ids: list[int], round_no: int, *, mixed: bool) -> tuple[int, list[dict]]:
+    ways = len(therapist_ids)
+    kinds = _kinds(round_no, ways)
+    with unit_of_work(engine) as s:
+        contested = make_search(s).id
+        plans = []
+        for k, tid in enumerate(therapist_ids):
+            others = [make_search(s).id] if mixed else []
+            outcomes = {contested: Outcome.accepted, **{x: Outcome.rejected_capacity for x in others}}
+            plans.append({"therapist_id": tid, "kind": kinds[k], "outcomes": outcomes,
+                          "inquiry_id": _inquiry(s, tid, [contested, *others], kinds[k])})
+    barrier = threading.Barrier(ways)
+
+    def worker(plan):
+        try:
+            barrier.wait(WAIT_S)
+            plan["result"] = run_unit_of_work(
+                lambda s: answers.record_answer(s, COORD, plan["inquiry_id"], plan["outcomes"], today=TODAY, now=NOW,
+                                                settings=SETTINGS),
+                engine, attempts=1,
+            )
+        except Exception as exc:  # noqa: BLE001 - every outcome is checked below
+            plan["result"] = exc
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT_S)
+    assert not any(t.is_alive() for t in threads), "an answer never finished"
+    return contested, plans
+
+
+def _check_round(engine, contested: int, plans: list[dict], round_no: int) -> dict:
+    results = [p["result"] for p in plans]
+    context = f"round {round_no}, kinds {[p['kind'] for p in plans]}: {results!r}"
+    unexpected = [r for r in results if not isinstance(r, (answers.AnswerReport, inquiry_loading.InquiryError))]
+    assert not unexpected, context
+    winners = [p for p in plans if isinstance(p["result"], answers.AnswerReport) and p["result"].placed == [contested]]
+    assert len(winners) == 1, context
+    tally = {"conflict": 0, "refused": 0}
+    with unit_of_work(engine) as s:
+        search = s.get(Search, contested)
+        assert search.placed_therapist_id == winners[0]["therapist_id"], context
+        for p in plans:
+            if p is winners[0]:
+                continue
+            inquiry = s.get(Inquiry, p["inquiry_id"])
+            if isinstance(p["result"], answers.AnswerReport):
+                # saved: the answer is recorded, the acceptance marked as a conflict
+                assert p["result"].conflicts == [contested], context
+                member = next(m for m in inquiry.patients if m.search_id == contested)
+                assert inquiry.status == InquiryStatus.answered and member.conflict, context
+                tally["conflict"] += 1
+            else:
+                # refused (a phone inquiry whose patient was taken out before the call was made)
+                assert p["kind"] == "phone_pending", context
+                assert all(m.search_id != contested for m in inquiry.patients) or inquiry.status == InquiryStatus.cancelled
+                tally["refused"] += 1
+        ids = [p["inquiry_id"] for p in plans]
+        placed_acceptances = s.scalar(
+            select(func.count()).select_from(InquiryPatient).where(
+                InquiryPatient.search_id == contested, InquiryPatient.outcome == Outcome.accepted,
+                InquiryPatient.conflict.is_(False),
+            )
+        )
+        assert placed_acceptances == 1, context
+        # closed inquiries keep nothing pending: no scheduled call, no unsent reminder
+        closed = select(Inquiry.id).where(Inquiry.id.in_(ids), Inquiry.status.in_([InquiryStatus.answered, InquiryStatus.cancelled]))
+        assert not s.scalar(select(func.count()).select_from(PhoneCall).where(
+            PhoneCall.inquiry_id.in_(closed), PhoneCall.state == CallState.scheduled)), context
+        assert not s.scalar(select(func.count()).select_from(OutboxEmail).where(
+            OutboxEmail.inquiry_id.in_(closed), OutboxEmail.state.in_([EmailState.draft, EmailState.queued]))), context
+        # the delivered inquiry mails stay delivered
+        assert s.scalar(select(func.count()).select_from(OutboxEmail).where(
+            OutboxEmail.inquiry_id.in_(ids), OutboxEmail.template == mt.THERAPIST_INQUIRY,
+            OutboxEmail.state != EmailState.sent)) == 0, context
+    return tally
+
+
+@pytest.mark.parametrize("ways", [2, 4])
+@pytest.mark.parametrize("mixed", [False, True], ids=["only-that-patient", "with-other-patients"])
+def test_simultaneous_acceptances_place_the_patient_once_in_every_round(pg_engine, ways, mixed):
+    with unit_of_work(pg_engine) as s:
+        therapist_ids = [make_therapist(s).id for _ in range(ways)]
+    started = time.monotonic()
+    totals = {"conflict": 0, "refused": 0}
+    for round_no in range(ROUNDS):
+        contested, plans = _round(pg_engine, therapist_ids, round_no, mixed=mixed)
+        for key, n in _check_round(pg_engine, contested, plans, round_no).items():
+            totals[key] += n
+    elapsed = time.monotonic() - started
+    assert totals["conflict"] + totals["refused"] == ROUNDS * (ways - 1)
+    print(f"{ways}-way, mixed={mixed}: {ROUNDS} rounds in {elapsed:.1f} s, {totals}")
+
+
+# =========================================================================== the safety net
+
+
+def _two_therapists(engine) -> tuple[int, int]:
+    with unit_of_work(engine) as s:
+        return make_therapist(s).id, make_therapist(s).id
+
+
+def _lock(session, therapist_id: int) -> None:
+    session.execute(select(Therapist.id).where(Therapist.id == therapist_id).with_for_update(key_share=True)).all()
+
+
+def test_a_deadlock_is_retried_and_the_unit_of_work_succeeds(pg_engine):
+    """The unit of work locks T1 then T2, an obstacle T2 then T1: PostgreSQL breaks the
+    cycle by failing the unit of work (its deadlock check runs first); the retry then runs
+    after the obstacle committed and succeeds."""
+    t1, t2 = _two_therapists(pg_engine)
+    work_has_t1 = threading.Event()
+    obstacle_has_t2 = threading.Event()
+    attempts: list[int] = []
+    obstacle: dict[str, object] = {}
+
+    def run_obstacle():
+        try:
+            with unit_of_work(pg_engine) as s:
+                _lock(s, t2)
+                obstacle_has_t2.set()
+                assert work_has_t1.wait(WAIT_S)
+                _lock(s, t1)  # waits for the unit of work, which waits for us: a deadlock
+                s.get(Therapist, t1).notes = "Hindernis"
+            obstacle["ok"] = True
+        except Exception as exc:  # noqa: BLE001
+            obstacle["ok"] = exc
+
+    def work(s):
+        attempts.append(len(attempts) + 1)
+        s.execute(sa.text("SET LOCAL deadlock_timeout = '50ms'"))  # this side detects the cycle
+        _lock(s, t1)
+        if len(attempts) == 1:
+            work_has_t1.set()
+            assert obstacle_has_t2.wait(WAIT_S)
+        _lock(s, t2)
+        s.get(Therapist, t2).notes = "gespeichert im Versuch %d" % len(attempts)
+        return len(attempts)
+
+    th = threading.Thread(target=run_obstacle)
+    th.start()
+    assert run_unit_of_work(work, pg_engine) == 2
+    th.join(WAIT_S)
+    assert obstacle["ok"] is True
+    assert attempts == [1, 2]
+    with unit_of_work(pg_engine) as s:
+        assert s.get(Therapist, t2).notes == "gespeichert im Versuch 2"
+        assert s.get(Therapist, t1).notes == "Hindernis"
+
+
+def test_exhausted_retries_end_in_the_german_message_and_write_nothing(pg_engine):
+    t1, _ = _two_therapists(pg_engine)
+    attempts: list[int] = []
+    pauses: list[float] = []
+
+    def work(s):
+        attempts.append(1)
+        s.get(Therapist, t1).notes = "darf nicht bleiben"
+        s.flush()
+        s.execute(sa.text("DO $$ BEGIN RAISE EXCEPTION 'lost a race' USING ERRCODE = '40001'; END $$"))
+
+    with pytest.raises(ConcurrentChange) as info:
+        run_unit_of_work(work, pg_engine, attempts=3, sleep=pauses.append)
+    assert str(info.value) == CONCURRENT_CHANGE_MESSAGE == "Gleichzeitige Änderung – bitte noch einmal speichern"
+    assert len(attempts) == 3 and len(pauses) == 2
+    assert all(0 < p < 1 for p in pauses), pauses  # short, jittered pauses between the tries
+    with unit_of_work(pg_engine) as s:
+        assert s.get(Therapist, t1).notes is None
+
+
+def test_other_errors_are_not_retried(pg_engine):
+    attempts: list[int] = []
+
+    def work(s):
+        attempts.append(1)
+        raise inquiry_loading.InquiryError("Diese Anfrage gibt es nicht (mehr).")
+
+    with pytest.raises(inquiry_loading.InquiryError):
+        run_unit_of_work(work, pg_engine)
+    assert attempts == [1]
