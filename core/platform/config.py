@@ -1,6 +1,6 @@
 """One Settings object, read from the environment and an optional `.env` file.
 
-Every parameter of DESIGN §6 plus the technical settings (database, SMTP, geocoder,
+Every parameter of docs/architecture.md ("Parameters") plus the technical settings (database, SMTP, geocoder,
 imports, secrets). Values are validated once; a bad value raises `SettingsError` whose
 message names the setting, and `load_or_exit()` turns that into one line on stderr and
 exit code 2 (never a traceback).
@@ -81,7 +81,7 @@ def _str(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    # Domain parameters (DESIGN §6)
+    # Domain parameters (docs/architecture.md, "Parameters")
     MAX_INQUIRY_SIZE: int = 6
     PLZ_PREFIX_DIGITS: int = 2
     DEFAULT_MAX_DISTANCE_KM: int = 25

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed ORM models for every entity of DESIGN §4.
+"""SQLAlchemy 2 typed ORM models for every entity of the domain (docs/architecture.md, "Domain model").
 
 The schema itself is created only by Alembic migrations (migrations/); tests check that
 these models and the migrations agree. Enum values are English snake_case (core.vocab);

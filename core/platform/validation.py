@@ -488,7 +488,7 @@ def validate_age_range(age_min: Any, age_max: Any) -> tuple[Optional[int], Optio
 
 
 def validate_windows(value: Any, *, field: str) -> Optional[str]:
-    """Weekly windows in any accepted spelling → the normal form of DESIGN §13 (None when empty)."""
+    """Weekly windows in any accepted spelling → the normal form (docs/architecture.md, "Weekly time windows") (None when empty)."""
     if blank(value):
         return None
     try:

@@ -339,7 +339,7 @@ LABELS: dict[type, dict] = {
     },
 }
 
-# Fixed symptom list (reference/upstream-domain.md §1.1), 30 values in 6 groups.
+# Fixed symptom list (docs/architecture.md, "Domain model"), 30 values in 6 groups.
 SYMPTOM_GROUPS: dict[str, list[str]] = {
     "Häufig": [
         "Depression / Niedergeschlagenheit",
@@ -398,7 +398,6 @@ PAGE_TITLES = {
     "map": "Karte",
     "imports": "Importe",
     "users": "Benutzer",
-    "settings": "Einstellungen",
     "audit": "Protokoll",
 }
 
