@@ -21,6 +21,7 @@ from core.platform.locks import lock_for_search_change, lock_rows
 from core.mail import outbox
 from core.mail import rules as mail_rules
 from core.registry.searches import SearchAction, SearchError, change_search
+from core.platform.addresses import normalise_email
 
 
 # =========================================================================== expiry
@@ -124,7 +125,7 @@ def confirm_success(
     if not (patient.email or "").strip():
         message = "Erfolg bestätigt. Die Patient:in hat keine E-Mail-Adresse – bitte telefonisch informieren."
     else:
-        template = mt.PATIENT_PLACE_FOUND_EMAIL if rules.normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
+        template = mt.PATIENT_PLACE_FOUND_EMAIL if normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
         try:
             email = outbox.queue_patient_email(
                 session, actor, patient.id, template, now, therapist_id=therapist_id, approve=True, settings=settings

@@ -13,7 +13,7 @@ from core.matching import eligibility
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
-from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
 from core.inquiries.loading import CALL_HOUR, InquiryError, _active_members, _flush, _load_inquiry, _practice_ids, _reasons_message, _renumber, _settings, reference
@@ -21,6 +21,7 @@ from core.platform.locks import lock_rows
 from core.mail.rules import next_weekday_at
 from core.mail import outbox
 from core.mail import rules as mail_rules
+from core.platform.addresses import normalise_email
 
 
 # =========================================================================== create
@@ -78,7 +79,7 @@ def create_inquiry(
 
 
 def _channel_for(therapist: Therapist) -> InquiryChannel:
-    if rules.normalise_email(therapist.email):
+    if normalise_email(therapist.email):
         return InquiryChannel.email
     if therapist.phone:
         return InquiryChannel.phone

@@ -18,11 +18,12 @@ from core.adapters.smtp import (
     build_message,
     new_message_id,
 )
+from core.platform.addresses import normalise_email
 from core.platform.config import Settings
 from core.platform.models import Inquiry, OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryStatus
-from core.mail.outbox import _cancel, _local_date, _settings
+from core.mail.outbox import _cancel, _local_date, _settings, mailbox_members, to_mailbox
 from core.mail.rules import DEFAULT_BATCH_SIZE, DEFAULT_LEASE, FailureDecision, _INQUIRY_OPEN_FOR, decide_after_failure, log, weekly_limit_wait
 
 
@@ -89,8 +90,9 @@ def claim_due(
 
     Due: queued with next_attempt_at ≤ now, or sending with an expired lease (its runner
     died). Rows another runner is claiming are skipped (PostgreSQL SKIP LOCKED; SQLite
-    serialises writers anyway). The weekly limit is checked here again under a lock on the
-    therapist row, so two runners never send to the same therapist at once. Inquiry mails
+    serialises writers anyway). The weekly limit (per mailbox: the normalised recipient
+    address, whichever therapist record a mail is for) is checked here again under locks on
+    every therapist record of that mailbox, so two runners never send to one mailbox at once. Inquiry mails
     and reminders whose inquiry has moved on (answered, cancelled) are cancelled, not sent."""
     report = report if report is not None else DeliveryReport()
     is_pg = session.get_bind().dialect.name == "postgresql"
@@ -106,36 +108,43 @@ def claim_due(
     if not rows:
         return []
     interval = settings.EMAIL_MIN_INTERVAL_DAYS
-    therapist_ids = {r.therapist_id for r in rows if r.therapist_id is not None}
+    # The weekly limit is per mailbox: the normalised recipient address, whichever therapist
+    # record a mail is for. A mailbox is held when this runner locked every therapist record
+    # with that address (SKIP LOCKED: another runner or a coordinator holds the rest).
+    mailbox = {r.id: normalise_email(r.to_address) for r in rows if r.therapist_id is not None}
+    members: dict[str, list[int]] = {}
+    for r in rows:
+        key = mailbox.get(r.id)
+        if key is not None:
+            members[key] = sorted(set(members.get(key) or mailbox_members(session, key)) | {r.therapist_id})
     locked: set[int] = set()
-    last_sent: dict[int, datetime] = {}
-    busy: set[int] = set()
-    if therapist_ids:
+    last_sent: dict[str, datetime] = {}
+    busy: set[str] = set()
+    if members:
+        wanted = sorted({t for ids in members.values() for t in ids})
         if is_pg:
             locked = set(
                 session.scalars(
-                    select(Therapist.id).where(Therapist.id.in_(therapist_ids)).with_for_update(skip_locked=True)
+                    select(Therapist.id).where(Therapist.id.in_(wanted)).order_by(Therapist.id)
+                    .with_for_update(skip_locked=True, key_share=True)
                 )
             )
         else:
-            locked = set(therapist_ids)
-        if locked:
-            last_sent = dict(
-                session.execute(
-                    select(OutboxEmail.therapist_id, func.max(OutboxEmail.sent_at))
-                    .where(OutboxEmail.therapist_id.in_(locked), OutboxEmail.state == EmailState.sent)
-                    .group_by(OutboxEmail.therapist_id)
-                ).all()
+            locked = set(wanted)
+        for key, ids in members.items():
+            if not set(ids) <= locked:
+                continue
+            sent_at = session.scalar(
+                select(func.max(OutboxEmail.sent_at)).where(to_mailbox(key, ids), OutboxEmail.state == EmailState.sent)
             )
-            busy = set(
-                session.scalars(
-                    select(OutboxEmail.therapist_id).where(
-                        OutboxEmail.therapist_id.in_(locked),
-                        OutboxEmail.state == EmailState.sending,
-                        OutboxEmail.lease_expires_at >= now,
-                    )
+            if sent_at is not None:
+                last_sent[key] = sent_at
+            if session.scalar(
+                select(func.count()).select_from(OutboxEmail).where(
+                    to_mailbox(key, ids), OutboxEmail.state == EmailState.sending, OutboxEmail.lease_expires_at >= now,
                 )
-            )
+            ):
+                busy.add(key)
     inquiry_ids = {r.inquiry_id for r in rows if r.inquiry_id is not None and r.template in _INQUIRY_OPEN_FOR}
     inquiry_state: dict[int, tuple[InquiryStatus, Optional[datetime]]] = {}
     if inquiry_ids:
@@ -146,7 +155,7 @@ def claim_due(
             ).all()
         }
     claimed_rows: list[OutboxEmail] = []
-    claimed_therapists: set[int] = set()
+    claimed_mailboxes: set[str] = set()
     for row in rows:
         if row.inquiry_id in inquiry_state:
             status, answered_at = inquiry_state[row.inquiry_id]
@@ -157,12 +166,12 @@ def claim_due(
                 _cancel(session, SYSTEM, row, now=now, reason=f"Nicht gesendet: die Anfrage ist inzwischen {status.label}.")
                 report.cancelled += 1
                 continue
-        tid = row.therapist_id
-        if tid is not None:
-            if tid not in locked or tid in claimed_therapists:
-                continue  # another runner holds this therapist, or one mail to them is already in this batch
-            wait = weekly_limit_wait(now, last_sent.get(tid), interval)
-            if wait is None and tid in busy:
+        key = mailbox.get(row.id)
+        if key is not None:
+            if not set(members[key]) <= locked or key in claimed_mailboxes:
+                continue  # another runner holds this mailbox, or one mail to it is already in this batch
+            wait = weekly_limit_wait(now, last_sent.get(key), interval)
+            if wait is None and key in busy:
                 wait = now + timedelta(days=interval)
             if wait is not None:
                 row.state = EmailState.queued
@@ -172,7 +181,7 @@ def claim_due(
                 row.updated_at = now
                 report.deferred += 1
                 continue
-            claimed_therapists.add(tid)
+            claimed_mailboxes.add(key)
         row.state = EmailState.sending
         row.lease_owner = owner
         row.lease_expires_at = lease_until

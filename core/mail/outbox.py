@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from core.platform import audit
 from core.mail import templates as mt
+from core.platform.addresses import email_key, normalise_email, therapists_with_email
 from core.platform.config import Settings, get_settings
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist, TherapistDocument
@@ -50,12 +51,35 @@ def _validate_address(address: Optional[str], who: str) -> str:
         raise OutboxError(f"Die E-Mail-Adresse von {who} ist ungültig: {address}") from None
 
 
-def _therapist_occupied(session: Session, therapist_id: int, *, now: datetime, interval_days: int, exclude_id: Optional[int]) -> list[datetime]:
-    """Moments of other mails to this therapist that the weekly limit must keep apart from."""
+def mailbox_members(session: Session, address: Optional[str], therapist_ids: Sequence[int] = ()) -> list[int]:
+    """The therapist records whose mails go to the mailbox `address` (everyone whose
+    normalised e-mail it is), plus `therapist_ids`; in id order. The weekly limit counts
+    mails to one mailbox together, whichever of these records they are for."""
+    ids = {int(t) for t in therapist_ids if t is not None}
+    key = normalise_email(address)
+    if key:
+        ids.update(session.scalars(select(Therapist.id).where(therapists_with_email(key))))
+    return sorted(ids)
+
+
+def to_mailbox(key: str, member_ids: Sequence[int]):
+    """Therapist mails to the mailbox with normalised address `key` (the members narrow the
+    search to the index on therapist_id, sent_at)."""
+    return and_(OutboxEmail.therapist_id.in_(list(member_ids)), email_key(OutboxEmail.to_address) == key)
+
+
+def _mailbox_occupied(
+    session: Session, email: OutboxEmail, *, now: datetime, interval_days: int
+) -> list[datetime]:
+    """Moments of other therapist mails to the same mailbox (normalised recipient address,
+    any therapist record) that the weekly limit must keep apart from."""
+    key = normalise_email(email.to_address)
+    if not key:
+        return []
     horizon = now - timedelta(days=interval_days)
     rows = session.execute(
         select(OutboxEmail.id, OutboxEmail.state, OutboxEmail.sent_at, OutboxEmail.next_attempt_at).where(
-            OutboxEmail.therapist_id == therapist_id,
+            to_mailbox(key, mailbox_members(session, key, [email.therapist_id])),
             or_(
                 and_(OutboxEmail.state == EmailState.sent, OutboxEmail.sent_at >= horizon),
                 OutboxEmail.state.in_([EmailState.queued, EmailState.sending]),
@@ -64,7 +88,7 @@ def _therapist_occupied(session: Session, therapist_id: int, *, now: datetime, i
     ).all()
     occupied = []
     for row_id, state, sent_at, next_at in rows:
-        if row_id == exclude_id:
+        if row_id == email.id:
             continue
         if state == EmailState.sent:
             occupied.append(sent_at)
@@ -79,9 +103,7 @@ def _put_in_queue(session: Session, email: OutboxEmail, *, now: datetime, settin
     """queued, with the time the weekly limit allows (now for patients)."""
     go_at = now
     if email.therapist_id is not None:
-        occupied = _therapist_occupied(
-            session, email.therapist_id, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS, exclude_id=email.id
-        )
+        occupied = _mailbox_occupied(session, email, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
         go_at = earliest_send_time(now, occupied, settings.EMAIL_MIN_INTERVAL_DAYS)
     email.state = EmailState.queued
     email.queued_at = now

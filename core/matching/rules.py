@@ -404,11 +404,6 @@ def fold_name(text: Optional[str]) -> str:
     return "".join(ch for ch in text if "a" <= ch <= "z")
 
 
-def normalise_email(email: Optional[str]) -> Optional[str]:
-    value = (email or "").strip().lower()
-    return value or None
-
-
 def surname_in_address(last_name: Optional[str], email: str) -> bool:
     """The member's surname (folded; also each part of a double name; at least 3 letters,
     so "Li" does not match every address) occurs in the e-mail address (folded alike)."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.platform import audit, events
 from core.platform import validation as v
+from core.platform.addresses import email_key, normalise_email
 from core.registry.cooling import cooling_clause, is_cooling
 from core.platform.models import METHOD_COLUMNS, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.registry.exclusions import exclusions_for_therapist
@@ -141,7 +142,7 @@ def find_duplicates(
     if plz:
         conds.append(Therapist.plz == plz)
     if email:
-        conds.append(func.lower(Therapist.email) == email.lower())
+        conds.append(email_key() == normalise_email(email))
     if not conds:
         return []
     stmt = select(Therapist.id, Therapist.first_name, Therapist.last_name, Therapist.plz, Therapist.city, Therapist.email).where(
@@ -155,7 +156,7 @@ def find_duplicates(
         label = f"{last}, {first}" + (f" ({t_plz} {city})" if t_plz else "")
         if plz and t_plz == plz and (_fold(first), _fold(last)) == key:
             matches.append(DuplicateMatch(tid, label, "gleicher Name und gleiche PLZ"))
-        elif email and t_email and t_email.lower() == email.lower():
+        elif email and t_email and normalise_email(t_email) == normalise_email(email):
             matches.append(DuplicateMatch(tid, label, "gleiche E-Mail-Adresse"))
     return matches
 
