@@ -19,12 +19,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from core.inquiries import answers
+from core.inquiries import answers, closing, lifecycle
 from core.inquiries import loading as inquiry_loading
 from core.mail import templates as mt
 from core.platform.db import CONCURRENT_CHANGE_MESSAGE, ConcurrentChange, make_engine, run_unit_of_work, unit_of_work
+from core.platform.locks import lock_rows
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
+from core.registry import searches as registry_searches
 from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
 
 ROUNDS = 50
@@ -263,3 +265,103 @@ def test_other_errors_are_not_retried(pg_engine):
     with pytest.raises(inquiry_loading.InquiryError):
         run_unit_of_work(work, pg_engine)
     assert attempts == [1]
+
+
+# =========================================================================== the lock order itself
+
+RANK = {"therapists": 0, "inquiries": 1, "searches": 2}
+
+
+def _locks_taken(engine, work) -> list[tuple[str, str, frozenset]]:
+    """(table, mode, ids) of every SELECT … FOR … that `work` issues in one unit of work
+    (the lock statements filter by id only, so the ints among the parameters are the ids)."""
+    seen: list[tuple[str, str, frozenset]] = []
+
+    def listen(conn, cursor, statement, params, context, executemany):
+        text = " ".join(statement.split())
+        if " FOR " not in text:
+            return
+        mode = text.rsplit(" FOR ", 1)[1]
+        if "UPDATE" in mode or "SHARE" in mode:
+            table = text.split(" FROM ", 1)[1].split()[0]
+            ids = frozenset(v for v in (params or {}).values() if isinstance(v, int) and not isinstance(v, bool))
+            seen.append((table, mode, ids))
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with unit_of_work(engine) as s:
+            work(s)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def _assert_global_order(locks: list[tuple[str, str, frozenset]]) -> None:
+    """Every row is first locked in the global order (therapists, inquiries, searches; a
+    statement that only re-reads rows already held cannot wait), and always FOR NO KEY
+    UPDATE, never the FOR UPDATE that blocks foreign-key checks."""
+    ours = [lock for lock in locks if lock[0] in RANK]
+    assert ours, locks
+    held: set[tuple[str, int]] = set()
+    highest = -1
+    for table, mode, ids in ours:
+        assert mode.startswith("NO KEY UPDATE"), ours
+        new = {(table, i) for i in ids} - held
+        if new:
+            assert RANK[table] >= highest, f"{table} {sorted(i for _, i in new)} locked after a later kind: {ours}"
+            highest = RANK[table]
+            held |= new
+
+
+def test_an_answer_locks_in_the_global_order_with_the_weakest_mode(pg_engine):
+    with unit_of_work(pg_engine) as s:
+        t1, t2 = make_therapist(s).id, make_therapist(s).id
+        x, y = make_search(s).id, make_search(s).id
+        mine = _inquiry(s, t1, [x, y], "mail")
+        theirs = _inquiry(s, t2, [x], "phone_made")
+    locks = _locks_taken(pg_engine, lambda s: answers.record_answer(
+        s, COORD, mine, {x: Outcome.accepted, y: Outcome.rejected_unsuitable}, today=TODAY, now=NOW, settings=SETTINGS))
+    _assert_global_order(locks)
+    first = [(t, ids) for t, _, ids in locks if t in RANK][:3]
+    assert first == [("therapists", frozenset({t1})), ("inquiries", frozenset({mine, theirs})), ("searches", frozenset({x, y}))]
+    with unit_of_work(pg_engine) as s:
+        assert s.get(Inquiry, theirs).status == InquiryStatus.cancelled  # withdrawn from, locked up front
+
+
+def test_pausing_a_search_locks_its_open_inquiries_before_the_search(pg_engine):
+    with unit_of_work(pg_engine) as s:
+        x = make_search(s).id
+        _inquiry(s, make_therapist(s).id, [x, make_search(s).id], "mail")
+    locks = _locks_taken(pg_engine, lambda s: registry_searches.pause_search(s, COORD, x, today=TODAY, now=NOW))
+    _assert_global_order(locks)
+    assert [t for t, _, _ in locks if t in RANK][:2] == ["inquiries", "searches"]
+
+
+def test_creating_sending_and_expiring_lock_in_the_global_order(pg_engine):
+    with unit_of_work(pg_engine) as s:
+        t = make_therapist(s).id
+        x, y = make_search(s).id, make_search(s).id
+        old = _inquiry(s, make_therapist(s).id, [make_search(s).id], "mail")
+        s.get(Inquiry, old).sent_at = NOW - timedelta(days=60)
+    created: list[int] = []
+    _assert_global_order(_locks_taken(pg_engine, lambda s: created.append(
+        lifecycle.create_inquiry(s, COORD, t, [x, y], today=TODAY, now=NOW, settings=SETTINGS).id)))
+    _assert_global_order(_locks_taken(pg_engine, lambda s: lifecycle.send_inquiry(
+        s, COORD, created[0], today=TODAY, now=NOW, settings=SETTINGS)))
+    _assert_global_order(_locks_taken(pg_engine, lambda s: closing.expire_inquiries(s, now=NOW, settings=SETTINGS)))
+    with unit_of_work(pg_engine) as s:
+        assert s.get(Inquiry, old).status == InquiryStatus.expired
+
+
+def test_foreign_key_checks_pass_a_locked_therapist(pg_engine):
+    """FOR NO KEY UPDATE lets PostgreSQL's foreign-key check (FOR KEY SHARE) through: the
+    lock that made the winner wait for the loser's therapist row is gone."""
+    t1, _ = _two_therapists(pg_engine)
+    with unit_of_work(pg_engine) as holder:
+        lock_rows(holder, therapists=[t1])
+        with pg_engine.connect() as other:
+            other.execute(sa.text("SET lock_timeout = '2s'"))
+            assert other.execute(sa.text("SELECT id FROM therapists WHERE id = :t FOR KEY SHARE NOWAIT"), {"t": t1}).all()
+            with pytest.raises(sa.exc.OperationalError):  # a second writer still waits (NOWAIT: fails at once)
+                other.execute(sa.text("SELECT id FROM therapists WHERE id = :t FOR NO KEY UPDATE NOWAIT"), {"t": t1})
+            other.rollback()
