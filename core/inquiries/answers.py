@@ -187,6 +187,12 @@ def record_answer(
     late = inquiry.status == InquiryStatus.expired or (
         inquiry.status == InquiryStatus.cancelled and inquiry.sent_at is not None
     )
+    if inquiry.status == InquiryStatus.cancelled and not late:
+        # e.g. a phone inquiry whose patients were placed elsewhere a moment before the call
+        raise InquiryError(
+            f"Die Anfrage {reference(inquiry.id)} wurde storniert, bevor sie gesendet war (der Anruf stand noch "
+            "aus); eine Antwort lässt sich nicht mehr erfassen – bitte neu laden."
+        )
     if inquiry.status != InquiryStatus.sent and not late and not phone_pending:
         raise InquiryError(
             f"Die Anfrage {reference(inquiry.id)} ist {inquiry.status.label}; eine Antwort lässt sich erst "

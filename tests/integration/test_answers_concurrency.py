@@ -11,6 +11,7 @@ retries and ends in the German message."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -29,7 +30,7 @@ from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChann
 from core.registry import searches as registry_searches
 from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
 
-ROUNDS = 50
+ROUNDS = int(os.environ.get("ANSWER_ROUNDS", "50"))  # per test; raise it for a soak run
 WAIT_S = 30  # upper bound for a thread to reach the barrier or finish; never a fixed sleep
 KINDS = ("mail", "phone_pending", "phone_made")
 
@@ -140,6 +141,8 @@ def _check_round(engine, contested: int, plans: list[dict], round_no: int) -> di
             else:
                 # refused (a phone inquiry whose patient was taken out before the call was made)
                 assert p["kind"] == "phone_pending", context
+                assert any(text in str(p["result"]) for text in (
+                    "storniert, bevor sie gesendet war", "nicht (mehr) in der Anfrage")), context
                 assert all(m.search_id != contested for m in inquiry.patients) or inquiry.status == InquiryStatus.cancelled
                 tally["refused"] += 1
         ids = [p["inquiry_id"] for p in plans]
@@ -164,19 +167,22 @@ def _check_round(engine, contested: int, plans: list[dict], round_no: int) -> di
 
 
 @pytest.mark.parametrize("ways", [2, 4])
-@pytest.mark.parametrize("mixed", [False, True], ids=["only-that-patient", "with-other-patients"])
-def test_simultaneous_acceptances_place_the_patient_once_in_every_round(pg_engine, ways, mixed):
+def test_simultaneous_acceptances_place_the_patient_once_in_every_round(pg_engine, ways):
+    """Rounds cycle through the kinds (all by mail, all by phone pending, all by phone made,
+    a mix) and, every four rounds, between inquiries holding only the contested patient and
+    inquiries holding one other patient too: each of the 8 combinations about 6 times."""
     with unit_of_work(pg_engine) as s:
         therapist_ids = [make_therapist(s).id for _ in range(ways)]
     started = time.monotonic()
     totals = {"conflict": 0, "refused": 0}
     for round_no in range(ROUNDS):
+        mixed = (round_no // 4) % 2 == 1
         contested, plans = _round(pg_engine, therapist_ids, round_no, mixed=mixed)
         for key, n in _check_round(pg_engine, contested, plans, round_no).items():
             totals[key] += n
     elapsed = time.monotonic() - started
     assert totals["conflict"] + totals["refused"] == ROUNDS * (ways - 1)
-    print(f"{ways}-way, mixed={mixed}: {ROUNDS} rounds in {elapsed:.1f} s, {totals}")
+    print(f"{ways}-way: {ROUNDS} rounds in {elapsed:.1f} s, {totals}")
 
 
 # =========================================================================== the safety net
