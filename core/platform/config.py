@@ -131,6 +131,8 @@ class Settings:
     # Imports
     IMPORT_FOLDER: str = "var/imports"
     ARZTSUCHE_LIVE: bool = False
+    # Privacy: anonymise patients this many days after their search ended (0: never automatically)
+    PATIENT_RETENTION_DAYS: int = 730
     # Job runner
     HEARTBEAT_SECONDS: int = 30
     JOB_LOCK_PATH: str = "var/jobs.lock"
@@ -189,6 +191,7 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
     "IMPORT_FOLDER": _str,
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
+    "PATIENT_RETENTION_DAYS": _int("PATIENT_RETENTION_DAYS", 0, 36500),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,
 }

@@ -221,6 +221,7 @@ class Patient(TimestampMixin, Base):
     consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     last_contact_on: Mapped[Optional[date]]
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    anonymised_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     searches: Mapped[list["Search"]] = relationship(back_populates="patient", passive_deletes="all")
 

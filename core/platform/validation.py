@@ -492,9 +492,14 @@ def validate_windows(value: Any, *, field: str) -> Optional[str]:
     if blank(value):
         return None
     try:
-        windows = timewindows.parse(str(value)) if isinstance(value, str) else timewindows.validate(value)
+        if isinstance(value, (list, tuple)):
+            windows = timewindows.validate(value)
+        else:
+            windows = timewindows.parse(str(value))
     except timewindows.TimeWindowError as exc:
         raise FieldError(field, f"{label(field)}: {exc.message}") from None
+    except (TypeError, ValueError):  # a list of something that isn't (day, start, end)
+        raise FieldError(field, f"{label(field)}: unbekanntes Format – erwartet z. B. „{timewindows.EXAMPLE}“.") from None
     return timewindows.format(windows) or None
 
 

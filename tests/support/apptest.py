@@ -27,7 +27,7 @@ ACCOUNTS = {
 PAGES_BY_ROLE = {
     Role.viewer: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
     Role.coordinator: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
-    Role.admin: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py"],
+    Role.admin: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py", "pages/privacy.py"],
 }
 
 
