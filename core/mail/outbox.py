@@ -12,6 +12,7 @@ from core.platform import audit
 from core.mail import templates as mt
 from core.platform.addresses import email_key, normalise_email, therapists_with_email
 from core.platform.config import Settings, get_settings
+from core.platform.locks import lock_rows
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist, TherapistDocument
 from core.platform.permissions import Actor, Permission
@@ -31,10 +32,25 @@ def _local_date(moment: datetime) -> date:
     return moment.astimezone(BERLIN).date()
 
 
+def _lock_emails(session: Session, email_ids: Sequence[int]) -> None:
+    """Lock mails for a change in the global order (core.platform.locks): their inquiries
+    first (approving or cancelling an inquiry mail moves the inquiry on), then the mails."""
+    ids = sorted({int(i) for i in email_ids})
+    if not ids:
+        return
+    inquiry_ids = session.scalars(
+        select(OutboxEmail.inquiry_id).where(OutboxEmail.id.in_(ids), OutboxEmail.inquiry_id.is_not(None))
+    ).all()
+    lock_rows(session, inquiries=inquiry_ids)
+    session.execute(
+        select(OutboxEmail.id).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id).with_for_update(key_share=True)
+    ).all()
+
+
 def _get_email(session: Session, email_id: int, *, for_update: bool = False) -> OutboxEmail:
-    stmt = select(OutboxEmail).where(OutboxEmail.id == email_id).execution_options(populate_existing=True)
     if for_update:
-        stmt = stmt.with_for_update()
+        _lock_emails(session, [email_id])
+    stmt = select(OutboxEmail).where(OutboxEmail.id == email_id).execution_options(populate_existing=True)
     email = session.scalars(stmt).one_or_none()
     if email is None:
         raise OutboxError("Diese E-Mail gibt es nicht (mehr).")
@@ -379,6 +395,7 @@ def approve_many(
     session: Session, actor: Actor, email_ids: Sequence[int], now: datetime, *, settings: Optional[Settings] = None
 ) -> int:
     """Approve several drafts in one transaction (all or none)."""
+    _lock_emails(session, email_ids)
     for email_id in email_ids:
         approve(session, actor, email_id, now, settings=settings)
     return len(email_ids)
@@ -458,7 +475,7 @@ def cancel_pending_for_inquiry(session: Session, actor: Actor, inquiry_id: int, 
             OutboxEmail.inquiry_id == inquiry_id,
             OutboxEmail.template.in_([mt.THERAPIST_INQUIRY, mt.THERAPIST_REMINDER]),
             OutboxEmail.state.in_([EmailState.draft, EmailState.queued, EmailState.failed]),
-        ).with_for_update()
+        ).order_by(OutboxEmail.id).with_for_update(key_share=True)
     ).all()
     for email in emails:
         _cancel(session, actor, email, now=now, reason=reason)
