@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from core.inquiries import answers, closing, lifecycle
 from core.inquiries import loading as inquiry_loading
+from core.mail import outbox
 from core.mail import templates as mt
 from core.platform.db import CONCURRENT_CHANGE_MESSAGE, ConcurrentChange, make_engine, run_unit_of_work, unit_of_work
 from core.platform.locks import lock_rows
@@ -275,7 +276,7 @@ def test_other_errors_are_not_retried(pg_engine):
 
 # =========================================================================== the lock order itself
 
-RANK = {"therapists": 0, "inquiries": 1, "searches": 2}
+RANK = {"therapists": 0, "inquiries": 1, "searches": 2, "outbox_emails": 3}
 
 
 def _locks_taken(engine, work) -> list[tuple[str, str, frozenset]]:
@@ -303,7 +304,8 @@ def _locks_taken(engine, work) -> list[tuple[str, str, frozenset]]:
 
 
 def _assert_global_order(locks: list[tuple[str, str, frozenset]]) -> None:
-    """Every row is first locked in the global order (therapists, inquiries, searches; a
+    """Every row is first locked in the global order (therapists, inquiries, searches, then
+    mails; a
     statement that only re-reads rows already held cannot wait), and always FOR NO KEY
     UPDATE, never the FOR UPDATE that blocks foreign-key checks."""
     ours = [lock for lock in locks if lock[0] in RANK]
@@ -357,6 +359,23 @@ def test_creating_sending_and_expiring_lock_in_the_global_order(pg_engine):
     _assert_global_order(_locks_taken(pg_engine, lambda s: closing.expire_inquiries(s, now=NOW, settings=SETTINGS)))
     with unit_of_work(pg_engine) as s:
         assert s.get(Inquiry, old).status == InquiryStatus.expired
+
+
+def test_cancelling_an_inquiry_mail_in_the_outbox_locks_the_inquiry_first(pg_engine):
+    with unit_of_work(pg_engine) as s:
+        inquiry_id = _inquiry(s, make_therapist(s).id, [make_search(s).id], "mail")
+        inquiry = s.get(Inquiry, inquiry_id)
+        inquiry.status, inquiry.sent_at = InquiryStatus.queued, None
+        mail = next(m for m in s.scalars(select(OutboxEmail).where(OutboxEmail.inquiry_id == inquiry_id))
+                    if m.template == mt.THERAPIST_INQUIRY)
+        mail.state, mail.sent_at, mail.next_attempt_at = EmailState.queued, None, NOW
+        s.flush()
+        mail_id = mail.id
+    locks = _locks_taken(pg_engine, lambda s: outbox.cancel(s, COORD, mail_id, NOW, reason="von Hand"))
+    _assert_global_order(locks)
+    assert [t for t, _, _ in locks][:2] == ["inquiries", "outbox_emails"]
+    with unit_of_work(pg_engine) as s:
+        assert s.get(Inquiry, inquiry_id).status == InquiryStatus.draft
 
 
 def test_foreign_key_checks_pass_a_locked_therapist(pg_engine):
