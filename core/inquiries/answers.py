@@ -189,9 +189,10 @@ def record_answer(
     )
     if inquiry.status == InquiryStatus.cancelled and not late:
         # e.g. a phone inquiry whose patients were placed elsewhere a moment before the call
+        pending_call = " (der Anruf stand noch aus)" if inquiry.channel == InquiryChannel.phone else ""
         raise InquiryError(
-            f"Die Anfrage {reference(inquiry.id)} wurde storniert, bevor sie gesendet war (der Anruf stand noch "
-            "aus); eine Antwort lässt sich nicht mehr erfassen – bitte neu laden."
+            f"Die Anfrage {reference(inquiry.id)} wurde storniert, bevor sie gesendet war{pending_call}; eine "
+            "Antwort lässt sich nicht mehr erfassen – bitte neu laden."
         )
     if inquiry.status != InquiryStatus.sent and not late and not phone_pending:
         raise InquiryError(
