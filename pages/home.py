@@ -47,6 +47,14 @@ if o.inquiries_draft:
 if todo:
     st.info("  \n".join(todo), icon=":material/task_alt:")
     st.page_link("pages/matching.py", label="Zur Vermittlung", icon=":material/handshake:")
+inbox_todo = []
+if o.replies_waiting:
+    inbox_todo.append(f"**{n(o.replies_waiting)}** {'Antwort wartet' if o.replies_waiting == 1 else 'Antworten warten'} im Posteingang auf das Erfassen")
+if o.inbox_unassigned:
+    inbox_todo.append(f"**{n(o.inbox_unassigned)}** {'Nachricht' if o.inbox_unassigned == 1 else 'Nachrichten'} im Posteingang nicht zugeordnet")
+if inbox_todo:
+    st.info("  \n".join(inbox_todo), icon=":material/inbox:")
+    st.page_link("pages/inbox.py", label="Zum Posteingang", icon=":material/inbox:")
 
 st.subheader("Hintergrunddienst")
 if status.alive:

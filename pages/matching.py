@@ -11,6 +11,7 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
+from core.inbox import views as inbox_views
 from core.inquiries import answers as inquiries_answers
 from core.inquiries import closing
 from core.inquiries import lifecycle as inquiries_lifecycle
@@ -333,6 +334,22 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
             st.warning(str(exc), icon=":material/sync_problem:")
 
 
+def _replies(inquiry_id: int) -> None:
+    """The mails received about this inquiry (Posteingang), in the order they arrived."""
+    with read_session() as s:
+        replies = inbox_views.replies_for_inquiry(s, actor, inquiry_id)
+    if not replies:
+        return
+    st.markdown(f"**Posteingang** – {format_number(len(replies))} {'Nachricht' if len(replies) == 1 else 'Nachrichten'} zu dieser Anfrage")
+    st.dataframe(
+        rv.frame([{"Eingang": format_datetime(r.received_at), "Art": r.kind.label, "Status": r.state.label,
+                   "Betreff": r.subject} for r in replies]),
+        key=f"mt_replies_{inquiry_id}", hide_index=True, width="stretch", placeholder="–",
+    )
+    st.page_link("pages/inbox.py", label="Neueste Nachricht im Posteingang öffnen", icon=":material/inbox:",
+                 query_params={"nachricht": str(replies[-1].id)})
+
+
 def _detail_panel(inquiry_id: int) -> None:
     try:
         with read_session() as s:
@@ -376,6 +393,7 @@ def _detail_panel(inquiry_id: int) -> None:
         ),
         key=f"mt_members_{inquiry_id}", hide_index=True, width="stretch", placeholder="–",
     )
+    _replies(inquiry_id)
     if not can_edit:
         return
     c1, c2, c3 = st.columns(3)

@@ -20,7 +20,7 @@ from core.adapters.smtp import (
 )
 from core.platform.addresses import normalise_email
 from core.platform.config import Settings
-from core.platform.models import Inquiry, OutboxEmail, Patient, Therapist, TherapistDocument
+from core.platform.models import Inquiry, InvalidEmailAddress, OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryStatus
 from core.mail.outbox import _cancel, _local_date, _settings, mailbox_members, to_mailbox
@@ -82,6 +82,49 @@ def _due_condition(now: datetime):
     )
 
 
+def invalid_addresses(session: Session, addresses) -> dict[str, str]:
+    """{lower-case address: reason} for the given addresses that bounced permanently and
+    were not cleared since (core.inbox flags them; correcting the e-mail gives a new address)."""
+    wanted = {a.strip().lower() for a in addresses if a}
+    if not wanted:
+        return {}
+    return dict(session.execute(
+        select(InvalidEmailAddress.address, InvalidEmailAddress.reason)
+        .where(InvalidEmailAddress.address.in_(wanted), InvalidEmailAddress.cleared_at.is_(None))
+    ).all())
+
+
+def _fail_invalid_recipients(session: Session, rows: list[OutboxEmail], *, now: datetime,
+                             report: DeliveryReport) -> list[OutboxEmail]:
+    """Mails to an address flagged invalid are failed, not sent (no further mail until the
+    address is corrected); their inquiry is flagged for a call."""
+    invalid = invalid_addresses(session, {r.to_address for r in rows})
+    if not invalid:
+        return rows
+    kept = []
+    for row in rows:
+        reason = invalid.get((row.to_address or "").strip().lower())
+        if reason is None:
+            kept.append(row)
+            continue
+        text = (f"Nicht gesendet: Die Adresse {row.to_address} ist als ungültig markiert ({reason}). "
+                "Bitte die E-Mail-Adresse korrigieren.")[:2000]
+        row.state = EmailState.failed
+        row.last_error = text
+        row.lease_owner = None
+        row.lease_expires_at = None
+        row.updated_at = now
+        audit.record(session, SYSTEM, "email.failed", "outbox_email", row.id, {"error": text[:500]}, now=now)
+        if row.template == mt.THERAPIST_INQUIRY and row.inquiry_id is not None:
+            session.execute(
+                update(Inquiry).where(Inquiry.id == row.inquiry_id)
+                .values(needs_attention=True, attention_reason=text[:300], version=Inquiry.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+        report.failed += 1
+    return kept
+
+
 def claim_due(
     session: Session, *, owner: str, now: datetime, limit: int, lease_until: datetime, settings: Settings,
     report: Optional[DeliveryReport] = None,
@@ -106,6 +149,10 @@ def claim_due(
         stmt = stmt.with_for_update(skip_locked=True, of=OutboxEmail)
     rows = list(session.scalars(stmt))
     if not rows:
+        return []
+    rows = _fail_invalid_recipients(session, rows, now=now, report=report)
+    if not rows:
+        session.flush()
         return []
     interval = settings.EMAIL_MIN_INTERVAL_DAYS
     # The weekly limit is per mailbox: the normalised recipient address, whichever therapist

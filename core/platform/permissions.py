@@ -59,6 +59,16 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.inbox.services.assign": Permission.edit,
+    "core.inbox.services.clear_invalid_address": Permission.edit,
+    "core.inbox.services.dismiss": Permission.edit,
+    "core.inbox.services.record_from_reply": Permission.edit,
+    "core.inbox.views.inbox_counts": Permission.view,
+    "core.inbox.views.invalid_address_count": Permission.view,
+    "core.inbox.views.list_messages": Permission.view,
+    "core.inbox.views.message_detail": Permission.view,
+    "core.inbox.views.replies_for_inquiry": Permission.view,
+    "core.inbox.views.replies_waiting": Permission.view,
     "core.inquiries.answers.list_conflicts": Permission.view,
     "core.inquiries.answers.record_answer": Permission.edit,
     "core.inquiries.answers.record_later_outcome": Permission.edit,

@@ -393,6 +393,7 @@ PAGE_TITLES = {
     "calls": "Anrufliste",
     "matching": "Vermittlung",
     "outbox": "Postausgang",
+    "inbox": "Posteingang",
     "patients": "Patient:innen",
     "therapists": "Therapeut:innen",
     "map": "Karte",
@@ -487,3 +488,60 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 for _action, _label in HISTORY_ACTIONS.items():
     AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")
+
+
+# --------------------------------------------------------------------------- inbox (Posteingang)
+
+
+class InboxKind(Labeled):
+    reply = "reply"
+    bounce = "bounce"
+    auto_reply = "auto_reply"
+    other = "other"
+
+
+class InboxState(Labeled):
+    new = "new"  # matched or not, nobody has looked at it yet
+    assigned = "assigned"  # a coordinator assigned it by hand
+    dismissed = "dismissed"  # nothing to do (spam, newsletter, handled elsewhere)
+    recorded = "recorded"  # the answer in it was recorded on its inquiry
+
+
+class InboxMatch(Labeled):
+    header = "header"  # In-Reply-To / References named a mail we sent
+    subject = "subject"  # the inquiry reference ("A253") in the subject
+    sender = "sender"  # the sender's address, a therapist with exactly one open inquiry
+    patient = "patient"  # a patient's address (or a reply to a patient mail)
+    manual = "manual"  # assigned by a coordinator
+    none = "none"  # Nicht zugeordnet
+
+
+LABELS[InboxKind] = {
+    InboxKind.reply: ("Antwort", "blue"),
+    InboxKind.bounce: ("Rückläufer (Bounce)", "red"),
+    InboxKind.auto_reply: ("Abwesenheitsnotiz", "orange"),
+    InboxKind.other: ("Sonstige", "gray"),
+}
+LABELS[InboxState] = {
+    InboxState.new: ("neu", "blue"),
+    InboxState.assigned: ("zugeordnet", "violet"),
+    InboxState.dismissed: ("erledigt (verworfen)", "gray"),
+    InboxState.recorded: ("Antwort erfasst", "green"),
+}
+LABELS[InboxMatch] = {
+    InboxMatch.header: ("über die Antwort-Kopfzeilen", "green"),
+    InboxMatch.subject: ("über die Nummer im Betreff", "green"),
+    InboxMatch.sender: ("über die Absenderadresse", "orange"),
+    InboxMatch.patient: ("Patient:in (Absenderadresse)", "violet"),
+    InboxMatch.manual: ("von Hand zugeordnet", "violet"),
+    InboxMatch.none: ("Nicht zugeordnet", "gray"),
+}
+
+AUDIT_ACTIONS.update({
+    "inbox.assign": "Posteingang: Nachricht zugeordnet",
+    "inbox.dismiss": "Posteingang: Nachricht verworfen",
+    "inbox.record": "Posteingang: Antwort aus Nachricht erfasst",
+    "inbox.bounce": "Posteingang: Rückläufer verarbeitet",
+    "email.address_invalid": "E-Mail-Adresse als ungültig markiert",
+    "email.address_valid": "E-Mail-Adresse wieder freigegeben",
+})
