@@ -20,6 +20,7 @@ from core.adapters.smtp import (
 )
 from core.platform.addresses import normalise_email
 from core.platform.config import Settings
+from core.platform.locks import lock_rows
 from core.platform.models import Inquiry, InvalidEmailAddress, OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryStatus
@@ -83,9 +84,9 @@ def _due_condition(now: datetime):
 
 
 def invalid_addresses(session: Session, addresses) -> dict[str, str]:
-    """{lower-case address: reason} for the given addresses that bounced permanently and
+    """{normalised address: reason} for the given addresses that bounced permanently and
     were not cleared since (core.inbox flags them; correcting the e-mail gives a new address)."""
-    wanted = {a.strip().lower() for a in addresses if a}
+    wanted = {normalise_email(a) for a in addresses if normalise_email(a)}
     if not wanted:
         return {}
     return dict(session.execute(
@@ -102,11 +103,16 @@ def _fail_invalid_recipients(session: Session, rows: list[OutboxEmail], *, now: 
     if not invalid:
         return rows
     kept = []
+    is_pg = session.get_bind().dialect.name == "postgresql"
     for row in rows:
-        reason = invalid.get((row.to_address or "").strip().lower())
+        reason = invalid.get(normalise_email(row.to_address) or "")
         if reason is None:
             kept.append(row)
             continue
+        if is_pg and row.template == mt.THERAPIST_INQUIRY and row.inquiry_id is not None and not session.scalars(
+            select(Inquiry.id).where(Inquiry.id == row.inquiry_id).with_for_update(skip_locked=True, key_share=True)
+        ).first():
+            continue  # a coordinator is changing the inquiry (and may want this mail): next run
         text = (f"Nicht gesendet: Die Adresse {row.to_address} ist als ungültig markiert ({reason}). "
                 "Bitte die E-Mail-Adresse korrigieren.")[:2000]
         row.state = EmailState.failed
@@ -261,7 +267,13 @@ def claim_due(
 
 def mark_sent(session: Session, mail: ClaimedMail, *, owner: str, sent_at: datetime) -> bool:
     """Record a delivery (only while we still hold the lease). The inquiry of an inquiry
-    mail becomes sent with this time; the recipient's last contact is updated."""
+    mail becomes sent with this time; the recipient's last contact is updated. The therapist
+    and inquiry rows are locked first, in the global order (core.platform.locks), so that a
+    coordinator holding them (and wanting this mail) is waited for, never deadlocked with."""
+    lock_rows(
+        session, therapists=[mail.therapist_id] if mail.therapist_id is not None else [],
+        inquiries=[mail.inquiry_id] if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None else [],
+    )
     result = session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == mail.id, OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
@@ -309,6 +321,8 @@ def record_failure(
         attempts_before=mail.attempts, temporary=error.temporary, now=now, max_attempts=settings.EMAIL_MAX_ATTEMPTS
     )
     text = error.text
+    if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None:
+        lock_rows(session, inquiries=[mail.inquiry_id])  # flagged below: its lock before the mail's
     if decision.state == EmailState.failed and error.temporary:
         text = f"{error.text} (aufgegeben nach {decision.attempts} Versuchen)"
     result = session.execute(
