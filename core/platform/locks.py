@@ -20,7 +20,8 @@ lock holder committed. On SQLite the transaction already holds the database's wr
 Rows further down the order (outbox mails, calls, audit entries, exclusions) are locked,
 if at all, after these, by the statements that change them; a change that starts from a
 mail (approving or cancelling it in the outbox) locks the mail's inquiry first
-(core.mail.outbox._lock_emails). The delivery runner never waits (SKIP LOCKED). A path that finds out only
+(core.mail.outbox._lock_emails). The delivery runner's claim never waits (SKIP LOCKED);
+recording a delivery or failure locks the therapist and inquiry first, like everyone. A path that finds out only
 later that it must change another inquiry (a new one appeared after the lock) still locks it
 then; the retry of the unit of work (core.platform.db.run_unit_of_work) is the safety net for
 that rare case. See docs/architecture.md, "Concurrency".
