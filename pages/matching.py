@@ -22,7 +22,7 @@ from core.matching import proposal_view as matching_proposal_view
 from core.matching import regions as matching_regions
 from core.planning import planner
 from core.matching import rules
-from core.platform.db import read_session, unit_of_work
+from core.platform.db import ConcurrentChange, read_session, run_unit_of_work, unit_of_work
 from core.platform.formatting import format_date, format_datetime, format_km, format_number
 from core.platform.permissions import Permission
 from core.platform.vocab import PAGE_TITLES, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
@@ -327,13 +327,16 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
             st.error("Bitte für jede Patient:in ein Ergebnis wählen (fehlt: " + ", ".join(m.patient_name for m in missing) + ").")
             return
         try:
-            with unit_of_work() as s:
-                report = inquiries_answers.record_answer(s, actor, detail.row.id, given, today=today, now=now,
-                                           notes={k: v for k, v in notes.items() if v}, settings=settings,
-                                           waitlist_until={k: v for k, v in until.items() if v})
+            # retried on a deadlock or serialization failure; the form keeps its input either way
+            report = run_unit_of_work(lambda s: inquiries_answers.record_answer(
+                s, actor, detail.row.id, given, today=today, now=now,
+                notes={k: v for k, v in notes.items() if v}, settings=settings,
+                waitlist_until={k: v for k, v in until.items() if v}))
             _done(report.summary())
         except inquiry_loading.InquiryError as exc:
             _show_inquiry_error(exc)
+        except ConcurrentChange as exc:
+            st.warning(str(exc), icon=":material/sync_problem:")
 
 
 def _replies(inquiry_id: int) -> None:

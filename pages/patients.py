@@ -9,10 +9,11 @@ from typing import Optional
 import streamlit as st
 
 from core.platform import validation as v
-from core.platform.db import read_session
+from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import format_date, format_datetime
 from core.platform.permissions import Permission
 from core.platform.vocab import PatientStatus, SearchStatus
+from core.privacy import reads
 from core.registry import exclusions as registry_exclusions
 from core.registry import patient_detail, patients, searches, therapists
 from core.registry.forms import PATIENT_FORM
@@ -205,6 +206,9 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
 
 def _detail(loaded: tuple[patient_detail.PatientDetail, list]) -> None:
     detail, history = loaded
+    if detail.sensitive_visible:  # contact and health fields are on screen: the read is audited
+        with unit_of_work() as s:
+            reads.record_read(s, actor, "patient", detail.id, now=context.now())
     chips = [layout.badge_md(detail.values["status"])]
     if detail.current_search is not None:
         chips.append("Platzsuche " + layout.badge_md(detail.current_search.status))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Mapping, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.inquiries import answers
@@ -16,6 +16,7 @@ from core.platform.config import Settings
 from core.platform.models import InboxMessage, Inquiry, InvalidEmailAddress, Patient, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InboxMatch, InboxState, Outcome
+from core.platform.addresses import email_key, normalise_email
 
 
 class InboxError(Exception):
@@ -110,7 +111,7 @@ def clear_invalid_address(session: Session, actor: Actor, address: str, *, now: 
     """The address works after all (e.g. the mailbox was full): mails may go to it again."""
     actor.require(Permission.edit)
     flag = session.scalar(select(InvalidEmailAddress).where(
-        InvalidEmailAddress.address == address.strip().lower(), InvalidEmailAddress.cleared_at.is_(None)))
+        InvalidEmailAddress.address == normalise_email(address), InvalidEmailAddress.cleared_at.is_(None)))
     if flag is None:
         return False
     flag.cleared_at, flag.cleared_by = now, actor.user_id
@@ -123,6 +124,6 @@ def therapist_address_invalid(session: Session, therapist_id: int) -> Optional[s
     """The reason the therapist's current e-mail is flagged invalid, else None."""
     return session.scalar(
         select(InvalidEmailAddress.reason)
-        .join(Therapist, func.lower(Therapist.email) == InvalidEmailAddress.address)
+        .join(Therapist, email_key() == InvalidEmailAddress.address)
         .where(Therapist.id == therapist_id, InvalidEmailAddress.cleared_at.is_(None))
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable, Optional, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from core.platform.config import Settings
 from core.platform.models import InboxMessage, Inquiry, InvalidEmailAddress, OutboxEmail
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InboxKind, InboxMatch, InboxState
+from core.platform.addresses import email_key, normalise_email
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +232,11 @@ def _apply_bounce(session: Session, row: InboxMessage, *, now: datetime) -> None
     calls capability hears of it (EmailBounced)."""
     reason = bounce_reason(row.bounce_status, row.bounce_diagnostic)[:1000]
     mail = session.get(OutboxEmail, row.outbox_email_id) if row.outbox_email_id else None
-    address = (row.bounce_recipient or (mail.to_address if mail else "") or "").strip().lower()
+    address = normalise_email(row.bounce_recipient or (mail.to_address if mail else "")) or ""
     if mail is None and address:
         # the report did not include the original Message-ID: the last mail sent to that address
         mail = session.scalars(
-            select(OutboxEmail).where(func.lower(OutboxEmail.to_address) == address, OutboxEmail.state == EmailState.sent)
+            select(OutboxEmail).where(email_key(OutboxEmail.to_address) == address, OutboxEmail.state == EmailState.sent)
             .order_by(OutboxEmail.sent_at.desc(), OutboxEmail.id.desc()).limit(1)
         ).first()
         if mail is not None:

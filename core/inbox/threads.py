@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.platform.models import Inquiry, OutboxEmail, Patient, Therapist
 from core.platform.vocab import InboxMatch, InquiryStatus
+from core.platform.addresses import email_key, normalise_email
 
 # Sent and not answered yet: what a reply can be the answer to.
 OPEN_FOR_REPLIES = (InquiryStatus.sent,)
@@ -80,16 +81,16 @@ class Lookup:
         inquiries: dict[int, int] = {}
         for chunk in _chunks(wanted):
             inquiries.update(dict(session.execute(select(Inquiry.id, Inquiry.therapist_id).where(Inquiry.id.in_(chunk))).all()))
-        lowered = {a.lower() for a in addresses if a}
+        lowered = {normalise_email(a) for a in addresses if normalise_email(a)}
         therapists: dict[str, list[int]] = {}
         patients: dict[str, list[int]] = {}
         for chunk in _chunks(lowered):
             for tid, email in session.execute(
-                select(Therapist.id, func.lower(Therapist.email)).where(func.lower(Therapist.email).in_(chunk))
+                select(Therapist.id, email_key()).where(email_key().in_(chunk))
             ):
                 therapists.setdefault(email, []).append(tid)
             for pid, email in session.execute(
-                select(Patient.id, func.lower(Patient.email)).where(func.lower(Patient.email).in_(chunk))
+                select(Patient.id, email_key(Patient.email)).where(email_key(Patient.email).in_(chunk))
             ):
                 patients.setdefault(email, []).append(pid)
         single = {ids_[0] for ids_ in therapists.values() if len(ids_) == 1}
@@ -116,7 +117,7 @@ class Lookup:
             number = int(ref[1:]) if ref[1:].isdigit() else None
             if number in self.inquiries:
                 return Match(InboxMatch.subject, inquiry_id=number, therapist_id=self.inquiries[number])
-        address = (from_address or "").lower()
+        address = normalise_email(from_address) or ""
         therapists = self.therapists_by_address.get(address, [])
         if therapists:
             only = therapists[0] if len(therapists) == 1 else None

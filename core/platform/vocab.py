@@ -106,6 +106,10 @@ class InquiryStatus(Labeled):
     cancelled = "cancelled"
 
 
+# Open: unsent (draft, queued) or sent and unanswered; the inquiry still waits for an answer.
+OPEN_INQUIRY_STATUSES = (InquiryStatus.draft, InquiryStatus.queued, InquiryStatus.sent)
+
+
 class InquiryOrigin(Labeled):
     manual = "manual"
     planner = "planner"

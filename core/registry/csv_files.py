@@ -23,12 +23,13 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.geo import plz as geo_plz
 from core.platform import audit
 from core.platform import validation as v
+from core.platform.addresses import email_key, normalise_email
 from core.platform.models import AuditEntry, Patient, PlzCentroid, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.text import neutralise_formula, restore_formula
@@ -363,13 +364,13 @@ def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) ->
                 yield ("n", fold(vals["first_name"]), fold(vals["last_name"]), vals["birth_date"]), "gleicher Name und gleiches Geburtsdatum"
     else:
         plzs = sorted({vals["plz"] for _, vals in preview.rows if vals.get("plz")})
-        emails = sorted({vals["email"].lower() for _, vals in preview.rows if vals.get("email")})
+        emails = sorted({normalise_email(vals["email"]) for _, vals in preview.rows if normalise_email(vals.get("email"))})
         cols = (Therapist.id, Therapist.first_name, Therapist.last_name, Therapist.plz, Therapist.email)
         found = []
         for chunk in _chunks(plzs):
             found += session.execute(select(*cols).where(Therapist.plz.in_(chunk))).all()
         for chunk in _chunks(emails):
-            found += session.execute(select(*cols).where(func.lower(Therapist.email).in_(chunk))).all()
+            found += session.execute(select(*cols).where(email_key().in_(chunk))).all()
         seen_ids = set()
         for tid, first, last, plz, email in found:
             if tid in seen_ids:
@@ -378,13 +379,13 @@ def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) ->
             if plz:
                 existing.setdefault(("n", fold(first), fold(last), plz), []).append((tid, f"{last}, {first}"))
             if email:
-                existing.setdefault(("e", email.lower()), []).append((tid, f"{last}, {first}"))
+                existing.setdefault(("e", normalise_email(email)), []).append((tid, f"{last}, {first}"))
 
         def keys(vals):
             if vals.get("plz"):
                 yield ("n", fold(vals["first_name"]), fold(vals["last_name"]), vals["plz"]), "gleicher Name und gleiche PLZ"
             if vals.get("email"):
-                yield ("e", vals["email"].lower()), "gleiche E-Mail-Adresse"
+                yield ("e", normalise_email(vals["email"])), "gleiche E-Mail-Adresse"
 
     in_file: dict[tuple, int] = {}
     for line, vals in preview.rows:

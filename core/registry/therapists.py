@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from core.geo.geocoding import request_geocoding
 from core.platform import validation as v
+from core.platform.addresses import email_key, normalise_email
+from core.registry.cooling import cooling_clause, is_cooling
 from core.platform.models import METHOD_COLUMNS, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Gender, GenderPreference, Method, Outcome, Salutation, TherapistStatus
 from core.registry import records
 from core.registry import therapist_status
-from core.registry.cooling import cooling_clause, is_cooling
 from core.registry.exclusions import ExclusionRow, exclusions_for_therapist
 from core.registry.patient_detail import HistoryItem, audit_items
 from core.registry.records import DuplicateMatch, DuplicateWarning, ListFilter
@@ -129,7 +130,7 @@ def find_duplicates(
     if plz:
         conds.append(Therapist.plz == plz)
     if email:
-        conds.append(func.lower(Therapist.email) == email.lower())
+        conds.append(email_key() == normalise_email(email))
     if not conds:
         return []
     stmt = select(Therapist.id, Therapist.first_name, Therapist.last_name, Therapist.plz, Therapist.city, Therapist.email).where(
@@ -143,7 +144,7 @@ def find_duplicates(
         label = f"{last}, {first}" + (f" ({t_plz} {city})" if t_plz else "")
         if plz and t_plz == plz and (records.fold(first), records.fold(last)) == key:
             matches.append(DuplicateMatch(tid, label, "gleicher Name und gleiche PLZ"))
-        elif email and t_email and t_email.lower() == email.lower():
+        elif email and t_email and normalise_email(t_email) == normalise_email(email):
             matches.append(DuplicateMatch(tid, label, "gleiche E-Mail-Adresse"))
     return matches
 

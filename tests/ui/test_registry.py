@@ -98,6 +98,11 @@ def test_list_filter_detail_for_role(seeded, role):
     assert ("A123456780" in page) is sensitive and ("F32.1" in page) is sensitive
     assert ("ausgeblendet" in page) is not sensitive
     assert "Verlauf" in [t.label for t in at.tabs]
+    # opening the detail with contact and health data is audited (issue 15.2), viewers' isn't needed
+    with read_session(get_engine(get_settings().DATABASE_URL)) as s:
+        reads_recorded = s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "read.patient", AuditEntry.entity_id == seeded["jana"]))
+    assert reads_recorded == (1 if sensitive else 0)
 
     at.switch_page("pages/therapists.py").run()
     assert not at.exception, at.exception
