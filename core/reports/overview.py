@@ -172,7 +172,7 @@ def cached_home_view(
     """home_view through the report cache: recomputed when data changed, the day changed,
     or after the cache's TTL (which also bounds how late a follow-up edge of `now` shows)."""
     actor.require(Permission.view)
-    key = ("home", flt, today)
+    key = ("home", flt, today, actor.role)  # to-dos may differ by role (what one may act on)
     return report_cache.cached(
         session, key, lambda: home_view(session, actor, flt, today=today, now=now, settings=settings)
     )
