@@ -60,3 +60,25 @@ def test_overview_with_demo_data(demo_server, page):
     wait_for_app(page)
     page.get_by_role("heading", name="Vermittlung").wait_for()
     assert "mt_inquiry=1" in page.url
+
+
+def test_contact_log_download_from_patient_page(demo_server, page, tmp_path):
+    page.goto(demo_server["url"])
+    wait_for_app(page)
+    with page.expect_response(lambda r: "/_app/session" in r.url and r.ok, timeout=30_000):
+        _login(page, Role.coordinator)
+    page.get_by_role("heading", name="Übersicht").wait_for()
+    page.goto(demo_server["url"] + "/patienten?patient=9")
+    wait_for_app(page)
+    page.get_by_role("button", name="Kontaktprotokoll").click()
+    wait_for_app(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Kontaktprotokoll (PDF)").click()
+    target = tmp_path / "kp.pdf"
+    info.value.save_as(target)
+    assert info.value.suggested_filename.startswith("Kontaktprotokoll_P9_")
+    from pypdf import PdfReader
+
+    text = " ".join(p.extract_text() for p in PdfReader(target).pages)
+    assert "Kontaktprotokoll" in text and "Praxen angefragt" in text
+    screenshot(page, "patient_contact_log")
