@@ -27,13 +27,13 @@ migrate: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m alembic upgrade head
 
 demo-data: migrate
-	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m core.demo_data --scale demo
+	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m demo.data --scale demo
 
 demo: demo-data
 	@DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} HOST=$(HOST) PORT=$(PORT) PY=$(PY) bash scripts/run_demo.sh
 
 data: migrate
-	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m core.geo data
+	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m core.geo.plz data
 
 admin: migrate
 	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m core.cli create-admin

@@ -6,16 +6,18 @@ import logging
 
 import streamlit as st
 
-from core import users
-from core.config import SettingsError, get_settings
-from core.db import read_session
-from core.permissions import Permission
-from core.vocab import NAV_SECTIONS, PAGE_TITLES
+from core.platform import users
+from core.bootstrap import bootstrap
+from core.platform.config import SettingsError, get_settings
+from core.platform.db import read_session
+from core.platform.permissions import Permission
+from core.platform.vocab import NAV_SECTIONS, PAGE_TITLES
 from ui import auth, layout, sidebar
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="Therapieplatz-Vermittlung", page_icon="🧭", layout="wide")
+bootstrap()
 
 try:
     get_settings()

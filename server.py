@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from core import auth
-from core.config import load_or_exit
-from core.db import unit_of_work
+from core.platform import auth
+from core.platform.config import load_or_exit
+from core.platform.db import unit_of_work
 from ui.context import now
 
 settings = load_or_exit()

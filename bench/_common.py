@@ -29,6 +29,10 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
+from core.bootstrap import bootstrap  # noqa: E402
+
+bootstrap()
+
 RESULTS_DIR = ROOT / "bench" / "results"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 def _geonames_path() -> Path:
@@ -176,7 +180,7 @@ def drop_database(name: str) -> None:
 @contextmanager
 def bench_database(migrated: bool = True) -> Iterator[str]:
     """A fresh bench_<random> PostgreSQL database (URL), migrated, dropped at the end."""
-    from core.db import dispose_engines
+    from core.platform.db import dispose_engines
 
     name = create_database()
     try:

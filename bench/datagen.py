@@ -3,7 +3,7 @@
 Run from the repository root:  python bench/datagen.py [--scale germany|<factor>]
 Writes bench/results/datagen.json and prints a table.
 
-- datagen_germany_s: wall time of `core.demo_data.load_demo_data` + commit at the germany
+- datagen_germany_s: wall time of `demo.data.load_demo_data` + commit at the germany
   preset (40,000 therapists, 100,000 patients, 20,000 active searches and their history)
   into a fresh, migrated bench_<random> PostgreSQL database; the PLZ table is loaded from
   the GeoNames file first (timed separately as plz_load_s, included in the total).
@@ -30,8 +30,8 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench._common import GEONAMES_PATH, bench_database, fail, print_table, write_results  # noqa: E402
-from core import demo_data  # noqa: E402
-from core.db import make_engine  # noqa: E402
+from demo import data as demo_data  # noqa: E402
+from core.platform.db import make_engine  # noqa: E402
 
 TODAY = date(2026, 11, 23)  # fixed: the benchmark's data does not depend on the calendar
 TARGET_S = 120.0

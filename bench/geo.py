@@ -33,8 +33,9 @@ from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from core import geo  # noqa: E402
-from core.db import make_engine  # noqa: E402
+from core.geo import distance as geo
+from core.geo import plz  # noqa: E402
+from core.platform.db import make_engine  # noqa: E402
 from bench._common import GEONAMES_PATH  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "geo.json"
@@ -78,7 +79,7 @@ def _timed_load(url: str) -> float:
     try:
         with Session(engine) as session:
             started = time.perf_counter()
-            summary = geo.load_plz_centroids(session, GEONAMES)
+            summary = plz.load_plz_centroids(session, GEONAMES)
             session.commit()
             seconds = time.perf_counter() - started
         assert summary.plz_count >= 8000, summary

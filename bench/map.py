@@ -23,12 +23,12 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import insert  # noqa: E402
 
 from bench._common import bench_database, print_table, write_results  # noqa: E402
-from core import users  # noqa: E402
-from core.config import get_settings  # noqa: E402
-from core.db import get_engine, unit_of_work  # noqa: E402
-from core.models import Patient, Search, Therapist  # noqa: E402
-from core.permissions import SYSTEM  # noqa: E402
-from core.vocab import Role  # noqa: E402
+from core.platform import users  # noqa: E402
+from core.platform.config import get_settings  # noqa: E402
+from core.platform.db import get_engine, unit_of_work  # noqa: E402
+from core.platform.models import Patient, Search, Therapist  # noqa: E402
+from core.platform.permissions import SYSTEM  # noqa: E402
+from core.platform.vocab import Role  # noqa: E402
 
 THERAPISTS = 2000
 SEARCHES = 300

@@ -3,7 +3,7 @@
 Run from the repository root:  python bench/matching.py [--scale germany|<factor>] [--url URL]
 Writes bench/results/matching.json and prints a table.
 
-Data: `core.demo_data.load_demo_data` at the germany preset (40,000 therapists, 100,000
+Data: `demo.data.load_demo_data` at the germany preset (40,000 therapists, 100,000
 patients, 20,000 active searches on real PLZ from GeoNames, with history: open and answered
 inquiries, exclusions, cooling) into a fresh bench_<random> database, then ANALYZE.
 `--url` reuses an existing database with demo data instead (never dropped).
@@ -38,11 +38,16 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench._common import GEONAMES_PATH, bench_database, fail, print_table, summarise_ms, write_results  # noqa: E402
-from core import demo_data, matching, planner  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.db import make_engine  # noqa: E402
-from core.permissions import Actor  # noqa: E402
-from core.vocab import Role  # noqa: E402
+from demo import data as demo_data
+from bench import naive_matching
+from core.matching import contactable as matching_contactable
+from core.matching import eligibility
+from core.matching import regions
+from core.planning import planner  # noqa: E402
+from core.platform.config import Settings  # noqa: E402
+from core.platform.db import make_engine  # noqa: E402
+from core.platform.permissions import Actor  # noqa: E402
+from core.platform.vocab import Role  # noqa: E402
 
 TODAY = date(2026, 11, 23)
 ACTOR = Actor(user_id=None, username="bench.matching", role=Role.coordinator)
@@ -89,30 +94,30 @@ def measure(url: str) -> dict[str, float | int]:
     try:
         with Session(engine) as s:
             prefix, n_region = largest_region(s)
-            region = matching.region_by_prefix(prefix, digits=2)
+            region = regions.region_by_prefix(prefix, digits=2)
             figures["largest_region_therapists_rows"] = n_region
             figures["active_searches_rows"] = s.scalar(sa.text("SELECT count(*) FROM searches WHERE status = 'active'"))
 
-            matching.contactable_therapists(s, ACTOR, region, today=TODAY)  # warm-up
+            matching_contactable.contactable_therapists(s, ACTOR, region, today=TODAY)  # warm-up
             samples = []
             for _ in range(REGION_RUNS):
-                ms, page = timed(lambda: matching.contactable_therapists(s, ACTOR, region, today=TODAY, limit=50))
+                ms, page = timed(lambda: matching_contactable.contactable_therapists(s, ACTOR, region, today=TODAY, limit=50))
                 samples.append(ms)
             sel = summarise_ms(samples)
             figures["select_region_ms_p50"] = sel["p50"]
             figures["select_region_ms_p95"] = sel["p95"]
             figures["largest_region_contactable_rows"] = page.total
 
-            all_contactable, _, _ = matching.contactable_all(s, None, today=TODAY)
+            all_contactable, _, _ = matching_contactable.contactable_all(s, None, today=TODAY)
             located = [c for c in all_contactable if c.lat is not None]
             figures["contactable_germany_rows"] = len(all_contactable)
             rng = random.Random(20261123)
             chosen = rng.sample(located, min(PROPOSE_THERAPISTS, len(located)))
-            matching.propose_inquiry(s, chosen[0].id, today=TODAY, settings=SETTINGS)  # warm-up
+            eligibility.propose_inquiry(s, chosen[0].id, today=TODAY, settings=SETTINGS)  # warm-up
             propose_ms: dict[int, float] = {}
             proposals: dict[int, list[int]] = {}
             for c in chosen:
-                ms, value = timed(lambda: matching.propose_inquiry(s, c.id, today=TODAY, settings=SETTINGS))
+                ms, value = timed(lambda: eligibility.propose_inquiry(s, c.id, today=TODAY, settings=SETTINGS))
                 propose_ms[c.id] = ms
                 proposals[c.id] = value
             prop = summarise_ms(list(propose_ms.values()))
@@ -125,7 +130,7 @@ def measure(url: str) -> dict[str, float | int]:
             agree = 0
             for tid in naive_ids:
                 s.expunge_all()
-                ms, value = timed(lambda: matching.naive_propose(s, tid, today=TODAY, settings=SETTINGS))
+                ms, value = timed(lambda: naive_matching.naive_propose(s, tid, today=TODAY, settings=SETTINGS))
                 naive_ms.append(ms)
                 agree += value == proposals[tid]
             naive = summarise_ms(naive_ms)

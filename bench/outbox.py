@@ -26,14 +26,16 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import bench_database, print_table, stopwatch, write_results  # noqa: E402
-from core import mail_templates as mt  # noqa: E402
-from core import outbox  # noqa: E402
+from core.mail import templates as mt  # noqa: E402
+from core.mail import delivery
+from core.mail import documents
+from core.mail import outbox  # noqa: E402
 from core.adapters.smtp import make_sender  # noqa: E402
-from core.config import load_settings  # noqa: E402
-from core.db import get_engine, unit_of_work  # noqa: E402
-from core.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist  # noqa: E402
-from core.permissions import Actor  # noqa: E402
-from core.vocab import EmailState, Gender, InquiryChannel, Role, Salutation, SearchStatus  # noqa: E402
+from core.platform.config import load_settings  # noqa: E402
+from core.platform.db import get_engine, unit_of_work  # noqa: E402
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist  # noqa: E402
+from core.platform.permissions import Actor  # noqa: E402
+from core.platform.vocab import EmailState, Gender, InquiryChannel, Role, Salutation, SearchStatus  # noqa: E402
 
 MAILS = 1000
 TARGET_S = 20.0
@@ -111,7 +113,7 @@ def seed(url: str, settings, now: datetime) -> None:
                 s.add(InquiryPatient(inquiry_id=inq.id, search_id=searches[half + 3 * i + pos].id, position=pos + 1))
         s.flush()
         for i in range(0, half, 5):
-            outbox.add_therapist_document(s, COORD, therapists[i].id, f"Anmeldebogen Praxis Müller {i}.pdf", PDF, now)
+            documents.add_therapist_document(s, COORD, therapists[i].id, f"Anmeldebogen Praxis Müller {i}.pdf", PDF, now)
 
 
 def queue_all(url: str, settings, now: datetime) -> None:
@@ -153,7 +155,7 @@ def main() -> None:
             started = time.monotonic()
             clock = lambda: now + timedelta(seconds=time.monotonic() - started)  # noqa: E731
             with stopwatch() as deliver:
-                report = outbox.deliver_due(scope, make_sender(settings), clock, owner="bench", settings=settings)
+                report = delivery.deliver_due(scope, make_sender(settings), clock, owner="bench", settings=settings)
             with unit_of_work(engine) as s:
                 sent = s.scalar(select(func.count()).select_from(OutboxEmail).where(OutboxEmail.state == EmailState.sent))
     finally:

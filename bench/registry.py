@@ -3,7 +3,7 @@
 Run from the repository root:  python bench/registry.py [--scale germany|<factor>]
 Writes bench/results/registry.json and prints a table.
 
-Data: `core.demo_data.load_demo_data` at the germany preset (40,000 therapists, 100,000
+Data: `demo.data.load_demo_data` at the germany preset (40,000 therapists, 100,000
 patients, 20,000 active searches with history) into a fresh bench_<random> PostgreSQL
 database with the GeoNames PLZ table, then ANALYZE (as autovacuum would).
 
@@ -37,13 +37,16 @@ import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench._common import GEONAMES_PATH, bench_database, fail, print_table, summarise_ms, write_results  # noqa: E402
-from core import demo_data, patients, therapists, users  # noqa: E402
-from core.config import get_settings  # noqa: E402
-from core.db import make_engine  # noqa: E402
-from core.patients import PatientFilter  # noqa: E402
-from core.permissions import SYSTEM, Actor  # noqa: E402
-from core.therapists import TherapistFilter  # noqa: E402
-from core.vocab import Role  # noqa: E402
+from demo import data as demo_data
+from core.registry import patients
+from core.registry import therapists
+from core.platform import users  # noqa: E402
+from core.platform.config import get_settings  # noqa: E402
+from core.platform.db import make_engine  # noqa: E402
+from core.registry.patients import PatientFilter  # noqa: E402
+from core.platform.permissions import SYSTEM, Actor  # noqa: E402
+from core.registry.therapists import TherapistFilter  # noqa: E402
+from core.platform.vocab import Role  # noqa: E402
 
 TODAY = date(2026, 11, 23)
 QUERY_RUNS = 60

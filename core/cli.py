@@ -12,9 +12,9 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from core.config import load_or_exit
-from core.db import get_engine, unit_of_work
-from core.users import UserError, ensure_admin
+from core.platform.config import load_or_exit
+from core.platform.db import get_engine, unit_of_work
+from core.platform.users import UserError, ensure_admin
 
 
 def create_admin(args: argparse.Namespace) -> int:

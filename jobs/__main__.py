@@ -2,7 +2,7 @@
 
 import os
 
-from core.config import load_or_exit
+from core.platform.config import load_or_exit
 from jobs.options import interval_override_or_exit
 
 # Bad settings end here with one line and exit 2, before the heavy imports below.

@@ -12,9 +12,9 @@ from typing import Callable, Optional
 
 from sqlalchemy.engine import Engine
 
-from core.config import Settings
-from core.db import unit_of_work
-from core.runner import finish_job_run, start_job_run
+from core.platform.config import Settings
+from core.platform.db import unit_of_work
+from core.platform.runner import finish_job_run, start_job_run
 from jobs.spec import JobContext, JobSpec
 
 log = logging.getLogger("jobs")

@@ -4,7 +4,7 @@ coordinates from the configured geocoder (or the PLZ centroid when offline)."""
 from __future__ import annotations
 
 from core.adapters.geocoder import NominatimGeocoder
-from core.geocoding import geocode_pending_therapists
+from core.geo.geocoding import geocode_pending_therapists
 from jobs.spec import JobContext
 
 # At one request per second (Nominatim's policy) a batch takes at most about a minute,

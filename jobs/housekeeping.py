@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.auth import expire_sessions
-from core.runner import prune_heartbeats, prune_job_runs
+from core.platform.auth import expire_sessions
+from core.platform.runner import prune_heartbeats, prune_job_runs
 from jobs.spec import JobContext
 
 

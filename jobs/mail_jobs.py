@@ -12,7 +12,9 @@ import os
 import time
 from datetime import datetime, timedelta
 
-from core import outbox
+from core.mail import delivery
+from core.mail import follow_ups
+from core.mail import rules as mail_rules
 from core.adapters.smtp import make_sender
 from jobs.spec import JobContext
 
@@ -25,7 +27,7 @@ def lease() -> timedelta:
     raw = os.environ.get(LEASE_ENV, "").strip()
     if raw.isdigit() and 1 <= int(raw) <= 3600:
         return timedelta(seconds=int(raw))
-    return outbox.DEFAULT_LEASE
+    return mail_rules.DEFAULT_LEASE
 
 
 def deliver(ctx: JobContext) -> str:
@@ -34,7 +36,7 @@ def deliver(ctx: JobContext) -> str:
     def clock() -> datetime:  # the injected `now`, moving on with the run
         return ctx.now + timedelta(seconds=time.monotonic() - started)
 
-    report = outbox.deliver_due(
+    report = delivery.deliver_due(
         ctx.session_scope,
         make_sender(ctx.settings),
         clock,
@@ -48,5 +50,5 @@ def deliver(ctx: JobContext) -> str:
 
 def follow_up(ctx: JobContext) -> str:
     with ctx.session_scope() as session:
-        report = outbox.schedule_follow_ups(session, now=ctx.now, settings=ctx.settings)
+        report = follow_ups.schedule_follow_ups(session, now=ctx.now, settings=ctx.settings)
     return report.summary()

@@ -3,8 +3,9 @@ nightly suggestions (draft inquiries for approval; nothing is sent)."""
 
 from __future__ import annotations
 
-from core import inquiries, planner
-from core.formatting import BERLIN
+from core.inquiries import closing
+from core.planning import planner
+from core.platform.formatting import BERLIN
 from jobs.spec import JobContext
 
 EXPIRY_BATCH = 200
@@ -15,7 +16,7 @@ def expire(ctx: JobContext) -> str:
     total = 0
     for _ in range(MAX_EXPIRY_BATCHES):
         with ctx.session_scope() as session:
-            n = inquiries.expire_inquiries(session, now=ctx.now, settings=ctx.settings, limit=EXPIRY_BATCH)
+            n = closing.expire_inquiries(session, now=ctx.now, settings=ctx.settings, limit=EXPIRY_BATCH)
         total += n
         if n < EXPIRY_BATCH:
             break

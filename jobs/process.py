@@ -27,19 +27,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings, load_or_exit
-from core.db import dispose_engines, get_engine, unit_of_work
-from core.runner import (
-    STANDBY_POLL_SECONDS,
-    LeaderLock,
-    RunnerIdentity,
-    claim_leadership,
-    make_leader_lock,
-    mark_stopped,
-    new_runner_identity,
-    record_beat,
-    register_runner,
-)
+from core.bootstrap import bootstrap
+from core.platform.config import Settings, load_or_exit
+from core.platform.db import dispose_engines, get_engine, unit_of_work
+from core.platform.runner import STANDBY_POLL_SECONDS, LeaderLock, RunnerIdentity, claim_leadership, make_leader_lock, mark_stopped, new_runner_identity, record_beat, register_runner
 from jobs.execution import Clock, JobRunOutcome, run_job, utc_now
 from jobs.options import INTERVAL_ENV, interval_override_or_exit
 from jobs.registry import JOBS
@@ -312,6 +303,7 @@ def main() -> int:
     settings = load_or_exit()
     interval = interval_override_or_exit(os.environ)
     configure_logging()
+    bootstrap()
     if interval is not None:
         log.warning("%s=%d: alle Jobs laufen alle %d s statt nach Plan (nur für Tests)", INTERVAL_ENV, interval, interval)
     lock: Optional[LeaderLock] = None

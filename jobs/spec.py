@@ -12,7 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session
 
-from core.config import Settings
+from core.platform.config import Settings
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from core.db import make_engine, normalise_url
-from core.models import Base, UTCDateTime
+from core.platform.db import make_engine, normalise_url
+from core.platform.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -39,7 +39,7 @@ def run_migrations_online() -> None:
         return
     url = config.attributes.get("url")
     if url is None:
-        from core.config import load_or_exit
+        from core.platform.config import load_or_exit
 
         url = load_or_exit().DATABASE_URL
     engine = make_engine(normalise_url(url), poolclass=sa.pool.NullPool)

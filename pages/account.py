@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core import users
-from core.db import read_session, unit_of_work
+from core.platform import users
+from core.platform.db import read_session, unit_of_work
 from ui import context, layout
 from ui.auth import require_actor
 

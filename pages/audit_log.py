@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core import audit
-from core.db import read_session
-from core.formatting import format_datetime, format_number
+from core.platform import audit
+from core.platform.db import read_session
+from core.platform.formatting import format_datetime, format_number
 from ui import layout
 from ui.auth import require_actor
 

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core.db import read_session
-from core.formatting import format_number
-from core.overview import overview
-from core.runner import runner_status
+from core.platform.db import read_session
+from core.platform.formatting import format_number
+from core.reports.overview import overview
+from core.platform.runner import runner_status
 from ui import context, layout
 from ui.auth import require_actor
 

@@ -3,11 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from core import inquiries, map_data, matching
-from core.geocoding import geocoding_counts
-from core.db import read_session, unit_of_work
-from core.permissions import Permission
-from core.formatting import format_km, format_number
+from core.inquiries import lifecycle as inquiries
+from core.inquiries import loading as inquiry_loading
+from core.matching import map_view as map_data
+from core.matching import eligibility
+from core.geo.geocoding import geocoding_counts
+from core.platform.db import read_session, unit_of_work
+from core.platform.permissions import Permission
+from core.platform.formatting import format_km, format_number
 from ui import context, layout
 from ui.auth import require_actor
 from ui.map_deck import build_deck
@@ -82,7 +85,7 @@ def _inquiry_action(t: map_data.TherapistPoint) -> None:
         return
     settings = context.settings()
     with read_session() as s:
-        reasons = matching.ineligibility_reasons(s, t.id, patient.search_id, today=today, settings=settings, actor=actor)
+        reasons = eligibility.ineligibility_reasons(s, t.id, patient.search_id, today=today, settings=settings, actor=actor)
     if reasons:
         st.markdown(f"**Nicht anfragbar für {patient.label}:**\n" + "\n".join(f"- {r}" for r in reasons))
         return
@@ -95,8 +98,8 @@ def _inquiry_action(t: map_data.TherapistPoint) -> None:
             with unit_of_work() as s:
                 created = inquiries.create_inquiry(s, actor, t.id, [patient.search_id], today=today,
                                                    now=context.now(), settings=settings)
-                ref = inquiries.reference(created.id)
-        except inquiries.InquiryError as exc:
+                ref = inquiry_loading.reference(created.id)
+        except inquiry_loading.InquiryError as exc:
             details = list(exc.therapist_reasons) + [r for rs in exc.reasons.values() for r in rs]
             st.error(str(exc) + "".join(f"\n- {r}" for r in details))
             return
@@ -112,7 +115,7 @@ def _flash(t: map_data.TherapistPoint) -> None:
     st.session_state.pop(_FLASH, None)
     _, inquiry_id, text = flash
     st.toast(text, icon=":material/check:")
-    st.page_link("pages/matching.py", label=f"Anfrage {inquiries.reference(inquiry_id)} in der Vermittlung öffnen",
+    st.page_link("pages/matching.py", label=f"Anfrage {inquiry_loading.reference(inquiry_id)} in der Vermittlung öffnen",
                  icon=":material/handshake:", query_params={"mt_view": "inquiries", "mt_inquiry": str(inquiry_id)})
 
 

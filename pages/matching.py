@@ -11,13 +11,20 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from core import inquiries as inq
-from core import matching, planner
-from core import matching_rules as mrules
-from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime, format_km, format_number
-from core.permissions import Permission
-from core.vocab import PAGE_TITLES, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
+from core.inquiries import answers as inquiries_answers
+from core.inquiries import closing
+from core.inquiries import lifecycle as inquiries_lifecycle
+from core.inquiries import loading as inquiry_loading
+from core.inquiries import views as inquiry_views
+from core.matching import contactable as matching_contactable
+from core.matching import proposal_view as matching_proposal_view
+from core.matching import regions as matching_regions
+from core.planning import planner
+from core.matching import rules
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_date, format_datetime, format_km, format_number
+from core.platform.permissions import Permission
+from core.platform.vocab import PAGE_TITLES, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
@@ -61,7 +68,7 @@ def _read_only_note() -> None:
         st.caption("Sie haben Lesezugriff: Anfragen ansehen ja, erstellen und ändern nein.")
 
 
-def _show_inquiry_error(exc: inq.InquiryError, names: Optional[dict[int, str]] = None) -> None:
+def _show_inquiry_error(exc: inquiry_loading.InquiryError, names: Optional[dict[int, str]] = None) -> None:
     lines = [str(exc)]
     for sid, reasons in exc.reasons.items():
         if reasons:
@@ -70,7 +77,7 @@ def _show_inquiry_error(exc: inq.InquiryError, names: Optional[dict[int, str]] =
     st.error("\n".join(lines), icon=":material/error:")
 
 
-def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching.Region]:
+def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching_regions.Region]:
     c1, c2, c3 = st.columns([1.2, 1, 3])
     text = c1.text_input(
         "PLZ-Region oder PLZ", key=prefix_key, bind="query-params", max_chars=5, placeholder="z. B. 10",
@@ -84,9 +91,9 @@ def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching.R
     try:
         if radius:
             with read_session() as s:
-                return matching.region_around_plz(s, text, radius)
-        return matching.region_by_prefix(text, digits=settings.PLZ_PREFIX_DIGITS)
-    except matching.MatchingError as exc:
+                return matching_regions.region_around_plz(s, text, radius)
+        return matching_regions.region_by_prefix(text, digits=settings.PLZ_PREFIX_DIGITS)
+    except matching_regions.MatchingError as exc:
         c3.error(str(exc), icon=":material/error:")
         return None
 
@@ -96,7 +103,7 @@ def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching.R
 
 def _proposal_panel(therapist_id: int) -> None:
     with read_session() as s:
-        pv = matching.proposal_view(s, actor, therapist_id, today=today, settings=settings)
+        pv = matching_proposal_view.proposal_view(s, actor, therapist_id, today=today, settings=settings)
     st.subheader(f"Anfrage an {pv.therapist_name}")
     channel = (
         "per E-Mail (über den Postausgang)" if pv.has_email
@@ -162,17 +169,17 @@ def _proposal_panel(therapist_id: int) -> None:
                          disabled=not chosen or len(chosen) > pv.max_size, icon=":material/send:"):
                 try:
                     with unit_of_work() as s:
-                        created = inq.create_inquiry(s, actor, therapist_id, chosen, today=today, now=now, settings=settings)
-                        ref = inq.reference(created.id)
+                        created = inquiries_lifecycle.create_inquiry(s, actor, therapist_id, chosen, today=today, now=now, settings=settings)
+                        ref = inquiry_loading.reference(created.id)
                         message = f"Anfrage {ref} mit {len(chosen)} Patient:in(nen) erstellt."
                         if send_now:
-                            report = inq.send_inquiry(s, actor, created.id, today=today, now=now, settings=settings)
+                            report = inquiries_lifecycle.send_inquiry(s, actor, created.id, today=today, now=now, settings=settings)
                             message = report.message or message
                     st.session_state.pop("mt_therapists", None)  # the therapist leaves the list now
                     st.query_params.pop("mt_therapist", None)
                     st.query_params["mt_inquiry"] = str(created.id)
                     _done(message)
-                except inq.InquiryError as exc:
+                except inquiry_loading.InquiryError as exc:
                     _show_inquiry_error(exc, names)
     with st.expander(f"Warum nicht? ({format_number(pv.rejected_total)} Patient:innen in der Nähe passen nicht)",
                      icon=":material/help:"):
@@ -208,7 +215,7 @@ def view_new() -> None:
     rv.reset_page_on_change(region, state_key="mt_region_sig", page_key="mt_page")
     page_no = rv.current_page("mt_page")
     with read_session() as s:
-        page = matching.contactable_therapists(
+        page = matching_contactable.contactable_therapists(
             s, actor, region, today=today, offset=(page_no - 1) * rv.PAGE_SIZE, limit=rv.PAGE_SIZE
         )
     pages = max(1, -(-page.total // rv.PAGE_SIZE))
@@ -277,7 +284,7 @@ def _picked_id(table: pd.DataFrame, picked: list[int], param: str) -> Optional[i
 # =========================================================================== inquiries
 
 
-def _marks(r: inq.InquiryRow) -> list[str]:
+def _marks(r: inquiry_views.InquiryRow) -> list[str]:
     out = []
     if r.reduced:
         out.append(InquiryMark.reduced.label)
@@ -288,10 +295,10 @@ def _marks(r: inq.InquiryRow) -> list[str]:
     return out
 
 
-def _answer_form(detail: inq.InquiryDetail) -> None:
+def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
     active = [m for m in detail.members if m.withdrawn_at is None and m.outcome in (Outcome.pending, Outcome.no_response)]
     late = [m for m in detail.members if m.withdrawn_at is not None and m.outcome == Outcome.pending]
-    options = list(mrules.ANSWER_OUTCOMES)
+    options = list(rules.ANSWER_OUTCOMES)
     with st.form(f"mt_answer_{detail.row.id}"):
         st.markdown("**Antwort erfassen** – ein Ergebnis je Patient:in")
         choices: dict[int, Any] = {}
@@ -316,18 +323,18 @@ def _answer_form(detail: inq.InquiryDetail) -> None:
             return
         try:
             with unit_of_work() as s:
-                report = inq.record_answer(s, actor, detail.row.id, given, today=today, now=now,
+                report = inquiries_answers.record_answer(s, actor, detail.row.id, given, today=today, now=now,
                                            notes={k: v for k, v in notes.items() if v}, settings=settings)
             _done(report.summary())
-        except inq.InquiryError as exc:
+        except inquiry_loading.InquiryError as exc:
             _show_inquiry_error(exc)
 
 
 def _detail_panel(inquiry_id: int) -> None:
     try:
         with read_session() as s:
-            d = inq.inquiry_detail(s, actor, inquiry_id, today=today, now=now, settings=settings)
-    except inq.InquiryError as exc:
+            d = inquiry_views.inquiry_detail(s, actor, inquiry_id, today=today, now=now, settings=settings)
+    except inquiry_loading.InquiryError as exc:
         st.info(str(exc))
         return
     r = d.row
@@ -375,26 +382,26 @@ def _detail_panel(inquiry_id: int) -> None:
         if c1.button("Anfrage senden", key=f"mt_send_{inquiry_id}", type="primary", disabled=not ok, icon=":material/send:"):
             try:
                 with unit_of_work() as s:
-                    report = inq.send_inquiry(s, actor, inquiry_id, today=today, now=now, settings=settings)
+                    report = inquiries_lifecycle.send_inquiry(s, actor, inquiry_id, today=today, now=now, settings=settings)
                 _done(report.message)
-            except inq.InquiryError as exc:
+            except inquiry_loading.InquiryError as exc:
                 _show_inquiry_error(exc)
     if r.channel == InquiryChannel.phone and r.status == InquiryStatus.queued:
         if c2.button("Anruf geführt", key=f"mt_called_{inquiry_id}", help="Die Anfrage gilt ab jetzt als gesendet."):
             try:
                 with unit_of_work() as s:
-                    inq.mark_call_made(s, actor, inquiry_id, now=now)
+                    inquiries_lifecycle.mark_call_made(s, actor, inquiry_id, now=now)
                 _done(f"Anfrage {r.reference} ist gesendet (telefonisch).")
-            except inq.InquiryError as exc:
+            except inquiry_loading.InquiryError as exc:
                 _show_inquiry_error(exc)
     if d.can_cancel:
         ok = c3.checkbox("Ja, stornieren", key=f"mt_confirm_cancel_{inquiry_id}")
         if c3.button("Anfrage stornieren", key=f"mt_cancel_{inquiry_id}", disabled=not ok, icon=":material/cancel:"):
             try:
                 with unit_of_work() as s:
-                    inq.cancel_inquiry(s, actor, inquiry_id, now=now)
+                    inquiries_lifecycle.cancel_inquiry(s, actor, inquiry_id, now=now)
                 _done(f"Anfrage {r.reference} storniert.")
-            except inq.InquiryError as exc:
+            except inquiry_loading.InquiryError as exc:
                 _show_inquiry_error(exc)
     if d.can_answer:
         _answer_form(d)
@@ -416,34 +423,34 @@ def _detail_panel(inquiry_id: int) -> None:
 def _later(inquiry_id: int, search_id: int, outcome: Outcome) -> None:
     try:
         with unit_of_work() as s:
-            inq.record_later_outcome(s, actor, inquiry_id, search_id, outcome, today=today, now=now)
+            inquiries_answers.record_later_outcome(s, actor, inquiry_id, search_id, outcome, today=today, now=now)
         _done(f"Gespeichert: {outcome.label}.")
-    except inq.InquiryError as exc:
+    except inquiry_loading.InquiryError as exc:
         _show_inquiry_error(exc)
 
 
 def _success(search_id: int) -> None:
     try:
         with unit_of_work() as s:
-            report = inq.confirm_success(s, actor, search_id, today=today, now=now, settings=settings)
+            report = closing.confirm_success(s, actor, search_id, today=today, now=now, settings=settings)
         _done(report.message)
-    except inq.InquiryError as exc:
+    except inquiry_loading.InquiryError as exc:
         _show_inquiry_error(exc)
 
 
 def view_inquiries() -> None:
     with read_session() as s:
-        counts = inq.inquiry_counts(s, actor, now=now, settings=settings)
+        counts = inquiry_views.inquiry_counts(s, actor, now=now, settings=settings)
     key = st.segmented_control(
-        "Filter", list(inq.INQUIRY_FILTERS), default="open", key="mt_filter", bind="query-params",
-        format_func=lambda k: f"{inq.INQUIRY_FILTERS[k]} ({format_number(counts.get(k, 0))})",
+        "Filter", list(inquiry_views.INQUIRY_FILTERS), default="open", key="mt_filter", bind="query-params",
+        format_func=lambda k: f"{inquiry_views.INQUIRY_FILTERS[k]} ({format_number(counts.get(k, 0))})",
     ) or "open"
     rv.reset_page_on_change(key, state_key="mt_filter_sig", page_key="mt_inq_page")
     page_no = rv.current_page("mt_inq_page")
     with read_session() as s:
-        rows, total = inq.list_inquiries(s, actor, filter_key=key, now=now, offset=(page_no - 1) * rv.PAGE_SIZE,
+        rows, total = inquiry_views.list_inquiries(s, actor, filter_key=key, now=now, offset=(page_no - 1) * rv.PAGE_SIZE,
                                          limit=rv.PAGE_SIZE, settings=settings)
-    st.markdown(f"**{rv.count_label(total, 'Anfrage', 'Anfragen')}** · Filter: {inq.INQUIRY_FILTERS[key]}")
+    st.markdown(f"**{rv.count_label(total, 'Anfrage', 'Anfragen')}** · Filter: {inquiry_views.INQUIRY_FILTERS[key]}")
     if not rows:
         st.info("Keine Anfragen in diesem Filter. Neue Anfragen entstehen unter „Neue Anfrage“ oder in der Regionalplanung.")
         raw = st.query_params.get("mt_inquiry")
@@ -488,8 +495,8 @@ def view_inquiries() -> None:
 
 def view_placements() -> None:
     with read_session() as s:
-        conflicts = inq.list_conflicts(s, actor)
-        placed = inq.placed_searches(s, actor)
+        conflicts = inquiries_answers.list_conflicts(s, actor)
+        placed = inquiry_views.placed_searches(s, actor)
     st.markdown(f"**{rv.count_label(len(conflicts), 'offener Konflikt', 'offene Konflikte')}** – eine zweite Zusage für "
                 "eine Patient:in, die schon vermittelt ist. Die erste Zusage gilt; bitte die andere Praxis informieren.")
     if not conflicts:
@@ -513,9 +520,9 @@ def view_placements() -> None:
                 if st.form_submit_button("Zusage freigeben", type="primary"):
                     try:
                         with unit_of_work() as s:
-                            inq.resolve_conflict(s, actor, c.member_id, note, now=now)
+                            inquiries_answers.resolve_conflict(s, actor, c.member_id, note, now=now)
                         _done(f"Konflikt für {c.patient_name} gelöst.")
-                    except inq.InquiryError as exc:
+                    except inquiry_loading.InquiryError as exc:
                         st.error(str(exc), icon=":material/error:")
     st.divider()
     st.markdown(f"**{rv.count_label(len(placed), 'Zusage wartet', 'Zusagen warten')} auf die Bestätigung nach den ersten Sitzungen**")
@@ -632,7 +639,7 @@ def view_nightly() -> None:
     st.dataframe(
         pd.DataFrame(
             [
-                {"Anfrage": inq.reference(i), "Therapeut:in": it.therapist_name, "PLZ": it.plz or "", "Kanal": it.channel.label,
+                {"Anfrage": inquiry_loading.reference(i), "Therapeut:in": it.therapist_name, "PLZ": it.plz or "", "Kanal": it.channel.label,
                  "Patient:innen": ", ".join(p.patient_name for p in it.patients),
                  "Längste Wartezeit (Tage)": max(p.waiting_days for p in it.patients)}
                 for i, it in items

@@ -4,18 +4,19 @@ Rules, SQL and rendering live in core.outbox."""
 
 from __future__ import annotations
 
-from typing import Optional
 
 import streamlit as st
 
-from core import mail_templates as mt
-from core import outbox
-from core.db import read_session, unit_of_work
-from core.formatting import format_datetime, format_number
-from core.outbox import OutboxError
-from core.permissions import Permission
-from core.runner import runner_status
-from core.vocab import PAGE_TITLES, EmailState
+from core.mail import templates as mt
+from core.mail import documents
+from core.mail import outbox
+from core.mail import views as outbox_views
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_datetime, format_number
+from core.mail.rules import OutboxError
+from core.platform.permissions import Permission
+from core.platform.runner import runner_status
+from core.platform.vocab import PAGE_TITLES, EmailState
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
@@ -32,7 +33,7 @@ layout.header(
 )
 if msg := st.session_state.pop(TOAST, None):
     st.toast(msg, icon=":material/check_circle:")
-st.caption(outbox.delivery_mode_text(settings))
+st.caption(outbox_views.delivery_mode_text(settings))
 
 
 def _done(message: str) -> None:
@@ -47,7 +48,7 @@ def _done(message: str) -> None:
 def live_panel() -> None:
     now = context.now()
     with read_session() as s:
-        panel = outbox.queue_panel(s, actor, now=now)
+        panel = outbox_views.queue_panel(s, actor, now=now)
         status = runner_status(s, now=now, include_runs=False)
     with st.container(border=True):
         c = st.columns(6)
@@ -77,7 +78,7 @@ search = st.text_input("Suche", key="outbox_search", bind="query-params",
                        placeholder="Betreff, Empfänger:in oder Anfrage-Nr. (z. B. A123)")
 now = context.now()
 with read_session() as s:
-    counts = outbox.outbox_counts(s, actor)
+    counts = outbox_views.outbox_counts(s, actor)
 
 TAB_LABELS = {"drafts": "Entwürfe", "queued": "Warteschlange", "sent": "Gesendet", "failed": "Fehlgeschlagen",
               "cancelled": "Storniert"}
@@ -90,7 +91,7 @@ EMPTY = {
 }
 
 
-def _table(tab: str, rows: list[outbox.EmailRow]):
+def _table(tab: str, rows: list[outbox_views.EmailRow]):
     records = []
     for r in rows:
         rec = {"Nr.": r.id, "Status": rv.badge_list(r.state)}
@@ -142,7 +143,7 @@ def _detail(email_id: int, tab: str) -> None:
         return
     with read_session() as s:
         try:
-            d = outbox.email_detail(s, actor, email_id, now=now, settings=settings)
+            d = outbox_views.email_detail(s, actor, email_id, now=now, settings=settings)
         except OutboxError as exc:
             st.warning(str(exc))
             return
@@ -178,7 +179,7 @@ def _detail(email_id: int, tab: str) -> None:
             _actions(d, tab)
 
 
-def _actions(d: outbox.EmailDetail, tab: str) -> None:
+def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
     r = d.row
     key = f"{tab}_{r.id}"
     cols = st.columns(2)
@@ -241,14 +242,14 @@ def _actions(d: outbox.EmailDetail, tab: str) -> None:
                         st.error(str(exc))
 
 
-tab_objects = st.tabs([f"{TAB_LABELS[t]} ({format_number(outbox.tab_count(counts, t))})" for t in TAB_LABELS])
+tab_objects = st.tabs([f"{TAB_LABELS[t]} ({format_number(outbox_views.tab_count(counts, t))})" for t in TAB_LABELS])
 for tab, container in zip(TAB_LABELS, tab_objects):
     with container:
         page_key = f"outbox_page_{tab}"
         rv.reset_page_on_change(search, state_key=f"outbox_filter_{tab}", page_key=page_key)
         page_no = rv.current_page(page_key)
         with read_session() as s:
-            rows, total = outbox.list_emails(s, actor, tab, now=now, search=search or "",
+            rows, total = outbox_views.list_emails(s, actor, tab, now=now, search=search or "",
                                              offset=(page_no - 1) * rv.PAGE_SIZE, limit=rv.PAGE_SIZE, settings=settings)
         if not rows:
             st.info(EMPTY[tab] if not search else "Keine E-Mail passt zur Suche.")
@@ -273,7 +274,7 @@ for tab, container in zip(TAB_LABELS, tab_objects):
 # --------------------------------------------------------------------------- local mail folder
 
 if show_sensitive and settings.SMTP_MODE == "folder":
-    mails = outbox.local_mailbox(actor, settings=settings, limit=30) or []
+    mails = outbox_views.local_mailbox(actor, settings=settings, limit=30) or []
     with st.expander(f"Lokaler Mailordner ({format_number(len(mails))} neueste)", icon=":material/inbox:"):
         st.caption(f"So würden die E-Mails ankommen. Ordner: {settings.MAIL_FOLDER}")
         if not mails:
@@ -327,8 +328,8 @@ if can_edit and show_sensitive:
         doc_therapist = st.number_input("Therapeut:in Nr.", min_value=1, step=1, value=None, key="docs_therapist")
         if doc_therapist:
             with read_session() as s:
-                brief = outbox.therapist_brief(s, actor, int(doc_therapist))
-                docs = outbox.list_therapist_documents(s, actor, int(doc_therapist)) if brief else []
+                brief = outbox_views.therapist_brief(s, actor, int(doc_therapist))
+                docs = documents.list_therapist_documents(s, actor, int(doc_therapist)) if brief else []
             if brief is None:
                 st.warning("Keine Therapeut:in mit dieser Nummer.")
             else:
@@ -340,7 +341,7 @@ if can_edit and show_sensitive:
                     if c2.button("Entfernen", key=f"doc_delete_{doc.id}"):
                         try:
                             with unit_of_work() as s:
-                                outbox.delete_therapist_document(s, actor, doc.id, context.now())
+                                documents.delete_therapist_document(s, actor, doc.id, context.now())
                             _done(f"{doc.filename} entfernt.")
                         except OutboxError as exc:
                             st.error(str(exc))
@@ -348,7 +349,7 @@ if can_edit and show_sensitive:
                 if upload is not None and st.button("Hochladen", key=f"doc_save_{brief.id}", type="primary"):
                     try:
                         with unit_of_work() as s:
-                            row = outbox.add_therapist_document(s, actor, brief.id, upload.name, upload.getvalue(), context.now())
+                            row = documents.add_therapist_document(s, actor, brief.id, upload.name, upload.getvalue(), context.now())
                         _done(f"{row.filename} gespeichert.")
                     except OutboxError as exc:
                         st.error(str(exc))

@@ -10,24 +10,18 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from core import patients, searches, therapists
-from core import validation as v
-from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime
-from core.patients import PatientError, PatientFilter
-from core.permissions import Permission
-from core.searches import IncompletePatient, SearchAction, SearchError
-from core.vocab import (
-    SYMPTOMS,
-    Gender,
-    GenderPreference,
-    Method,
-    PAGE_TITLES,
-    PatientStatus,
-    Salutation,
-    SearchStatus,
-    Transport,
-)
+from core.registry import exclusions as registry_exclusions
+from core.registry import patient_detail
+from core.registry import patients
+from core.registry import searches
+from core.registry import therapists
+from core.platform import validation as v
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_date, format_datetime
+from core.registry.patients import PatientError, PatientFilter
+from core.platform.permissions import Permission
+from core.registry.searches import IncompletePatient, SearchAction, SearchError
+from core.platform.vocab import SYMPTOMS, Gender, GenderPreference, Method, PAGE_TITLES, PatientStatus, Salutation, SearchStatus, Transport
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
@@ -171,7 +165,7 @@ def _form(patient_id: Optional[int]) -> None:
     values: dict[str, Any] = {}
     if patient_id is not None:
         with read_session() as s:
-            values = patients.get_patient(s, actor, patient_id, today=today).values
+            values = patient_detail.get_patient(s, actor, patient_id, today=today).values
     k = f"pf_{patient_id or 'new'}_"
     g = values.get
     slots = rv.FieldSlots()
@@ -345,7 +339,7 @@ if dialog_state and can_edit:
 # --------------------------------------------------------------------------- detail
 
 
-def _search_panel(detail: patients.PatientDetail) -> None:
+def _search_panel(detail: patient_detail.PatientDetail) -> None:
     open_search = detail.open_search
     if open_search is not None:
         st.markdown(
@@ -423,7 +417,7 @@ def _search_panel(detail: patients.PatientDetail) -> None:
         )
 
 
-def _exclusions_panel(detail: patients.PatientDetail) -> None:
+def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
     st.caption("Ausgeschlossene Therapeut:innen bekommen diese Person nie in einer Anfrage vorgeschlagen.")
     if detail.exclusions:
         st.dataframe(
@@ -456,7 +450,7 @@ def _exclusions_panel(detail: patients.PatientDetail) -> None:
         if st.button("Ausschließen", key=f"excl_add_{detail.id}", disabled=choice is None, icon=":material/block:"):
             try:
                 with unit_of_work() as s:
-                    patients.add_exclusion(s, actor, detail.id, choice, reason, now=context.now())
+                    registry_exclusions.add_exclusion(s, actor, detail.id, choice, reason, now=context.now())
             except v.ValidationErrors as exc:
                 st.error(" ".join(exc.errors.values()))
             except PatientError as exc:
@@ -474,7 +468,7 @@ def _exclusions_panel(detail: patients.PatientDetail) -> None:
         if st.button("Aufheben", key=f"excl_remove_{detail.id}", disabled=gone is None, icon=":material/undo:"):
             try:
                 with unit_of_work() as s:
-                    patients.remove_exclusion(s, actor, gone.id, now=context.now())
+                    registry_exclusions.remove_exclusion(s, actor, gone.id, now=context.now())
             except PatientError as exc:
                 st.error(str(exc))
             else:
@@ -485,8 +479,8 @@ def _exclusions_panel(detail: patients.PatientDetail) -> None:
 def _detail(patient_id: int) -> None:
     try:
         with read_session() as s:
-            detail = patients.get_patient(s, actor, patient_id, today=today)
-            history = patients.patient_history(s, actor, patient_id, today=today)
+            detail = patient_detail.get_patient(s, actor, patient_id, today=today)
+            history = patient_detail.patient_history(s, actor, patient_id, today=today)
     except PatientError as exc:
         st.info(str(exc))
         return

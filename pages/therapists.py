@@ -9,21 +9,13 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
-from core import therapists
-from core import validation as v
-from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime
-from core.permissions import Permission
-from core.therapists import TherapistError, TherapistFilter
-from core.vocab import (
-    CoordinatesSource,
-    Gender,
-    GenderPreference,
-    Method,
-    PAGE_TITLES,
-    Salutation,
-    TherapistStatus,
-)
+from core.registry import therapists
+from core.platform import validation as v
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_date, format_datetime
+from core.platform.permissions import Permission
+from core.registry.therapists import TherapistError, TherapistFilter
+from core.platform.vocab import CoordinatesSource, Gender, GenderPreference, Method, PAGE_TITLES, Salutation, TherapistStatus
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
@@ -403,7 +395,8 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
         column_config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small")},
     )
     if can_edit:
-        from core import patients
+        from core.registry import exclusions as registry_exclusions
+        from core.registry import patients
 
         by_id = {e.id: e for e in detail.exclusions}
         gone_id = st.selectbox("Ausschluss aufheben", list(by_id), format_func=lambda i: by_id[i].patient_name, index=None,
@@ -412,7 +405,7 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
         if st.button("Aufheben", key=f"th_excl_remove_{detail.id}", disabled=gone is None, icon=":material/undo:"):
             try:
                 with unit_of_work() as s:
-                    patients.remove_exclusion(s, actor, gone.id, now=context.now())
+                    registry_exclusions.remove_exclusion(s, actor, gone.id, now=context.now())
             except patients.PatientError as exc:
                 st.error(str(exc))
             else:

@@ -3,10 +3,10 @@
 import pandas as pd
 import streamlit as st
 
-from core import users
-from core.db import read_session, unit_of_work
-from core.formatting import format_datetime
-from core.vocab import Role
+from core.platform import users
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_datetime
+from core.platform.vocab import Role
 from ui import context, layout
 from ui.auth import require_actor
 

@@ -4,6 +4,8 @@
 set -uo pipefail
 PY=${1:-.venv/bin/python}
 shift || true
+# The import contracts first (.importlinter): a broken layer or a cycle fails the run.
+"$(dirname "$PY")/lint-imports" --no-cache || exit 1
 "$PY" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

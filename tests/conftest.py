@@ -10,8 +10,11 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.orm import Session
 
-from core.db import make_engine
+from core.bootstrap import bootstrap
+from core.platform.db import make_engine
 from tests.support.databases import DatabaseFactory
+
+bootstrap()  # the event handlers, as every entry point wires them
 
 BACKENDS = ["sqlite", "postgresql"]
 

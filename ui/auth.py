@@ -8,9 +8,9 @@ from typing import Optional
 
 import streamlit as st
 
-from core import auth
-from core.db import read_session, unit_of_work
-from core.permissions import Actor
+from core.platform import auth
+from core.platform.db import read_session, unit_of_work
+from core.platform.permissions import Actor
 from ui import context
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from core.config import Settings, get_settings
-from core.formatting import BERLIN
+from core.platform.config import Settings, get_settings
+from core.platform.formatting import BERLIN
 
 
 def settings() -> Settings:

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import streamlit as st
 
-from core.permissions import PermissionDenied
-from core.vocab import Labeled
+from core.platform.permissions import PermissionDenied
+from core.platform.vocab import Labeled
 
 log = logging.getLogger("dashboard")
 

@@ -9,8 +9,8 @@ import math
 
 import pydeck as pdk
 
-from core.formatting import format_km, format_number
-from core.map_data import MAP_STATES, PATIENT_COLOR, MapView
+from core.platform.formatting import format_km, format_number
+from core.matching.map_view import MAP_STATES, PATIENT_COLOR, MapView
 
 RING_COLOR = (60, 60, 60)
 MAX_RING_COLOR = (200, 30, 30)

@@ -11,13 +11,14 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import pandas as pd
 import streamlit as st
 
-from core import registry_csv
-from core import validation as v
-from core.db import read_session, unit_of_work
-from core.formatting import format_date, format_datetime, format_number
-from core.patients import DuplicateWarning, HistoryItem
-from core.permissions import Actor, Permission
-from core.vocab import Labeled, Method
+from core.registry import csv_files as registry_csv
+from core.platform import validation as v
+from core.platform.db import read_session, unit_of_work
+from core.platform.formatting import format_date, format_datetime, format_number
+from core.registry.patient_detail import HistoryItem
+from core.registry.patients import DuplicateWarning
+from core.platform.permissions import Actor, Permission
+from core.platform.vocab import Labeled, Method
 from ui import context
 
 PAGE_SIZE = 50

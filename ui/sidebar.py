@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.db import read_session
-from core.permissions import Actor
+from core.platform.db import read_session
+from core.platform.permissions import Actor
 from ui import auth, context
 
 
@@ -19,7 +19,7 @@ def render(actor: Actor) -> None:
 
 
 def runner_line() -> str:
-    from core.runner import runner_status
+    from core.platform.runner import runner_status
 
     with read_session() as s:
         return runner_status(s, now=context.now(), include_runs=False).label

@@ -10,7 +10,7 @@ from typing import Optional
 
 import streamlit as st
 
-from core import timewindows
+from core.platform import timewindows
 
 
 def initial_rows(text: Optional[str]) -> dict[str, str]:

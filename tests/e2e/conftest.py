@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.db import dispose_engines
+from core.platform.db import dispose_engines
 from tests.support.apptest import create_accounts
 from tests.support.databases import IN_CI
 

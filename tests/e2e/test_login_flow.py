@@ -6,7 +6,7 @@ import pytest
 
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.support.apptest import ACCOUNTS
-from core.vocab import Role
+from core.platform.vocab import Role
 
 pytestmark = pytest.mark.e2e
 

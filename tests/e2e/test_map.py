@@ -8,8 +8,8 @@ import re
 import pytest
 from PIL import Image
 
-from core.db import dispose_engines
-from core.vocab import Role
+from core.platform.db import dispose_engines
+from core.platform.vocab import Role
 from tests.e2e.conftest import ARTIFACTS, wait_for_app
 from tests.e2e.test_login_flow import _login
 from tests.ui.test_map_page import _seed

@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from core import outbox
-from core.config import Settings
-from core.db import dispose_engines, get_engine, read_session, unit_of_work
-from core.models import Inquiry, OutboxEmail, Search
-from core.vocab import InquiryStatus, Role, SearchStatus
+from core.mail import delivery
+from core.platform.config import Settings
+from core.platform.db import dispose_engines, get_engine, read_session, unit_of_work
+from core.platform.models import Inquiry, OutboxEmail, Search
+from core.platform.vocab import InquiryStatus, Role, SearchStatus
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.e2e.test_login_flow import _login
 from tests.support.seed import patient_with_search, therapist
@@ -38,8 +38,8 @@ def _deliver(url):
     """What the outbox job does (tested by the outbox issue): deliver due mails."""
     now = datetime.now(timezone.utc) + timedelta(seconds=1)
     with unit_of_work(get_engine(url)) as s:
-        for m in outbox.claim_due(s, owner="e2e", now=now, limit=20, lease_until=now + timedelta(minutes=5), settings=Settings()):
-            outbox.mark_sent(s, m, owner="e2e", sent_at=now)
+        for m in delivery.claim_due(s, owner="e2e", now=now, limit=20, lease_until=now + timedelta(minutes=5), settings=Settings()):
+            delivery.mark_sent(s, m, owner="e2e", sent_at=now)
 
 
 def _goto(page, server, query: str, view: str = "Neue Anfrage") -> None:

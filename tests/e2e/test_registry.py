@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.vocab import Role
+from core.platform.vocab import Role
 from tests.e2e.conftest import screenshot, wait_for_app
 from tests.e2e.test_login_flow import _login
 

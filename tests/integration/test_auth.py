@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import auth, users
-from core.config import load_settings
-from core.models import AuditEntry, LoginSession
-from core.permissions import SYSTEM, PermissionDenied
-from core.vocab import Role
+from core.platform import auth
+from core.platform import users
+from core.platform.config import load_settings
+from core.platform.models import AuditEntry, LoginSession
+from core.platform.permissions import SYSTEM, PermissionDenied
+from core.platform.vocab import Role
 
 SETTINGS = load_settings(environ={}, env_file=None)
 

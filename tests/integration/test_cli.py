@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.db import make_engine, read_session
-from core.models import User
-from core.vocab import Role
+from core.platform.db import make_engine, read_session
+from core.platform.models import User
+from core.platform.vocab import Role
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,23 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import demo_data
-from core.demo_cities import DEMO_CITIES
-from core.demo_data import DEMO, DEMO_LOGINS, PlzRow, generate, kvnr_check_digit, kvnr_is_valid, load_demo_data
-from core.models import (
-    AuditEntry,
-    Inquiry,
-    InquiryPatient,
-    OutboxEmail,
-    Patient,
-    PhoneCall,
-    PlzCentroid,
-    Search,
-    Therapist,
-    User,
-)
-from core.users import verify_password
-from core.vocab import SYMPTOMS, InquiryStatus, Outcome, ResponseType, SearchStatus, TherapistStatus
+from demo import data as demo_data
+from demo.cities import DEMO_CITIES
+from demo.data import DEMO, DEMO_LOGINS, PlzRow, generate, kvnr_check_digit, kvnr_is_valid, load_demo_data
+from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, PlzCentroid, Search, Therapist, User
+from core.platform.users import verify_password
+from core.platform.vocab import SYMPTOMS, InquiryStatus, Outcome, ResponseType, SearchStatus, TherapistStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 23)
@@ -228,7 +217,7 @@ def test_refuses_a_database_with_other_data(db_session):
 def _cli(args: list[str], url: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": url, "GEONAMES_PATH": str(ROOT / "var" / "does-not-exist" / "DE.txt")}
     return subprocess.run(
-        [sys.executable, "-m", "core.demo_data", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "demo.data", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 

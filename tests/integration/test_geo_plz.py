@@ -4,7 +4,6 @@ the download and the `python -m core.geo` command; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 import zipfile
@@ -15,10 +14,11 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from core import geo
-from core.models import Patient, PlzCentroid, Therapist
-from core.vocab import CoordinatesSource
-from tests.support.databases import IN_CI, ROOT
+from core.geo import distance as geo
+from core.geo import plz as geo_plz
+from core.platform.models import Patient, PlzCentroid, Therapist
+from core.platform.vocab import CoordinatesSource
+from tests.support.databases import IN_CI
 from tests.support.geonames import geonames_path
 
 GEONAMES_DE = geonames_path()
@@ -57,36 +57,36 @@ def _count(session) -> int:
 
 def test_load_whole_geonames_file(db_session, backend):
     path = geonames_file()
-    first = geo.load_plz_centroids(db_session, path)
+    first = geo_plz.load_plz_centroids(db_session, path)
     print(f"\n[{backend}] DE.txt load: {first.plz_count} PLZ from {first.rows_read} rows in {first.seconds:.2f} s")
     assert first.plz_count >= 8000
     assert _count(db_session) == first.plz_count
     assert first.seconds < 10
 
-    berlin = geo.plz_centroid(db_session, "10115")
-    munich = geo.plz_centroid(db_session, "80331")
+    berlin = geo_plz.plz_centroid(db_session, "10115")
+    munich = geo_plz.plz_centroid(db_session, "80331")
     assert 500 <= geo.distance_km(berlin, munich) <= 510
-    assert geo.plz_state(db_session, "10115") == "BE"
-    assert geo.plz_state(db_session, "80331") == "BY"
-    assert geo.plz_info(db_session, "80331").city == "München"
+    assert geo_plz.plz_state(db_session, "10115") == "BE"
+    assert geo_plz.plz_state(db_session, "80331") == "BY"
+    assert geo_plz.plz_info(db_session, "80331").city == "München"
     states = set(db_session.scalars(select(PlzCentroid.state_code).distinct()))
     assert states - {None} == geo.STATE_CODES
     assert first.without_state <= 1
 
-    second = geo.load_plz_centroids(db_session, path)
+    second = geo_plz.load_plz_centroids(db_session, path)
     print(f"[{backend}] DE.txt reload: {second.seconds:.2f} s")
     assert second.plz_count == first.plz_count == _count(db_session)
-    assert geo.plz_centroid(db_session, "10115") == berlin
+    assert geo_plz.plz_centroid(db_session, "10115") == berlin
 
 
 # --------------------------------------------------------------------------- small synthetic files
 
 
 def test_reload_replaces_rows(db_session, small_file, tmp_path):
-    geo.load_plz_centroids(db_session, small_file)
+    geo_plz.load_plz_centroids(db_session, small_file)
     assert _count(db_session) == 4
-    assert geo.plz_state(db_session, "50667") == "NW"  # numeric admin code 07
-    hamburg = geo.plz_info(db_session, "20095")
+    assert geo_plz.plz_state(db_session, "50667") == "NW"  # numeric admin code 07
+    hamburg = geo_plz.plz_info(db_session, "20095")
     assert hamburg.city == "Hamburg"
     assert hamburg.lat == pytest.approx((53.5453 + 53.5521) / 2)
 
@@ -95,36 +95,36 @@ def test_reload_replaces_rows(db_session, small_file, tmp_path):
         "\n".join(line for line in SMALL.splitlines() if "50667" not in line).replace("52.5323", "52.6000") + "\n",
         encoding="utf-8",
     )
-    summary = geo.load_plz_centroids(db_session, changed)
+    summary = geo_plz.load_plz_centroids(db_session, changed)
     assert summary.plz_count == 3 == _count(db_session)
-    assert geo.plz_centroid(db_session, "50667") is None  # gone from the file, gone from the table
-    assert geo.plz_centroid(db_session, "10115") == (52.6, 13.3846)
+    assert geo_plz.plz_centroid(db_session, "50667") is None  # gone from the file, gone from the table
+    assert geo_plz.plz_centroid(db_session, "10115") == (52.6, 13.3846)
 
 
 def test_missing_file_message(db_session, tmp_path):
     with pytest.raises(FileNotFoundError, match="GeoNames-Datei nicht gefunden"):
-        geo.load_plz_centroids(db_session, tmp_path / "nope.txt")
+        geo_plz.load_plz_centroids(db_session, tmp_path / "nope.txt")
 
 
 def test_lookups_reject_malformed_plz(db_session, small_file):
-    geo.load_plz_centroids(db_session, small_file)
+    geo_plz.load_plz_centroids(db_session, small_file)
     for bad in ("", "1011", "10115a", None, "99999"):
-        assert geo.plz_centroid(db_session, bad) is None
-        assert geo.plz_state(db_session, bad) is None
-    assert geo.plz_centroids(db_session, ["10115", " 80331", "bad", None, "99999"]) == {
+        assert geo_plz.plz_centroid(db_session, bad) is None
+        assert geo_plz.plz_state(db_session, bad) is None
+    assert geo_plz.plz_centroids(db_session, ["10115", " 80331", "bad", None, "99999"]) == {
         "10115": (52.5323, 13.3846),
         "80331": (48.1345, 11.571),
     }
 
 
 def test_place_patient_uses_centroid_only(db_session, small_file):
-    geo.load_plz_centroids(db_session, small_file)
+    geo_plz.load_plz_centroids(db_session, small_file)
     p = Patient(first_name="Ada", last_name="Placed", street="Irgendwo 1", plz="80331", city="München")
     q = Patient(first_name="Bea", last_name="Unknown", street="Irgendwo 2", plz="99999", city="Nirgends", lat=1.0, lon=2.0)
     db_session.add_all([p, q])
-    assert geo.place_patient(db_session, p) is True
+    assert geo_plz.place_patient(db_session, p) is True
     assert (p.lat, p.lon) == (48.1345, 11.571)
-    assert geo.place_patient(db_session, q) is False
+    assert geo_plz.place_patient(db_session, q) is False
     assert (q.lat, q.lon) == (None, None)
     db_session.flush()
 
@@ -137,15 +137,15 @@ def test_refresh_centroid_coordinates_after_load(db_session, small_file):
     db_session.flush()
     stamp = db_session.get(Patient, p.id).updated_at
 
-    geo.load_plz_centroids(db_session, small_file)
-    moved = geo.refresh_centroid_coordinates(db_session)
+    geo_plz.load_plz_centroids(db_session, small_file)
+    moved = geo_plz.refresh_centroid_coordinates(db_session)
     assert moved == {"patients": 1, "therapists": 1}
     p, t_missing, t_arzt = (db_session.get(type(o), o.id) for o in (p, t_missing, t_arzt))
     assert (p.lat, p.lon) == (52.5323, 13.3846)
     assert p.updated_at == stamp
     assert t_missing.coordinates_source == CoordinatesSource.plz_centroid
     assert (t_arzt.lat, t_arzt.lon, t_arzt.coordinates_source) == (53.0, 10.0, CoordinatesSource.arztsuche)
-    assert geo.refresh_centroid_coordinates(db_session) == {"patients": 0, "therapists": 0}
+    assert geo_plz.refresh_centroid_coordinates(db_session) == {"patients": 0, "therapists": 0}
 
 
 # --------------------------------------------------------------------------- bounding-box pre-filter
@@ -219,7 +219,7 @@ def _zip(members: dict[str, str]) -> bytes:
 def test_download_unpacks_de_txt(tmp_path):
     dest = tmp_path / "geonames" / "DE.txt"
     with _ZipServer(_zip({"readme.txt": "GeoNames", "DE.txt": SMALL})) as srv:
-        assert geo.download_geonames(dest, url=srv.url, timeout_s=5, user_agent="tp-test/1.0") == dest
+        assert geo_plz.download_geonames(dest, url=srv.url, timeout_s=5, user_agent="tp-test/1.0") == dest
     assert dest.read_text(encoding="utf-8") == SMALL
     assert srv.requests == ["tp-test/1.0"]
     assert [p.name for p in dest.parent.iterdir()] == ["DE.txt"]  # no temp files left
@@ -230,12 +230,13 @@ def test_download_rejects_bad_archives(tmp_path, body, message):
     dest = tmp_path / "DE.txt"
     dest.write_text("old", encoding="utf-8")
     with _ZipServer(body) as srv, pytest.raises(ValueError, match=message):
-        geo.download_geonames(dest, url=srv.url, timeout_s=5)
+        geo_plz.download_geonames(dest, url=srv.url, timeout_s=5)
     assert dest.read_text(encoding="utf-8") == "old"  # the old file survives
 
 
 def test_cli_data_loads_existing_file(fresh_db_url, small_file, monkeypatch, capsys):
-    from core import config, db
+    from core.platform import config
+    from core.platform import db
 
     settings = config.load_settings(
         environ={"DATABASE_URL": fresh_db_url, "GEONAMES_PATH": str(small_file)}, env_file=small_file.parent / "no.env"
@@ -243,13 +244,13 @@ def test_cli_data_loads_existing_file(fresh_db_url, small_file, monkeypatch, cap
     monkeypatch.setattr(config, "load_or_exit", lambda: settings)
     try:
         started = time.perf_counter()
-        assert geo.main(["data"]) == 0  # file exists: no download, just the load
+        assert geo_plz.main(["data"]) == 0  # file exists: no download, just the load
         assert time.perf_counter() - started < 10
         out = capsys.readouterr().out
         assert "4 Postleitzahlen geladen" in out and "Lade" not in out
         with db.read_session(db.get_engine(fresh_db_url)) as s:
-            assert geo.plz_count(s) == 4
-        assert geo.main(["load", "--path", str(small_file.parent / "missing.txt")]) == 1
+            assert geo_plz.plz_count(s) == 4
+        assert geo_plz.main(["load", "--path", str(small_file.parent / "missing.txt")]) == 1
         assert "GeoNames-Datei nicht gefunden" in capsys.readouterr().err
     finally:
         db.get_engine(fresh_db_url).dispose()  # the CLI's cached engine; the database is the test's own

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from core.adapters.geocoder import GeocoderError, NominatimGeocoder, PracticeAddress, RateLimiter
-from core.geo import place_patient
-from core.geocoding import geocode_pending_therapists, geocoding_counts, request_geocoding
-from core.models import GeocodeCacheEntry, Patient, PlzCentroid, Therapist
-from core.vocab import CoordinatesSource
+from core.geo.plz import place_patient
+from core.geo.geocoding import geocode_pending_therapists, geocoding_counts, request_geocoding
+from core.platform.models import GeocodeCacheEntry, Patient, PlzCentroid, Therapist
+from core.platform.vocab import CoordinatesSource
 
 CONTACT = "it@agentur.example"
 
@@ -412,8 +412,8 @@ def test_geocoding_job_uses_configured_geocoder(fresh_db_url, nominatim, now):
     import dataclasses
     from functools import partial
 
-    from core.config import load_settings
-    from core.db import make_engine, unit_of_work
+    from core.platform.config import load_settings
+    from core.platform.db import make_engine, unit_of_work
     from jobs import geo_jobs
     from jobs.registry import JOBS
     from jobs.spec import JobContext

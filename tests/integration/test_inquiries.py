@@ -9,12 +9,17 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from core import inquiries as inq
-from core import matching
-from core import outbox
-from core.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, SearchExclusion, Therapist
-from core.permissions import PermissionDenied
-from core.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome, PatientStatus, ResponseType, SearchStatus
+from core.inquiries import answers as inquiries_answers
+from core.inquiries import closing
+from core.inquiries import lifecycle as inquiries_lifecycle
+from core.inquiries import loading as inquiry_loading
+from core.inquiries import views as inquiry_views
+from core.matching import candidates
+from core.matching import eligibility
+from core.mail import delivery as mail_delivery
+from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, SearchExclusion, Therapist
+from core.platform.permissions import PermissionDenied
+from core.platform.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome, PatientStatus, ResponseType, SearchStatus
 from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north
 
 A, RC, RU, RO, NR = (Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other,
@@ -22,25 +27,25 @@ A, RC, RU, RO, NR = (Outcome.accepted, Outcome.rejected_capacity, Outcome.reject
 
 
 def create(s, tid, sids, **kw):
-    return inq.create_inquiry(s, COORD, tid, sids, today=TODAY, now=NOW, settings=SETTINGS, **kw)
+    return inquiries_lifecycle.create_inquiry(s, COORD, tid, sids, today=TODAY, now=NOW, settings=SETTINGS, **kw)
 
 
 def send(s, inquiry_id, now=NOW):
-    return inq.send_inquiry(s, COORD, inquiry_id, today=TODAY, now=now, settings=SETTINGS)
+    return inquiries_lifecycle.send_inquiry(s, COORD, inquiry_id, today=TODAY, now=now, settings=SETTINGS)
 
 
 def deliver(s, now):
     """What the outbox job does: claim due mails and record their delivery."""
-    claimed = outbox.claim_due(s, owner="test", now=now, limit=100, lease_until=now + timedelta(minutes=5), settings=SETTINGS)
+    claimed = mail_delivery.claim_due(s, owner="test", now=now, limit=100, lease_until=now + timedelta(minutes=5), settings=SETTINGS)
     for mail in claimed:
-        outbox.mark_sent(s, mail, owner="test", sent_at=now)
+        mail_delivery.mark_sent(s, mail, owner="test", sent_at=now)
     s.flush()
     s.expire_all()
     return claimed
 
 
 def answer(s, inquiry_id, outcomes, now=NOW, today=TODAY):
-    return inq.record_answer(s, COORD, inquiry_id, outcomes, today=today, now=now, settings=SETTINGS)
+    return inquiries_answers.record_answer(s, COORD, inquiry_id, outcomes, today=today, now=now, settings=SETTINGS)
 
 
 def sent_inquiry(s, tid, sids, now=NOW):
@@ -58,7 +63,7 @@ def test_create_rechecks_every_rule_and_audits(db_session):
     t = make_therapist(s)
     ok = make_search(s)
     far = make_search(s, at=north(40))
-    with pytest.raises(inq.InquiryError) as err:
+    with pytest.raises(inquiry_loading.InquiryError) as err:
         create(s, t.id, [ok.id, far.id])
     assert "Zu weit" in " ".join(err.value.reasons[far.id]) and err.value.reasons[ok.id] == []
     i = create(s, t.id, [ok.id])
@@ -66,7 +71,7 @@ def test_create_rechecks_every_rule_and_audits(db_session):
     assert [m.position for m in i.patients] == [1]
     assert s.scalar(select(AuditEntry).where(AuditEntry.action == "inquiry.create", AuditEntry.entity_id == i.id))
     # the therapist is pending now: a second inquiry is refused with the therapist reason
-    with pytest.raises(inq.InquiryError, match="offene Anfrage"):
+    with pytest.raises(inquiry_loading.InquiryError, match="offene Anfrage"):
         create(s, t.id, [make_search(s).id])
 
 
@@ -74,14 +79,14 @@ def test_create_refuses_size_duplicates_and_viewers(db_session):
     s = db_session
     t = make_therapist(s)
     xs = [make_search(s) for _ in range(7)]
-    with pytest.raises(inq.InquiryError, match="höchstens 6"):
+    with pytest.raises(inquiry_loading.InquiryError, match="höchstens 6"):
         create(s, t.id, [x.id for x in xs])
-    with pytest.raises(inq.InquiryError, match="doppelt"):
+    with pytest.raises(inquiry_loading.InquiryError, match="doppelt"):
         create(s, t.id, [xs[0].id, xs[0].id])
-    with pytest.raises(inq.InquiryError, match="mindestens eine"):
+    with pytest.raises(inquiry_loading.InquiryError, match="mindestens eine"):
         create(s, t.id, [])
     with pytest.raises(PermissionDenied):
-        inq.create_inquiry(s, VIEWER, t.id, [xs[0].id], today=TODAY, now=NOW, settings=SETTINGS)
+        inquiries_lifecycle.create_inquiry(s, VIEWER, t.id, [xs[0].id], today=TODAY, now=NOW, settings=SETTINGS)
     assert len(create(s, t.id, [x.id for x in xs[:6]]).patients) == 6
 
 
@@ -103,7 +108,7 @@ def test_send_by_email_waits_queued_until_delivered(db_session):
     deliver(s, later)
     i = s.get(Inquiry, i.id)
     assert i.status == InquiryStatus.sent and i.sent_at == later
-    with pytest.raises(inq.InquiryError, match="bereits gesendet"):
+    with pytest.raises(inquiry_loading.InquiryError, match="bereits gesendet"):
         send(s, i.id)
 
 
@@ -120,7 +125,7 @@ def test_send_without_email_schedules_a_call_sent_when_made(db_session):
     assert (local.weekday(), local.hour, local.minute) == (0, 10, 0)  # Monday 10:00
     s.refresh(i)
     assert i.status == InquiryStatus.queued and i.sent_at is None
-    inq.mark_call_made(s, COORD, i.id, now=saturday + timedelta(days=2))
+    inquiries_lifecycle.mark_call_made(s, COORD, i.id, now=saturday + timedelta(days=2))
     assert i.status == InquiryStatus.sent and i.sent_at == saturday + timedelta(days=2)
 
 
@@ -143,7 +148,7 @@ def test_answer_before_sending_is_refused(db_session):
     x = make_search(s)
     i = create(s, t.id, [x.id])
     send(s, i.id)
-    with pytest.raises(inq.InquiryError, match="nach dem Versand"):
+    with pytest.raises(inquiry_loading.InquiryError, match="nach dem Versand"):
         answer(s, i.id, {x.id: A})
 
 
@@ -173,7 +178,7 @@ def test_answer_mixed_outcomes_is_one_consistent_change(db_session):
     assert s.get(Search, xs[0].id).placed_therapist_id == t.id and report.placed == [xs[0].id]
     assert s.scalar(select(SearchExclusion).where(SearchExclusion.search_id == xs[2].id, SearchExclusion.therapist_id == t.id))
     assert s.get(PhoneCall, call.id).state == CallState.cancelled
-    with pytest.raises(inq.InquiryError, match="bereits beantwortet"):
+    with pytest.raises(inquiry_loading.InquiryError, match="bereits beantwortet"):
         answer(s, i.id, {x.id: A for x in xs})
 
 
@@ -195,9 +200,9 @@ def test_answer_must_cover_exactly_the_members(db_session):
     t = make_therapist(s)
     a, b = make_search(s), make_search(s)
     i = sent_inquiry(s, t.id, [a.id, b.id])
-    with pytest.raises(inq.InquiryError, match="fehlt"):
+    with pytest.raises(inquiry_loading.InquiryError, match="fehlt"):
         answer(s, i.id, {a.id: A})
-    with pytest.raises(inq.InquiryError):
+    with pytest.raises(inquiry_loading.InquiryError):
         answer(s, i.id, {a.id: A, b.id: Outcome.no_show})
 
 
@@ -236,12 +241,12 @@ def test_first_acceptance_wins_later_one_is_a_conflict(db_session):
     assert s.get(Search, x.id).placed_therapist_id == t1.id
     i3 = s.get(Inquiry, i3.id)
     assert i3.needs_attention and i3.patients[0].conflict
-    conflicts = inq.list_conflicts(s, COORD)
+    conflicts = inquiries_answers.list_conflicts(s, COORD)
     assert [c.search_id for c in conflicts] == [x.id] and conflicts[0].placed_therapist_id == t1.id
-    with pytest.raises(inq.InquiryError, match="Notiz"):
-        inq.resolve_conflict(s, COORD, conflicts[0].member_id, " ", now=NOW)
-    inq.resolve_conflict(s, COORD, conflicts[0].member_id, "Praxis informiert", now=NOW)
-    assert inq.list_conflicts(s, COORD) == []
+    with pytest.raises(inquiry_loading.InquiryError, match="Notiz"):
+        inquiries_answers.resolve_conflict(s, COORD, conflicts[0].member_id, " ", now=NOW)
+    inquiries_answers.resolve_conflict(s, COORD, conflicts[0].member_id, "Praxis informiert", now=NOW)
+    assert inquiries_answers.list_conflicts(s, COORD) == []
     assert not s.get(Inquiry, i3.id).needs_attention
 
 
@@ -291,18 +296,18 @@ def test_later_outcomes_and_no_show_releases_placement(db_session):
     a, b = make_search(s), make_search(s)
     i = sent_inquiry(s, t.id, [a.id, b.id])
     answer(s, i.id, {a.id: A, b.id: A})
-    inq.record_later_outcome(s, COORD, i.id, a.id, Outcome.in_sessions, today=TODAY, now=NOW)
-    inq.record_later_outcome(s, COORD, i.id, b.id, Outcome.no_show, today=TODAY, now=NOW, note="kam nicht")
+    inquiries_answers.record_later_outcome(s, COORD, i.id, a.id, Outcome.in_sessions, today=TODAY, now=NOW)
+    inquiries_answers.record_later_outcome(s, COORD, i.id, b.id, Outcome.no_show, today=TODAY, now=NOW, note="kam nicht")
     s.expire_all()
     assert s.get(Search, a.id).placed_therapist_id == t.id
     assert s.get(Search, b.id).placed_therapist_id is None
-    with pytest.raises(inq.InquiryError, match="nach einer Zusage"):
-        inq.record_later_outcome(s, COORD, i.id, b.id, Outcome.in_sessions, today=TODAY, now=NOW)
-    with pytest.raises(inq.InquiryError):
-        inq.record_later_outcome(s, COORD, i.id, a.id, Outcome.accepted, today=TODAY, now=NOW)
+    with pytest.raises(inquiry_loading.InquiryError, match="nach einer Zusage"):
+        inquiries_answers.record_later_outcome(s, COORD, i.id, b.id, Outcome.in_sessions, today=TODAY, now=NOW)
+    with pytest.raises(inquiry_loading.InquiryError):
+        inquiries_answers.record_later_outcome(s, COORD, i.id, a.id, Outcome.accepted, today=TODAY, now=NOW)
     # the no-show therapist is never proposed for b again (after cooling)
     later = TODAY + timedelta(weeks=5)
-    assert any("nicht erschienen" in r for r in matching.ineligibility_reasons(s, t.id, b.id, today=later, settings=SETTINGS))
+    assert any("nicht erschienen" in r for r in eligibility.ineligibility_reasons(s, t.id, b.id, today=later, settings=SETTINGS))
 
 
 # =========================================================================== expiry and success
@@ -315,15 +320,15 @@ def test_expiry_boundary_no_response_and_cooling(db_session):
     sent_at = NOW
     i = sent_inquiry(s, t.id, [x.id], now=sent_at)
     just_before = sent_at + timedelta(days=SETTINGS.INQUIRY_EXPIRY_DAYS) - timedelta(seconds=1)
-    assert inq.expire_inquiries(s, now=just_before, settings=SETTINGS) == 0
+    assert closing.expire_inquiries(s, now=just_before, settings=SETTINGS) == 0
     at = sent_at + timedelta(days=SETTINGS.INQUIRY_EXPIRY_DAYS)
-    assert inq.expire_inquiries(s, now=at, settings=SETTINGS) == 1
+    assert closing.expire_inquiries(s, now=at, settings=SETTINGS) == 1
     s.expire_all()
     i = s.get(Inquiry, i.id)
     assert i.status == InquiryStatus.expired and i.response_type == ResponseType.no_response
     assert i.patients[0].outcome == Outcome.no_response
     assert s.get(Therapist, t.id).next_contact_at == at.date() + timedelta(weeks=SETTINGS.COOLING_WEEKS)
-    assert matching.load_relations(s, search_ids=[x.id]).open_counts.get(x.id, 0) == 0
+    assert candidates.load_relations(s, search_ids=[x.id]).open_counts.get(x.id, 0) == 0
     # a late answer is still welcome
     answer(s, i.id, {x.id: A}, now=at + timedelta(days=1))
     assert s.get(Search, x.id).placed_therapist_id == t.id
@@ -334,10 +339,10 @@ def test_success_marks_search_patient_member_and_queues_mail(db_session):
     t = make_therapist(s)
     x = make_search(s, email="paula@example.org")
     i = sent_inquiry(s, t.id, [x.id])
-    with pytest.raises(inq.InquiryError, match="zugesagt"):
-        inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    with pytest.raises(inquiry_loading.InquiryError, match="zugesagt"):
+        closing.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
     answer(s, i.id, {x.id: A})
-    report = inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    report = closing.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
     s.expire_all()
     search = s.get(Search, x.id)
     assert search.status == SearchStatus.successful and search.success_on == TODAY
@@ -353,7 +358,7 @@ def test_success_without_patient_email_still_confirms(db_session):
     x = make_search(s, email=None)
     i = sent_inquiry(s, t.id, [x.id])
     answer(s, i.id, {x.id: A})
-    report = inq.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    report = closing.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
     assert report.email_id is None and "telefonisch" in report.message
     assert s.get(Search, x.id).status == SearchStatus.successful
 
@@ -367,21 +372,21 @@ def test_list_filters_and_detail(db_session):
     x, y = make_search(s), make_search(s)
     draft = create(s, t1.id, [x.id])
     old = sent_inquiry(s, t2.id, [x.id, y.id], now=NOW - timedelta(days=8))
-    rows, total = inq.list_inquiries(s, COORD, filter_key="unsent", now=NOW, settings=SETTINGS)
+    rows, total = inquiry_views.list_inquiries(s, COORD, filter_key="unsent", now=NOW, settings=SETTINGS)
     assert [r.id for r in rows] == [draft.id] and total == 1
-    rows, _ = inq.list_inquiries(s, COORD, filter_key="follow_up", now=NOW, settings=SETTINGS)
+    rows, _ = inquiry_views.list_inquiries(s, COORD, filter_key="follow_up", now=NOW, settings=SETTINGS)
     assert [r.id for r in rows] == [old.id] and rows[0].days_since_sent == 8 and rows[0].follow_up_due
     assert "2 ausstehend" in rows[0].members_text
-    counts = inq.inquiry_counts(s, COORD, now=NOW, settings=SETTINGS)
+    counts = inquiry_views.inquiry_counts(s, COORD, now=NOW, settings=SETTINGS)
     assert counts["open"] == 2 and counts["awaiting"] == 1 and counts["answered"] == 0
     answer(s, old.id, {x.id: A, y.id: RC})
-    rows, _ = inq.list_inquiries(s, COORD, filter_key="reduced", now=NOW, settings=SETTINGS)
+    rows, _ = inquiry_views.list_inquiries(s, COORD, filter_key="reduced", now=NOW, settings=SETTINGS)
     assert rows == []  # the draft dropped x (unsent), nothing reduced
-    detail = inq.inquiry_detail(s, COORD, old.id, today=TODAY, now=NOW, settings=SETTINGS)
+    detail = inquiry_views.inquiry_detail(s, COORD, old.id, today=TODAY, now=NOW, settings=SETTINGS)
     assert [m.status_text for m in detail.members] == ["angenommen – vermittelt", "abgelehnt (Kapazität)"]
     assert detail.therapist_email and not detail.can_answer
-    assert inq.inquiry_detail(s, VIEWER, old.id, today=TODAY, now=NOW, settings=SETTINGS).therapist_email is None
-    assert inq.placed_searches(s, COORD)[0][0] == x.id
+    assert inquiry_views.inquiry_detail(s, VIEWER, old.id, today=TODAY, now=NOW, settings=SETTINGS).therapist_email is None
+    assert inquiry_views.placed_searches(s, COORD)[0][0] == x.id
     assert s.get(Inquiry, draft.id).status == InquiryStatus.cancelled  # its only patient was placed
 
 
@@ -395,17 +400,17 @@ def test_full_flow_create_send_answer_conflict_withdrawal_success(db_session):
     t3 = make_therapist(s, last_name="Dritte", at=north(5), email=None)
     xs = [make_search(s, started_on=date(2026, 3, i + 1), email=f"p{i}@example.org") for i in range(4)]
     # proposals: oldest first
-    p1 = matching.propose_inquiry(s, t1.id, today=TODAY, settings=SETTINGS)
+    p1 = eligibility.propose_inquiry(s, t1.id, today=TODAY, settings=SETTINGS)
     assert p1 == [x.id for x in xs]
     # coordinator removes the last, reorders, creates, sends
     i1 = create(s, t1.id, [xs[1].id, xs[0].id, xs[2].id])
     assert send(s, i1.id).email_id
-    i2 = create(s, t2.id, matching.propose_inquiry(s, t2.id, today=TODAY, settings=SETTINGS))
+    i2 = create(s, t2.id, eligibility.propose_inquiry(s, t2.id, today=TODAY, settings=SETTINGS))
     send(s, i2.id)
     deliver(s, NOW + timedelta(minutes=1))
-    i3 = create(s, t3.id, matching.propose_inquiry(s, t3.id, today=TODAY, settings=SETTINGS))
+    i3 = create(s, t3.id, eligibility.propose_inquiry(s, t3.id, today=TODAY, settings=SETTINGS))
     send(s, i3.id)  # phone: a call on the list
-    inq.mark_call_made(s, COORD, i3.id, now=NOW + timedelta(hours=1))
+    inquiries_lifecycle.mark_call_made(s, COORD, i3.id, now=NOW + timedelta(hours=1))
     # t2 answers first: accepts xs[0], rejects the rest (capacity), one unsuitable
     s.expire_all()
     r2 = answer(s, i2.id, {xs[0].id: A, xs[1].id: RC, xs[2].id: RU, xs[3].id: NR}, now=NOW + timedelta(days=2))
@@ -425,10 +430,10 @@ def test_full_flow_create_send_answer_conflict_withdrawal_success(db_session):
     assert set(r3.conflicts) == {xs[0].id, xs[1].id}
     assert s.get(Search, xs[0].id).placed_therapist_id == t2.id
     assert s.get(Search, xs[1].id).placed_therapist_id == t1.id
-    conflict = next(c for c in inq.list_conflicts(s, COORD) if c.search_id == xs[1].id)
-    inq.resolve_conflict(s, COORD, conflict.member_id, "Praxis Dritte informiert", now=NOW + timedelta(days=4))
+    conflict = next(c for c in inquiries_answers.list_conflicts(s, COORD) if c.search_id == xs[1].id)
+    inquiries_answers.resolve_conflict(s, COORD, conflict.member_id, "Praxis Dritte informiert", now=NOW + timedelta(days=4))
     # success for xs[0] after the first sessions
-    rep = inq.confirm_success(s, COORD, xs[0].id, today=TODAY + timedelta(days=20), now=NOW + timedelta(days=20), settings=SETTINGS)
+    rep = closing.confirm_success(s, COORD, xs[0].id, today=TODAY + timedelta(days=20), now=NOW + timedelta(days=20), settings=SETTINGS)
     assert rep.email_id
     s.expire_all()
     assert s.get(Search, xs[0].id).status == SearchStatus.successful

@@ -10,16 +10,17 @@ On SQLite, B's BEGIN IMMEDIATE waits for A's commit."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from core import inquiries as inq
-from core.db import make_engine, unit_of_work
-from core.models import Inquiry, InquiryPatient, Search
-from core.vocab import InquiryStatus, Outcome
+from core.inquiries import answers
+from core.inquiries import lifecycle as inquiries_lifecycle
+from core.inquiries import loading as inquiry_loading
+from core.platform.db import make_engine, unit_of_work
+from core.platform.models import Inquiry, InquiryPatient, Search
+from core.platform.vocab import InquiryStatus, Outcome
 from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist, open_inquiry
 
 WAIT_S = 30  # upper bound for a thread to reach a state; never a fixed sleep
@@ -91,7 +92,7 @@ def _race(engine, work_a, work_b):
 
 
 def _create(tid, sids):
-    return lambda s: inq.create_inquiry(s, COORD, tid, sids, today=TODAY, now=NOW, settings=SETTINGS).id
+    return lambda s: inquiries_lifecycle.create_inquiry(s, COORD, tid, sids, today=TODAY, now=NOW, settings=SETTINGS).id
 
 
 def test_two_coordinators_cannot_exceed_the_per_search_cap(engine):
@@ -104,7 +105,7 @@ def test_two_coordinators_cannot_exceed_the_per_search_cap(engine):
     xid, t1id, t2id = ids
     a, b = _race(engine, _create(t1id, [xid]), _create(t2id, [xid]))
     assert isinstance(a, int)
-    assert isinstance(b, inq.InquiryError) and "4 unbeantworteten" in str(b)
+    assert isinstance(b, inquiry_loading.InquiryError) and "4 unbeantworteten" in str(b)
     with unit_of_work(engine) as s:
         n = s.scalar(
             select(func.count()).select_from(InquiryPatient).join(Inquiry).where(
@@ -120,7 +121,7 @@ def test_two_coordinators_cannot_give_one_therapist_two_open_inquiries(engine):
         x, y = make_search(s), make_search(s)
         tid, xid, yid = t.id, x.id, y.id
     a, b = _race(engine, _create(tid, [xid]), _create(tid, [yid]))
-    assert isinstance(a, int) and isinstance(b, inq.InquiryError) and "offene Anfrage" in str(b)
+    assert isinstance(a, int) and isinstance(b, inquiry_loading.InquiryError) and "offene Anfrage" in str(b)
 
 
 def test_two_coordinators_cannot_ask_one_practice_twice(engine):
@@ -130,7 +131,7 @@ def test_two_coordinators_cannot_ask_one_practice_twice(engine):
         x, y = make_search(s), make_search(s)
         ids = (t1.id, t2.id, x.id, y.id)
     a, b = _race(engine, _create(ids[0], [ids[2]]), _create(ids[1], [ids[3]]))
-    assert isinstance(a, int) and isinstance(b, inq.InquiryError) and "Praxis" in str(b)
+    assert isinstance(a, int) and isinstance(b, inquiry_loading.InquiryError) and "Praxis" in str(b)
 
 
 def test_many_concurrent_creators_respect_the_cap(engine):
@@ -161,7 +162,7 @@ def test_many_concurrent_creators_respect_the_cap(engine):
     for th in threads:
         th.join(WAIT_S * 2)
     assert len([o for o in outcomes if isinstance(o, int)]) == 1
-    assert all(isinstance(o, (int, inq.InquiryError)) for o in outcomes), outcomes
+    assert all(isinstance(o, (int, inquiry_loading.InquiryError)) for o in outcomes), outcomes
 
 
 def test_two_acceptances_at_once_place_the_patient_once(engine):
@@ -173,12 +174,12 @@ def test_two_acceptances_at_once_place_the_patient_once(engine):
         xid, i1id, i2id, t1id = x.id, i1.id, i2.id, t1.id
 
     def answer(iid):
-        return lambda s: inq.record_answer(s, COORD, iid, {xid: Outcome.accepted}, today=TODAY, now=NOW, settings=SETTINGS)
+        return lambda s: answers.record_answer(s, COORD, iid, {xid: Outcome.accepted}, today=TODAY, now=NOW, settings=SETTINGS)
 
     a, b = _race(engine, answer(i1id), answer(i2id))
     assert a.placed == [xid]
     # B ran after A: its acceptance is a conflict (x was withdrawn from i2 by A, B recorded it anyway)
-    assert isinstance(b, inq.AnswerReport) and b.conflicts == [xid]
+    assert isinstance(b, answers.AnswerReport) and b.conflicts == [xid]
     with unit_of_work(engine) as s:
         assert s.get(Search, xid).placed_therapist_id == t1id
         i2 = s.get(Inquiry, i2id)

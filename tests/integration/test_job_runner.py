@@ -21,20 +21,11 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import Settings
-from core.db import make_engine, read_session
-from core.models import JobRun, LoginSession, RunnerHeartbeat, User
-from core.runner import (
-    ORPHANED_RUN_ERROR,
-    FileLeaderLock,
-    PostgresAdvisoryLock,
-    RunnerStatus,
-    claim_leadership,
-    make_leader_lock,
-    new_runner_identity,
-    runner_status,
-)
-from core.vocab import JobResult, Role
+from core.platform.config import Settings
+from core.platform.db import make_engine, read_session
+from core.platform.models import JobRun, LoginSession, RunnerHeartbeat, User
+from core.platform.runner import ORPHANED_RUN_ERROR, FileLeaderLock, PostgresAdvisoryLock, RunnerStatus, claim_leadership, make_leader_lock, new_runner_identity, runner_status
+from core.platform.vocab import JobResult, Role
 from jobs import housekeeping
 from jobs.execution import run_job
 from jobs.process import JobRunner
@@ -385,7 +376,7 @@ def _run_jobs_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_core_runner_imports_neither_apscheduler_nor_streamlit():
-    code = "import sys, core.runner; print(sorted(m for m in ('apscheduler', 'streamlit') if m in sys.modules))"
+    code = "import sys, core.platform.runner; print(sorted(m for m in ('apscheduler', 'streamlit') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

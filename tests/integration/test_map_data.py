@@ -6,12 +6,12 @@ from datetime import date
 
 import pytest
 
-from core import map_data
-from core.config import load_settings
-from core.map_data import MapState, classify
-from core.models import Inquiry
-from core.permissions import SYSTEM
-from core.vocab import TherapistStatus
+from core.matching import map_view as map_data
+from core.platform.config import load_settings
+from core.matching.map_view import MapState, classify
+from core.platform.models import Inquiry
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import TherapistStatus
 from tests.support.seed import patient_with_search, therapist
 
 TODAY = date(2026, 11, 23)

@@ -10,10 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import matching
-from core.models import PatientExclusion, SearchExclusion
-from core.permissions import PermissionDenied
-from core.vocab import Outcome
+from core.matching import candidates
+from core.matching import contactable as matching_contactable
+from core.matching import eligibility
+from core.matching import proposal_view as matching_proposal_view
+from core.matching import regions
+from core.platform.models import PatientExclusion, SearchExclusion
+from core.platform.permissions import PermissionDenied
+from core.platform.vocab import Outcome
 from tests.integration.test_matching_fixtures import (
     BASE,
     COORD,
@@ -28,19 +32,19 @@ from tests.integration.test_matching_fixtures import (
 
 
 def propose(s, tid):
-    return matching.propose_inquiry(s, tid, today=TODAY, settings=SETTINGS)
+    return eligibility.propose_inquiry(s, tid, today=TODAY, settings=SETTINGS)
 
 
 def reasons(s, tid, sid):
-    return matching.ineligibility_reasons(s, tid, sid, today=TODAY, settings=SETTINGS)
+    return eligibility.ineligibility_reasons(s, tid, sid, today=TODAY, settings=SETTINGS)
 
 
 def region10():
-    return matching.region_by_prefix("10", digits=2)
+    return regions.region_by_prefix("10", digits=2)
 
 
 def contactable_ids(s, region=None, actor=COORD):
-    page = matching.contactable_therapists(s, actor, region or region10(), today=TODAY, limit=500)
+    page = matching_contactable.contactable_therapists(s, actor, region or region10(), today=TODAY, limit=500)
     return [r.id for r in page.rows]
 
 
@@ -66,7 +70,7 @@ def test_contactable_filters_status_cooling_and_open_inquiries(db_session):
     assert set(ids) == {ok.id, cooling_today.id, answered.id, nightly.id}
     for hidden in (cooling, blocked, pending, unsent, other_region):
         assert hidden.id not in ids
-    page = matching.contactable_therapists(s, COORD, region10(), today=TODAY)
+    page = matching_contactable.contactable_therapists(s, COORD, region10(), today=TODAY)
     assert page.hidden_pending == 2 and page.hidden_cooling == 1
 
 
@@ -79,8 +83,8 @@ def test_contactable_order_and_paging_without_truncation(db_session):
     both = make_therapist(s, last_name="Ziegler", potentially_available=True, knows_us=True)
     ids = contactable_ids(s)
     assert ids == [both.id, both_no_mail.id, avail.id, knows.id, rest.id]
-    page1 = matching.contactable_therapists(s, COORD, region10(), today=TODAY, offset=0, limit=2)
-    page3 = matching.contactable_therapists(s, COORD, region10(), today=TODAY, offset=4, limit=2)
+    page1 = matching_contactable.contactable_therapists(s, COORD, region10(), today=TODAY, offset=0, limit=2)
+    page3 = matching_contactable.contactable_therapists(s, COORD, region10(), today=TODAY, offset=4, limit=2)
     assert page1.total == page3.total == 5
     assert [r.id for r in page1.rows] == ids[:2] and [r.id for r in page3.rows] == ids[4:]
 
@@ -92,7 +96,7 @@ def test_practice_shown_once_and_hidden_while_a_member_is_pending_or_cooling(db_
     alone = make_therapist(s, last_name="Solo")
     ids = contactable_ids(s)
     assert owner.id in ids and dr.id not in ids and alone.id in ids
-    row = next(r for r in matching.contactable_therapists(s, COORD, region10(), today=TODAY).rows if r.id == owner.id)
+    row = next(r for r in matching_contactable.contactable_therapists(s, COORD, region10(), today=TODAY).rows if r.id == owner.id)
     assert row.practice_size == 2
     # a practice member outside the region with an open inquiry hides the whole practice
     far = make_therapist(s, last_name="Weit", plz="80331", email="praxis.mueller@example.org")
@@ -108,19 +112,19 @@ def test_radius_region_and_viewer_sees_no_contact_data(db_session):
     s = db_session
     near = make_therapist(s, at=north(4.9), plz="99999")
     far = make_therapist(s, at=north(5.2))
-    region = matching.region_by_radius(BASE, 5)
-    page = matching.contactable_therapists(s, COORD, region, today=TODAY)
+    region = regions.region_by_radius(BASE, 5)
+    page = matching_contactable.contactable_therapists(s, COORD, region, today=TODAY)
     assert [r.id for r in page.rows] == [near.id]
     assert page.rows[0].distance_km == pytest.approx(4.9, abs=1e-3)
     assert page.rows[0].email
-    viewer_page = matching.contactable_therapists(s, VIEWER, region, today=TODAY)
+    viewer_page = matching_contactable.contactable_therapists(s, VIEWER, region, today=TODAY)
     assert viewer_page.rows[0].email is None and viewer_page.rows[0].phone is None
     assert far.id not in [r.id for r in viewer_page.rows]
 
 
 def test_bad_region_gives_german_message():
-    with pytest.raises(matching.MatchingError, match="PLZ-Region"):
-        matching.region_by_prefix("1a")
+    with pytest.raises(regions.MatchingError, match="PLZ-Region"):
+        regions.region_by_prefix("1a")
 
 
 # =========================================================================== proposal and reasons
@@ -271,24 +275,24 @@ def test_proposal_view_for_the_page(db_session):
     t = make_therapist(s)
     good = make_search(s)
     far = make_search(s, at=north(30), max_distance_km=25)  # within 1.5 × limit: explained
-    view = matching.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS)
+    view = matching_proposal_view.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS)
     assert [c.search_id for c in view.eligible if c.proposed] == [good.id]
     assert [c.search_id for c in view.rejected] == [far.id]
     assert "Zu weit" in view.rejected[0].reasons[0]
     assert view.eligible[0].age is not None
-    assert matching.proposal_view(s, VIEWER, t.id, today=TODAY, settings=SETTINGS).eligible[0].age is None
+    assert matching_proposal_view.proposal_view(s, VIEWER, t.id, today=TODAY, settings=SETTINGS).eligible[0].age is None
 
 
 def test_reads_need_view_permission(db_session):
-    from core.permissions import Actor
-    from core.vocab import Role
+    from core.platform.permissions import Actor
+    from core.platform.vocab import Role
 
     class Nobody(Actor):
         def can(self, permission):
             return False
 
     with pytest.raises(PermissionDenied):
-        matching.contactable_therapists(db_session, Nobody(None, "x", Role.viewer), region10(), today=TODAY)
+        matching_contactable.contactable_therapists(db_session, Nobody(None, "x", Role.viewer), region10(), today=TODAY)
 
 
 # =========================================================================== properties
@@ -332,7 +336,7 @@ def test_property_proposal_valid_capped_unique(db_session, data):
         eligible.sort(key=lambda x: (x.started_on, x.id))
         assert proposal == [x.id for x in eligible[: SETTINGS.MAX_INQUIRY_SIZE]]
         for sid in proposal:
-            assert matching.load_relations(s, search_ids=[sid]).open_counts.get(sid, 0) < SETTINGS.MAX_OPEN_INQUIRIES_PER_SEARCH
+            assert candidates.load_relations(s, search_ids=[sid]).open_counts.get(sid, 0) < SETTINGS.MAX_OPEN_INQUIRIES_PER_SEARCH
     finally:
         sp.rollback()
 
@@ -343,7 +347,7 @@ def test_coordinate_index_path_gives_the_same_proposals(db_factories):
     proposals. (PostgreSQL only: SQLite has no such path.)"""
     import sqlalchemy as sa
 
-    from core.db import make_engine, unit_of_work
+    from core.platform.db import make_engine, unit_of_work
 
     engine = make_engine(db_factories["postgresql"].new_url())
     try:
@@ -353,18 +357,18 @@ def test_coordinate_index_path_gives_the_same_proposals(db_factories):
                 make_search(s, at=north(km), max_distance_km=max_km, started_on=date(2026, 1, 1) + timedelta(days=k))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("DROP INDEX ix_patients_lat_lon"))
-        matching._COORD_INDEX.clear()
+        candidates._COORD_INDEX.clear()
         with unit_of_work(engine) as s:
-            assert not matching._patient_coordinate_index(s)
+            assert not candidates._patient_coordinate_index(s)
             before = propose(s, t.id)
-            view_before = [c.search_id for c in matching.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS).rejected]
+            view_before = [c.search_id for c in matching_proposal_view.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS).rejected]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("CREATE INDEX ix_patients_lat_lon ON patients (lat, lon)"))
-        matching._COORD_INDEX.clear()
+        candidates._COORD_INDEX.clear()
         with unit_of_work(engine) as s:
-            assert matching._patient_coordinate_index(s)
+            assert candidates._patient_coordinate_index(s)
             assert propose(s, t.id) == before and len(before) == 4
-            assert [c.search_id for c in matching.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS).rejected] == view_before
+            assert [c.search_id for c in matching_proposal_view.proposal_view(s, COORD, t.id, today=TODAY, settings=SETTINGS).rejected] == view_before
     finally:
-        matching._COORD_INDEX.clear()
+        candidates._COORD_INDEX.clear()
         engine.dispose()

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.config import Settings
-from core.models import Inquiry, InquiryPatient, Patient, Search, Therapist
-from core.permissions import Actor
-from core.vocab import Role
+from core.platform.config import Settings
+from core.platform.models import Inquiry, InquiryPatient, Patient, Search, Therapist
+from core.platform.permissions import Actor
+from core.platform.vocab import Role
 from tests.support.seed import patient_with_search, therapist
 
 BASE = (52.52, 13.40)

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from core.db import make_engine
-from core.models import Base
+from core.platform.db import make_engine
+from core.platform.models import Base
 from tests.support.databases import downgrade, migrate
 
 
@@ -44,7 +44,7 @@ def test_models_equal_migrations(backend, db_factories):
 def test_one_active_search_per_patient_is_a_constraint(db_session):
     from datetime import date
 
-    from core.models import Patient, Search
+    from core.platform.models import Patient, Search
 
     p = Patient(first_name="Anna", last_name="Muster")
     db_session.add(p)
@@ -65,7 +65,7 @@ def test_one_active_search_per_patient_is_a_constraint(db_session):
 def test_history_is_not_cascaded_away(db_session):
     from datetime import date
 
-    from core.models import Patient, Search
+    from core.platform.models import Patient, Search
 
     p = Patient(first_name="Bernd", last_name="Beispiel")
     db_session.add(p)

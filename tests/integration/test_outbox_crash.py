@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import mail_templates as mt
-from core import outbox
-from core.db import make_engine, read_session, unit_of_work
-from core.models import OutboxEmail, Patient
-from core.permissions import Actor
-from core.vocab import EmailState, Role
+from core.mail import templates as mt
+from core.mail import outbox
+from core.platform.db import make_engine, read_session, unit_of_work
+from core.platform.models import OutboxEmail, Patient
+from core.platform.permissions import Actor
+from core.platform.vocab import EmailState, Role
 from tests.integration.test_outbox_support import SinkHandler, SmtpSink, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]

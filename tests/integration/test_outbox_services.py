@@ -10,13 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from core import mail_templates as mt
-from core import outbox
+from core.mail import templates as mt
+from core.mail import delivery as mail_delivery
+from core.mail import documents
+from core.mail import follow_ups
+from core.mail import outbox
+from core.mail import views as outbox_views
 from core.adapters.smtp import SendError
-from core.models import AuditEntry, Inquiry, OutboxEmail, PhoneCall, Therapist
-from core.outbox import OutboxError
-from core.permissions import Actor, PermissionDenied
-from core.vocab import CallPurpose, EmailState, InquiryChannel, InquiryStatus, Outcome, Role
+from core.platform.models import AuditEntry, OutboxEmail, PhoneCall, Therapist
+from core.mail.rules import OutboxError
+from core.platform.permissions import Actor, PermissionDenied
+from core.platform.vocab import CallPurpose, EmailState, InquiryChannel, InquiryStatus, Outcome, Role
 from tests.integration.test_outbox_support import (
     make_inquiry,
     make_patient,
@@ -79,7 +83,7 @@ def scope_for(session):
 
 
 def deliver(session, sender, clock, **kw):
-    return outbox.deliver_due(scope_for(session), sender, clock, owner=kw.pop("owner", "runner-a"), settings=SETTINGS, **kw)
+    return mail_delivery.deliver_due(scope_for(session), sender, clock, owner=kw.pop("owner", "runner-a"), settings=SETTINGS, **kw)
 
 
 @pytest.fixture
@@ -125,7 +129,7 @@ def test_draft_approve_deliver_sets_inquiry_sent_at_delivery_time(db_session, cl
 def test_preview_is_exactly_what_is_sent(db_session, clock):
     inq = inquiry_with_patients(db_session, n=1)
     email = outbox.queue_inquiry_email(db_session, COORD, inq.id, clock.now, approve=True, settings=SETTINGS)
-    detail = outbox.email_detail(db_session, COORD, email.id, now=clock.now, settings=SETTINGS)
+    detail = outbox_views.email_detail(db_session, COORD, email.id, now=clock.now, settings=SETTINGS)
     sender = MemorySender()
     deliver(db_session, sender, clock)
     msg = sender.sent[0]
@@ -154,7 +158,7 @@ def test_only_one_inquiry_mail_per_inquiry(db_session, clock):
 def test_edit_draft_keeps_footer_and_escapes(db_session, clock):
     inq = inquiry_with_patients(db_session, n=1)
     email = outbox.queue_inquiry_email(db_session, COORD, inq.id, clock.now, settings=SETTINGS)
-    body = outbox.email_detail(db_session, COORD, email.id, now=clock.now, settings=SETTINGS).editable_body
+    body = outbox_views.email_detail(db_session, COORD, email.id, now=clock.now, settings=SETTINGS).editable_body
     assert "-- " not in body and SETTINGS.COMPANY_NAME not in body.splitlines()[-1]
     outbox.edit_draft(db_session, COORD, email.id, clock.now, subject="Neuer Betreff – Ref. A1",
                       body=body + "\n\nPS: <b>bitte</b> bald melden", settings=SETTINGS)
@@ -268,9 +272,9 @@ def test_weekly_limit_planned_when_queueing_and_shown(db_session, clock):
     db_session.flush()
     thanks = outbox.queue_thanks_email(db_session, COORD, inq.id, clock.now, approve=True, settings=SETTINGS)
     assert thanks.next_attempt_at == sent_at + timedelta(days=7)
-    rows, total = outbox.list_emails(db_session, COORD, "queued", now=clock.now, settings=SETTINGS)
+    rows, total = outbox_views.list_emails(db_session, COORD, "queued", now=clock.now, settings=SETTINGS)
     assert total == 1 and "Wochengrenze" in rows[0].waiting and "30.11.2026" in rows[0].waiting
-    panel = outbox.queue_panel(db_session, COORD, now=clock.now)
+    panel = outbox_views.queue_panel(db_session, COORD, now=clock.now)
     assert panel.waiting_limit == 1 and panel.queued_due == 0 and panel.next_at == thanks.next_attempt_at
     clock.advance(days=4, hours=23)
     assert deliver(db_session, sender, clock).sent == 0
@@ -304,12 +308,12 @@ def test_another_runners_mail_in_flight_blocks_the_therapist(db_session, clock):
     b = make_inquiry(db_session, t, [make_patient(db_session)])
     outbox.queue_inquiry_email(db_session, COORD, a.id, clock.now, approve=True, settings=SETTINGS)
     eb = outbox.queue_inquiry_email(db_session, COORD, b.id, clock.now, approve=True, settings=SETTINGS)
-    claimed = outbox.claim_due(db_session, owner="runner-x", now=clock.now, limit=10,
+    claimed = mail_delivery.claim_due(db_session, owner="runner-x", now=clock.now, limit=10,
                                lease_until=clock.now + timedelta(minutes=5), settings=SETTINGS)
     assert len(claimed) == 1
     eb.next_attempt_at = clock.now
     db_session.flush()
-    again = outbox.claim_due(db_session, owner="runner-y", now=clock.now, limit=10,
+    again = mail_delivery.claim_due(db_session, owner="runner-y", now=clock.now, limit=10,
                              lease_until=clock.now + timedelta(minutes=5), settings=SETTINGS)
     assert again == []
     db_session.refresh(eb)
@@ -322,16 +326,16 @@ def test_another_runners_mail_in_flight_blocks_the_therapist(db_session, clock):
 def test_expired_lease_returns_the_mail_with_the_same_message_id(db_session, clock):
     p = make_patient(db_session)
     email = outbox.queue_patient_email(db_session, COORD, p.id, mt.PATIENT_STATUS_UPDATE, clock.now, approve=True, settings=SETTINGS)
-    first = outbox.claim_due(db_session, owner="dead-runner", now=clock.now, limit=10,
+    first = mail_delivery.claim_due(db_session, owner="dead-runner", now=clock.now, limit=10,
                              lease_until=clock.now + timedelta(minutes=5), settings=SETTINGS)
     assert [m.id for m in first] == [email.id]
     db_session.refresh(email)
     assert email.state == EmailState.sending and email.lease_owner == "dead-runner"
     # the runner died; before the lease ends nobody touches the mail
     clock.advance(minutes=4)
-    assert outbox.claim_due(db_session, owner="runner-b", now=clock.now, limit=10,
+    assert mail_delivery.claim_due(db_session, owner="runner-b", now=clock.now, limit=10,
                             lease_until=clock.now + timedelta(minutes=5), settings=SETTINGS) == []
-    panel = outbox.queue_panel(db_session, COORD, now=clock.now + timedelta(minutes=2))
+    panel = outbox_views.queue_panel(db_session, COORD, now=clock.now + timedelta(minutes=2))
     assert panel.stuck == 1
     clock.advance(minutes=2)
     sender = MemorySender()
@@ -339,14 +343,14 @@ def test_expired_lease_returns_the_mail_with_the_same_message_id(db_session, clo
     db_session.refresh(email)
     assert email.state == EmailState.sent and str(sender.sent[0]["Message-ID"]) == first[0].message_id
     # the dead runner's late report changes nothing
-    assert not outbox.mark_sent(db_session, first[0], owner="dead-runner", sent_at=clock.now)
+    assert not mail_delivery.mark_sent(db_session, first[0], owner="dead-runner", sent_at=clock.now)
 
 
 def test_lease_about_to_expire_releases_instead_of_sending(db_session, clock):
     p = make_patient(db_session)
     outbox.queue_patient_email(db_session, COORD, p.id, mt.PATIENT_STATUS_UPDATE, clock.now, approve=True, settings=SETTINGS)
     ticks = iter([clock.now, clock.now + timedelta(minutes=10)] + [clock.now + timedelta(minutes=10)] * 20)
-    report = outbox.deliver_due(scope_for(db_session), MemorySender(), lambda: next(ticks), owner="slow",
+    report = mail_delivery.deliver_due(scope_for(db_session), MemorySender(), lambda: next(ticks), owner="slow",
                                 settings=SETTINGS, lease=timedelta(minutes=5), max_batches=1)
     assert report.released == 1 and report.sent == 0
     assert db_session.scalars(select(OutboxEmail.state)).one() == EmailState.queued
@@ -363,30 +367,30 @@ def sent_inquiry(session, clock, *, phone=None, email="praxis@example.org"):
 
 def test_follow_up_call_when_the_therapist_has_a_phone(db_session, clock):
     inq = sent_inquiry(db_session, clock, phone="030 99999")
-    report = outbox.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
+    report = follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
     assert (report.calls, report.reminders) == (1, 0)
     call = db_session.scalars(select(PhoneCall).where(PhoneCall.inquiry_id == inq.id)).one()
     assert call.purpose == CallPurpose.follow_up and call.therapist_id == inq.therapist_id
     # now = Monday 23.11.2026 10:30 Berlin → next weekday 10:00 is Tuesday
     assert call.scheduled_start == datetime(2026, 11, 24, 10, 0, tzinfo=BERLIN)
-    assert outbox.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS).calls == 0  # never twice
+    assert follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS).calls == 0  # never twice
 
 
 def test_reminder_email_without_phone_once_and_not_before_follow_up_days(db_session, clock):
     inq = sent_inquiry(db_session, clock)
-    early = outbox.schedule_follow_ups(db_session, now=clock.now - timedelta(minutes=2), settings=SETTINGS)
+    early = follow_ups.schedule_follow_ups(db_session, now=clock.now - timedelta(minutes=2), settings=SETTINGS)
     assert early.reminders == 0
-    report = outbox.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
+    report = follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
     assert report.reminders == 1
     reminder = db_session.scalars(select(OutboxEmail).where(OutboxEmail.inquiry_id == inq.id)).one()
     assert reminder.template == mt.THERAPIST_REMINDER and reminder.state == EmailState.queued
     assert reminder.subject.startswith("Erinnerung:")
-    assert outbox.schedule_follow_ups(db_session, now=clock.now + timedelta(days=1), settings=SETTINGS).reminders == 0
+    assert follow_ups.schedule_follow_ups(db_session, now=clock.now + timedelta(days=1), settings=SETTINGS).reminders == 0
 
 
 def test_reminder_not_sent_when_the_inquiry_was_answered_meanwhile(db_session, clock):
     inq = sent_inquiry(db_session, clock)
-    outbox.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
+    follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
     inq.status = InquiryStatus.answered
     inq.answered_at = clock.now
     db_session.flush()
@@ -403,7 +407,7 @@ def test_answered_and_phone_inquiries_get_no_follow_up(db_session, clock):
     make_inquiry(db_session, make_therapist(db_session), [make_patient(db_session)], channel=InquiryChannel.phone,
                  status=InquiryStatus.sent, sent_at=clock.now - timedelta(days=10))
     db_session.flush()
-    report = outbox.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
+    report = follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS)
     assert (report.calls, report.reminders) == (0, 0)
 
 
@@ -423,17 +427,17 @@ def test_pdf_forms_are_checked_and_attached_to_the_success_mail(db_session, cloc
     t = make_therapist(db_session, phone="030 1")
     p = make_patient(db_session)
     with pytest.raises(OutboxError, match="nur PDF"):
-        outbox.add_therapist_document(db_session, COORD, t.id, "bild.png", b"\x89PNG....", clock.now)
+        documents.add_therapist_document(db_session, COORD, t.id, "bild.png", b"\x89PNG....", clock.now)
     with pytest.raises(OutboxError, match="10 MB"):
-        outbox.add_therapist_document(db_session, COORD, t.id, "gross.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), clock.now)
-    doc = outbox.add_therapist_document(db_session, COORD, t.id, "C:\\Users\\x\\Anmeldebogen Müller.pdf", PDF, clock.now)
+        documents.add_therapist_document(db_session, COORD, t.id, "gross.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), clock.now)
+    doc = documents.add_therapist_document(db_session, COORD, t.id, "C:\\Users\\x\\Anmeldebogen Müller.pdf", PDF, clock.now)
     assert doc.filename == "Anmeldebogen Müller.pdf"
     email = outbox.queue_patient_email(db_session, COORD, p.id, mt.PATIENT_PLACE_FOUND_PHONE, clock.now,
                                        therapist_id=t.id, approve=True, settings=SETTINGS)
     assert email.attachment_document_ids == [doc.id]
     assert "Anmeldebogen Müller.pdf" in email.body_text
     with pytest.raises(OutboxError, match="noch nicht gesendeten"):
-        outbox.delete_therapist_document(db_session, COORD, doc.id, clock.now)
+        documents.delete_therapist_document(db_session, COORD, doc.id, clock.now)
     sender = MemorySender()
     deliver(db_session, sender, clock)
     names = [part.get_filename() for part in sender.sent[0].iter_attachments()]
@@ -455,25 +459,25 @@ def test_place_found_by_email_needs_the_practice_address(db_session, clock):
 def test_viewers_see_states_and_subjects_but_no_bodies_or_addresses(db_session, clock):
     p = make_patient(db_session, first_name="Geheim", last_name="Person")
     email = outbox.queue_patient_email(db_session, COORD, p.id, mt.PATIENT_STATUS_UPDATE, clock.now, settings=SETTINGS)
-    rows, total = outbox.list_emails(db_session, VIEWER, "drafts", now=clock.now, settings=SETTINGS)
+    rows, total = outbox_views.list_emails(db_session, VIEWER, "drafts", now=clock.now, settings=SETTINGS)
     assert total == 1 and rows[0].subject == email.subject
     assert rows[0].to_address == "" and "Geheim" not in rows[0].recipient
     with pytest.raises(PermissionDenied):
-        outbox.email_detail(db_session, VIEWER, email.id, now=clock.now, settings=SETTINGS)
+        outbox_views.email_detail(db_session, VIEWER, email.id, now=clock.now, settings=SETTINGS)
     with pytest.raises(PermissionDenied):
         outbox.approve(db_session, VIEWER, email.id, clock.now, settings=SETTINGS)
     with pytest.raises(PermissionDenied):
-        outbox.local_mailbox(VIEWER, settings=SETTINGS)
-    coord_rows, _ = outbox.list_emails(db_session, COORD, "drafts", now=clock.now, settings=SETTINGS)
+        outbox_views.local_mailbox(VIEWER, settings=SETTINGS)
+    coord_rows, _ = outbox_views.list_emails(db_session, COORD, "drafts", now=clock.now, settings=SETTINGS)
     assert coord_rows[0].to_address == "erika@example.org" and coord_rows[0].recipient == "Geheim Person"
-    counts = outbox.outbox_counts(db_session, VIEWER)
+    counts = outbox_views.outbox_counts(db_session, VIEWER)
     assert counts[EmailState.draft] == 1
 
 
 def test_list_search_and_counts(db_session, clock):
     inq = inquiry_with_patients(db_session, n=1)
     outbox.queue_inquiry_email(db_session, COORD, inq.id, clock.now, settings=SETTINGS)
-    rows, total = outbox.list_emails(db_session, COORD, "drafts", now=clock.now, search=f"A{inq.id}", settings=SETTINGS)
+    rows, total = outbox_views.list_emails(db_session, COORD, "drafts", now=clock.now, search=f"A{inq.id}", settings=SETTINGS)
     assert total == 1 and rows[0].inquiry_ref == f"A{inq.id}"
-    rows, total = outbox.list_emails(db_session, COORD, "drafts", now=clock.now, search="gibtsnicht", settings=SETTINGS)
+    rows, total = outbox_views.list_emails(db_session, COORD, "drafts", now=clock.now, search="gibtsnicht", settings=SETTINGS)
     assert total == 0

@@ -15,9 +15,9 @@ from typing import Optional
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from core.config import load_settings
-from core.models import Inquiry, InquiryPatient, Patient, Search, Therapist
-from core.vocab import Gender, InquiryChannel, InquiryStatus, Salutation, SearchStatus
+from core.platform.config import load_settings
+from core.platform.models import Inquiry, InquiryPatient, Patient, Search, Therapist
+from core.platform.vocab import Gender, InquiryChannel, InquiryStatus, Salutation, SearchStatus
 
 UTC = timezone.utc
 

@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import outbox
+from core.mail import delivery
+from core.mail import follow_ups
+from core.mail import outbox
 from core.adapters.smtp import SendError
-from core.models import Inquiry, OutboxEmail
-from core.permissions import Actor
-from core.vocab import EmailState, InquiryStatus, Outcome, Role
+from core.platform.models import Inquiry, OutboxEmail
+from core.platform.permissions import Actor
+from core.platform.vocab import EmailState, InquiryStatus, Outcome, Role
 from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist, settings_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
@@ -59,7 +61,7 @@ class FlakySender:
 
 @pytest.fixture
 def sqlite_engine(db_factories):
-    from core.db import make_engine
+    from core.platform.db import make_engine
 
     engine = make_engine(db_factories["sqlite"].new_url())
     yield engine
@@ -120,8 +122,8 @@ def test_no_therapist_gets_two_mails_within_the_interval(sqlite_engine, events, 
                     session.flush()
             session.commit()
             with scope() as s:
-                outbox.schedule_follow_ups(s, now=now[0], settings=cfg)
-            outbox.deliver_due(scope, sender, lambda: now[0], owner="sim", settings=cfg)
+                follow_ups.schedule_follow_ups(s, now=now[0], settings=cfg)
+            delivery.deliver_due(scope, sender, lambda: now[0], owner="sim", settings=cfg)
 
         per_therapist = defaultdict(list)
         for address, at in sender.deliveries:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from core.models import InquiryPatient
-from core.overview import overview
+from core.platform.models import InquiryPatient
+from core.reports.overview import overview
 from tests.integration.test_matching_fixtures import COORD, NOW, TODAY, make_search, make_therapist, open_inquiry
 
 

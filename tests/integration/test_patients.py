@@ -8,12 +8,15 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from core import patients, searches
-from core.models import AuditEntry, OutboxEmail, Patient, PatientExclusion, PhoneCall, PlzCentroid, Search, Therapist
-from core.patients import DuplicateWarning, PatientFilter
-from core.permissions import Actor, PermissionDenied
-from core.validation import ValidationErrors
-from core.vocab import EmailState, PatientStatus, Role, SearchStatus, SYMPTOMS
+from core.registry import exclusions as registry_exclusions
+from core.registry import patient_detail
+from core.registry import patients
+from core.registry import searches
+from core.platform.models import AuditEntry, OutboxEmail, Patient, PatientExclusion, PhoneCall, PlzCentroid, Search, Therapist
+from core.registry.patients import DuplicateWarning, PatientFilter
+from core.platform.permissions import Actor, PermissionDenied
+from core.platform.validation import ValidationErrors
+from core.platform.vocab import EmailState, PatientStatus, Role, SearchStatus, SYMPTOMS
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -193,14 +196,14 @@ def test_viewer_cannot_create_or_edit_and_sees_no_sensitive_fields(db_session):
         patients.create_patient(db_session, VIEWER, GOOD, now=NOW, today=TODAY)
     with pytest.raises(PermissionDenied):
         patients.update_patient(db_session, VIEWER, p.id, {"city": "X"}, now=NOW, today=TODAY)
-    detail = patients.get_patient(db_session, VIEWER, p.id, today=TODAY)
+    detail = patient_detail.get_patient(db_session, VIEWER, p.id, today=TODAY)
     assert not detail.sensitive_visible
     for f in patients.SENSITIVE:
         assert f not in detail.values
     assert detail.values["last_name"] == "Müller" and detail.age is None
     rows, total = patients.list_patients(db_session, VIEWER, today=TODAY)
     assert total == 1 and rows[0].email is None and rows[0].phone is None and rows[0].birth_date is None
-    full = patients.get_patient(db_session, COORD, p.id, today=TODAY)
+    full = patient_detail.get_patient(db_session, COORD, p.id, today=TODAY)
     assert full.values["insurance_number"] == "A123456780" and full.age == 36
 
 
@@ -282,19 +285,19 @@ def test_exclusions_both_sides(db_session):
     db_session.add(t)
     db_session.flush()
     with pytest.raises(ValidationErrors) as info:
-        patients.add_exclusion(db_session, COORD, p.id, t.id, "  ", now=NOW)
+        registry_exclusions.add_exclusion(db_session, COORD, p.id, t.id, "  ", now=NOW)
     assert "Grund des Ausschlusses fehlt" in info.value.errors["reason"]
     with pytest.raises(PermissionDenied):
-        patients.add_exclusion(db_session, VIEWER, p.id, t.id, "x", now=NOW)
-    e = patients.add_exclusion(db_session, COORD, p.id, t.id, "schlechte Erfahrung", now=NOW)
+        registry_exclusions.add_exclusion(db_session, VIEWER, p.id, t.id, "x", now=NOW)
+    e = registry_exclusions.add_exclusion(db_session, COORD, p.id, t.id, "schlechte Erfahrung", now=NOW)
     with pytest.raises(patients.PatientError, match="bereits ausgeschlossen"):
-        patients.add_exclusion(db_session, COORD, p.id, t.id, "nochmal", now=NOW)
-    mine = patients.exclusions_for_patient(db_session, COORD, p.id)
-    theirs = patients.exclusions_for_therapist(db_session, COORD, t.id)
+        registry_exclusions.add_exclusion(db_session, COORD, p.id, t.id, "nochmal", now=NOW)
+    mine = registry_exclusions.exclusions_for_patient(db_session, COORD, p.id)
+    theirs = registry_exclusions.exclusions_for_therapist(db_session, COORD, t.id)
     assert [x.id for x in mine] == [x.id for x in theirs] == [e.id]
     assert mine[0].therapist_name == "Dr. Tom Berg" and theirs[0].patient_name == "Jana Müller"
-    assert patients.exclusions_for_patient(db_session, VIEWER, p.id)[0].reason is None
-    patients.remove_exclusion(db_session, COORD, e.id, now=NOW)
+    assert registry_exclusions.exclusions_for_patient(db_session, VIEWER, p.id)[0].reason is None
+    registry_exclusions.remove_exclusion(db_session, COORD, e.id, now=NOW)
     assert db_session.scalar(select(func.count()).select_from(PatientExclusion)) == 0
     actions = db_session.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == p.id).order_by(AuditEntry.id)).all()
     assert actions[-2:] == ["patient.exclusion_add", "patient.exclusion_remove"]
@@ -309,10 +312,10 @@ def test_history_newest_first_with_every_kind(db_session):
     ))
     db_session.add(PhoneCall(patient_id=p.id, scheduled_start=NOW - timedelta(days=2), outcome="erreicht"))
     db_session.flush()
-    items = patients.patient_history(db_session, COORD, p.id, today=TODAY)
+    items = patient_detail.patient_history(db_session, COORD, p.id, today=TODAY)
     kinds = [i.kind for i in items]
     assert {"Platzsuche", "E-Mail", "Telefonat", "Protokoll"} <= set(kinds)
     assert [i.at for i in items] == sorted((i.at for i in items), reverse=True)
-    hidden = patients.patient_history(db_session, VIEWER, p.id, today=TODAY)
+    hidden = patient_detail.patient_history(db_session, VIEWER, p.id, today=TODAY)
     mail = next(i for i in hidden if i.kind == "E-Mail")
     assert mail.title == "E-Mail" and mail.detail == ""

@@ -10,15 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core import matching, planner
-from core.db import make_engine, unit_of_work
-from core.models import Inquiry, InquiryPatient, OutboxEmail
-from core.permissions import SYSTEM
-from core.vocab import EmailState, InquiryOrigin, InquiryStatus
+from core.matching import candidates
+from core.matching import contactable as matching_contactable
+from core.matching import eligibility
+from core.matching import regions
+from core.planning import planner
+from core.platform.db import make_engine, unit_of_work
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import EmailState, InquiryOrigin, InquiryStatus
 from jobs import matching_jobs
 from jobs.spec import JobContext
 from tests.integration.test_matching_fixtures import (
-    BASE,
     COORD,
     NOW,
     SETTINGS,
@@ -31,7 +34,7 @@ from tests.integration.test_matching_fixtures import (
 
 
 def region10():
-    return matching.region_by_prefix("10", digits=2)
+    return regions.region_by_prefix("10", digits=2)
 
 
 def _check_plan(s, the_plan):
@@ -42,9 +45,9 @@ def _check_plan(s, the_plan):
         waits = [p.waiting_days for p in item.patients]
         assert waits == sorted(waits, reverse=True)  # longest waiting first
         for sid in item.search_ids:
-            assert matching.ineligibility_reasons(s, item.therapist_id, sid, today=TODAY, settings=SETTINGS) == []
+            assert eligibility.ineligibility_reasons(s, item.therapist_id, sid, today=TODAY, settings=SETTINGS) == []
             seen[sid] = seen.get(sid, 0) + 1
-    rel = matching.load_relations(s, search_ids=list(seen))
+    rel = candidates.load_relations(s, search_ids=list(seen))
     for sid, n in seen.items():
         assert n + rel.open_counts.get(sid, 0) <= SETTINGS.MAX_OPEN_INQUIRIES_PER_SEARCH
 
@@ -159,8 +162,8 @@ def test_nightly_drafts_block_nobody_are_replaced_and_approved(engine):
         overview = planner.nightly_overview(s, COORD)
         assert [(r.region, r.inquiries, r.patients) for r in overview] == [("10", 1, 1), ("20", 1, 1)]
         # suggestions block nobody: still contactable, the search's cap untouched
-        assert t.id in [r.id for r in matching.contactable_therapists(s, COORD, region10(), today=TODAY).rows]
-        assert matching.propose_inquiry(s, t.id, today=TODAY, settings=SETTINGS) == [x.id]
+        assert t.id in [r.id for r in matching_contactable.contactable_therapists(s, COORD, region10(), today=TODAY).rows]
+        assert eligibility.propose_inquiry(s, t.id, today=TODAY, settings=SETTINGS) == [x.id]
     # the next night replaces them
     matching_jobs.nightly_plan(JobContext(now=NOW + timedelta(days=1), runner_id="test", settings=SETTINGS, session_scope=scope))
     with scope() as s:

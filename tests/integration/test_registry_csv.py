@@ -11,13 +11,15 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from core import patients, registry_csv, therapists
-from core.models import AuditEntry, Patient, PlzCentroid, Therapist
-from core.patients import PatientFilter
-from core.permissions import Actor, PermissionDenied
-from core.registry_csv import ImportRefused
-from core.therapists import TherapistFilter
-from core.vocab import CoordinatesSource, Role
+from core.registry import patients
+from core.registry import csv_files as registry_csv
+from core.registry import therapists
+from core.platform.models import AuditEntry, Patient, PlzCentroid, Therapist
+from core.registry.patients import PatientFilter
+from core.platform.permissions import Actor, PermissionDenied
+from core.registry.csv_files import ImportRefused
+from core.registry.therapists import TherapistFilter
+from core.platform.vocab import CoordinatesSource, Role
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -238,7 +240,7 @@ def test_export_of_current_filter_is_audited_and_reimportable(db_session, plz_ta
 
 
 def test_patient_export_contains_search_state_and_german_dates(db_session):
-    from core import searches
+    from core.registry import searches
 
     p = patients.create_patient(
         db_session, COORD,

@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from core import searches
-from core.models import AuditEntry, Patient, Search
-from core.permissions import Actor, PermissionDenied
-from core.searches import IncompletePatient, SearchAction, SearchError, next_status
-from core.vocab import PatientStatus, Role, SearchStatus
+from core.registry import searches
+from core.platform.models import AuditEntry, Patient, Search
+from core.platform.permissions import Actor, PermissionDenied
+from core.registry.searches import IncompletePatient, SearchAction, SearchError, next_status
+from core.platform.vocab import PatientStatus, Role, SearchStatus
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -168,8 +168,8 @@ def test_add_note(db_session):
 def test_pause_and_cancel_withdraw_the_search_from_open_inquiries(db_session):
     """A paused search leaves a sent inquiry (marked reduced); a cancelled one leaves an unsent
     inquiry (dropped; the inquiry is cancelled when nobody is left)."""
-    from core.models import Inquiry
-    from core.vocab import InquiryStatus
+    from core.platform.models import Inquiry
+    from core.platform.vocab import InquiryStatus
     from tests.integration.test_matching_fixtures import make_search, make_therapist, open_inquiry
 
     paused, other = make_search(db_session), make_search(db_session)

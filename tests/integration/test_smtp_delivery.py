@@ -13,12 +13,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import mail_templates as mt
-from core import outbox
-from core.adapters.smtp import SmtpSender, make_sender
-from core.models import Inquiry, OutboxEmail
-from core.permissions import Actor
-from core.vocab import EmailState, InquiryStatus, Role
+from core.mail import templates as mt
+from core.mail import delivery
+from core.mail import documents
+from core.mail import outbox
+from core.mail import views as outbox_views
+from core.adapters.smtp import SendError, SmtpSender, make_sender
+from core.platform.models import OutboxEmail
+from core.platform.permissions import Actor
+from core.platform.vocab import EmailState, InquiryStatus, Role
 from tests.integration.test_outbox_support import (
     SinkHandler,
     SmtpSink,
@@ -71,12 +74,12 @@ def test_real_smtp_round_trip(db_session, now):
         outbox.queue_inquiry_email(db_session, COORD, inq.id, now, approve=True, settings=settings)
         patient = make_patient(db_session, first_name=EVIL, last_name="Ölmüller", email="oel@example.org")
         other = make_therapist(db_session, phone="030 2", email="zweite@praxis.example.org")
-        outbox.add_therapist_document(db_session, COORD, other.id, "Anmeldebogen Müller.pdf", PDF, now)
-        outbox.add_therapist_document(db_session, COORD, other.id, "Schweigepflichtentbindung – Ärztin.pdf", PDF, now)
+        documents.add_therapist_document(db_session, COORD, other.id, "Anmeldebogen Müller.pdf", PDF, now)
+        documents.add_therapist_document(db_session, COORD, other.id, "Schweigepflichtentbindung – Ärztin.pdf", PDF, now)
         outbox.queue_patient_email(db_session, COORD, patient.id, mt.PATIENT_PLACE_FOUND_PHONE, now,
                                    therapist_id=other.id, approve=True, settings=settings)
 
-        report = outbox.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
+        report = delivery.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
         assert report.sent == 2
         assert handler.ehlos == 1, "one connection for the whole batch"
         messages = {str(m["To"]): m for m in sink.handler.parsed()}
@@ -114,7 +117,7 @@ def test_451_twice_then_accepted_is_delivered_once_on_the_third_attempt(db_sessi
         email = outbox.queue_patient_email(db_session, COORD, patient.id, mt.PATIENT_STATUS_UPDATE, now, approve=True,
                                            settings=settings)
         clock = [now]
-        deliver = lambda: outbox.deliver_due(scope_for(db_session), make_sender(settings), lambda: clock[0], owner="t",  # noqa: E731
+        deliver = lambda: delivery.deliver_due(scope_for(db_session), make_sender(settings), lambda: clock[0], owner="t",  # noqa: E731
                                              settings=settings)
         assert deliver().retrying == 1
         db_session.refresh(email)
@@ -137,12 +140,12 @@ def test_550_fails_at_once_with_the_servers_text(db_session, now):
         settings = smtp_settings(sink.port)
         inq = make_inquiry(db_session, make_therapist(db_session), [make_patient(db_session)])
         email = outbox.queue_inquiry_email(db_session, COORD, inq.id, now, approve=True, settings=settings)
-        report = outbox.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
+        report = delivery.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
     assert report.failed == 1
     db_session.refresh(email)
     assert email.state == EmailState.failed and email.attempts == 1
     assert email.last_error == "550 5.1.1 <praxis@example.org>: Recipient address rejected: User unknown"
-    rows, _ = outbox.list_emails(db_session, COORD, "failed", now=now, settings=settings)
+    rows, _ = outbox_views.list_emails(db_session, COORD, "failed", now=now, settings=settings)
     assert rows[0].last_error == email.last_error  # what the outbox page shows
     db_session.refresh(inq)
     assert inq.needs_attention
@@ -152,7 +155,7 @@ def test_connection_refused_is_temporary(db_session, now):
     settings = smtp_settings(free_port())  # nobody listens there
     patient = make_patient(db_session)
     email = outbox.queue_patient_email(db_session, COORD, patient.id, mt.PATIENT_STATUS_UPDATE, now, approve=True, settings=settings)
-    report = outbox.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
+    report = delivery.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
     assert report.retrying == 1
     db_session.refresh(email)
     assert email.state == EmailState.queued and "nicht erreichbar" in email.last_error
@@ -200,7 +203,7 @@ def test_starttls_with_login(certificate):
         assert [str(m["Subject"]) for m in _one_mail(sender, sink)] == ["Grüße"]
         bad = SmtpSender("127.0.0.1", sink.port, security="starttls", user="relay-user", password="falsch",
                          timeout_s=5, ssl_context=client_ctx)
-        with pytest.raises(outbox.SendError) as info:
+        with pytest.raises(SendError) as info:
             _one_mail(bad, sink)
         assert info.value.temporary and info.value.connection_lost and "535" in info.value.text
 
@@ -221,9 +224,9 @@ def test_folder_sink_writes_eml_files_the_page_can_list(tmp_path, db_session, no
     settings = settings_for(SMTP_MODE="folder", MAIL_FOLDER=str(tmp_path / "mail"))
     patient = make_patient(db_session, last_name=EVIL)
     outbox.queue_patient_email(db_session, COORD, patient.id, mt.PATIENT_SEARCH_STARTED, now, approve=True, settings=settings)
-    report = outbox.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
+    report = delivery.deliver_due(scope_for(db_session), make_sender(settings), lambda: now, owner="t", settings=settings)
     assert report.sent == 1
     files = list((tmp_path / "mail").glob("*.eml"))
     assert len(files) == 1
-    listed = outbox.local_mailbox(COORD, settings=settings)
+    listed = outbox_views.local_mailbox(COORD, settings=settings)
     assert listed[0].subject == "Ihre Therapieplatzsuche hat begonnen" and "&lt;script&gt;" in listed[0].html

@@ -8,22 +8,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from core import therapists
-from core.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, PlzCentroid, Search, Therapist
-from core.patients import DuplicateWarning
-from core.permissions import Actor, PermissionDenied
-from core.therapists import TherapistFilter
-from core.validation import ValidationErrors
-from core.vocab import (
-    CoordinatesSource,
-    EmailState,
-    InquiryChannel,
-    InquiryStatus,
-    Outcome,
-    Role,
-    SearchStatus,
-    TherapistStatus,
-)
+from core.registry import therapists
+from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, PlzCentroid, Search, Therapist
+from core.registry.patients import DuplicateWarning
+from core.platform.permissions import Actor, PermissionDenied
+from core.registry.therapists import TherapistFilter
+from core.platform.validation import ValidationErrors
+from core.platform.vocab import CoordinatesSource, EmailState, InquiryChannel, InquiryStatus, Outcome, Role, SearchStatus, TherapistStatus
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)

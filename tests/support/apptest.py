@@ -8,10 +8,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import users
-from core.db import get_engine, unit_of_work
-from core.permissions import SYSTEM
-from core.vocab import Role
+from core.platform import users
+from core.platform.db import get_engine, unit_of_work
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import Role
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.models import Patient, Search, Therapist
+from core.platform.models import Patient, Search, Therapist
 
 
 def therapist(session: Session, **kw: Any) -> Therapist:

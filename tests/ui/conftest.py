@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import get_settings
-from core.db import dispose_engines
+from core.platform.config import get_settings
+from core.platform.db import dispose_engines
 from tests.support.apptest import create_accounts
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from core.db import get_engine, unit_of_work
-from core.map_data import MAP_STATES, MapState
-from core.models import Inquiry
-from core.vocab import Role
+from core.platform.db import get_engine, unit_of_work
+from core.matching.map_view import MAP_STATES, MapState
+from core.platform.models import Inquiry
+from core.platform.vocab import Role
 from tests.support.apptest import login
 from tests.support.seed import patient_with_search, therapist
 
@@ -69,7 +69,7 @@ def test_region_mode_for_viewer(app_db):
 def _therapist_id(url, last_name):
     from sqlalchemy import select
 
-    from core.models import Therapist
+    from core.platform.models import Therapist
 
     with unit_of_work(get_engine(url)) as s:
         return s.scalar(select(Therapist.id).where(Therapist.last_name == last_name))
@@ -78,7 +78,7 @@ def _therapist_id(url, last_name):
 def test_card_creates_inquiry_when_eligible_and_explains_when_not(app_db):
     from sqlalchemy import func, select
 
-    from core.models import InquiryPatient
+    from core.platform.models import InquiryPatient
 
     _seed(app_db)
     at = login(Role.coordinator)

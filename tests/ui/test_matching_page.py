@@ -8,13 +8,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from core import inquiries as inq
-from core import outbox
-from core.config import Settings
-from core.db import get_engine, read_session, unit_of_work
-from core.models import Inquiry, OutboxEmail, Search
-from core.permissions import SYSTEM
-from core.vocab import InquiryStatus, Role
+from core.inquiries import lifecycle as inquiries_lifecycle
+from core.mail import delivery
+from core.platform.config import Settings
+from core.platform.db import get_engine, read_session, unit_of_work
+from core.platform.models import Inquiry, OutboxEmail, Search
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import InquiryStatus, Role
 from tests.support.apptest import login
 from tests.support.seed import patient_with_search, therapist
 
@@ -80,10 +80,10 @@ def test_answer_form_records_outcomes(app_db):
     now = datetime.now(timezone.utc)
     today = now.date()
     with unit_of_work(get_engine(app_db)) as s:
-        i = inq.create_inquiry(s, SYSTEM, tid, sids[:2], today=today, now=now, settings=Settings())
-        inq.send_inquiry(s, SYSTEM, i.id, today=today, now=now, settings=Settings())
-        for mail in outbox.claim_due(s, owner="t", now=now, limit=10, lease_until=now + timedelta(minutes=5), settings=Settings()):
-            outbox.mark_sent(s, mail, owner="t", sent_at=now)
+        i = inquiries_lifecycle.create_inquiry(s, SYSTEM, tid, sids[:2], today=today, now=now, settings=Settings())
+        inquiries_lifecycle.send_inquiry(s, SYSTEM, i.id, today=today, now=now, settings=Settings())
+        for mail in delivery.claim_due(s, owner="t", now=now, limit=10, lease_until=now + timedelta(minutes=5), settings=Settings()):
+            delivery.mark_sent(s, mail, owner="t", sent_at=now)
         inquiry_id = i.id
     at = _open(login(Role.coordinator), "inquiries", mt_filter="awaiting")
     at.session_state["mt_inquiries"] = {"selection": {"rows": [0], "columns": [], "cells": []}}

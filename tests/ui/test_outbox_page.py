@@ -9,14 +9,15 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from core import mail_templates as mt
-from core import outbox
+from core.mail import templates as mt
+from core.mail import delivery
+from core.mail import outbox
 from core.adapters.smtp import FolderSender, SendError
-from core.config import get_settings
-from core.db import get_engine, read_session, unit_of_work
-from core.models import OutboxEmail
-from core.permissions import Actor
-from core.vocab import EmailState, Role
+from core.platform.config import get_settings
+from core.platform.db import get_engine, read_session, unit_of_work
+from core.platform.models import OutboxEmail
+from core.platform.permissions import Actor
+from core.platform.vocab import EmailState, Role
 from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
 
@@ -57,7 +58,7 @@ def outbox_db(app_db, tmp_path, monkeypatch):
                         transport.send(message)
                 yield T()
 
-    outbox.deliver_due(scope, FailForFritz(tmp_path / "mail"), lambda: now, owner="t", settings=settings)
+    delivery.deliver_due(scope, FailForFritz(tmp_path / "mail"), lambda: now, owner="t", settings=settings)
     with unit_of_work(engine) as s:
         r = make_patient(s, first_name="Quentin", last_name="Queue", email="q@example.org")
         ids["queued"] = outbox.queue_patient_email(s, COORD, r.id, mt.PATIENT_STATUS_UPDATE, now, approve=True, settings=settings).id

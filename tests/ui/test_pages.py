@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.db import get_engine, read_session
-from core.models import AuditEntry
-from core.vocab import Role
+from core.platform.db import get_engine, read_session
+from core.platform.models import AuditEntry
+from core.platform.vocab import Role
 from tests.support.apptest import PAGES_BY_ROLE, login, new_app, texts
 
 
@@ -101,16 +101,16 @@ def test_password_set_by_admin_must_be_changed_before_anything_else(app_db):
 
     from sqlalchemy import select
 
-    from core import users
-    from core.db import get_engine, unit_of_work
-    from core.models import User
+    from core.platform import users
+    from core.platform.db import get_engine, unit_of_work
+    from core.platform.models import User
     from tests.support.apptest import ACCOUNTS
 
     name, _ = ACCOUNTS[Role.coordinator]
     with unit_of_work(get_engine(app_db)) as s:
         admin = s.scalar(select(User).where(User.username == ACCOUNTS[Role.admin][0]))
         target = s.scalar(select(User).where(User.username == name))
-        from core.permissions import Actor
+        from core.platform.permissions import Actor
 
         users.reset_password(s, Actor(admin.id, admin.username, Role.admin), target.id, "Vom-Admin-2026!",
                              now=datetime.now(timezone.utc))

@@ -9,12 +9,13 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from core import patients, therapists
-from core.config import get_settings
-from core.db import dispose_engines, get_engine, read_session, unit_of_work
-from core.models import AuditEntry, Patient, Search, Therapist
-from core.permissions import SYSTEM
-from core.vocab import PatientStatus, Role, SearchStatus, TherapistStatus
+from core.registry import patients
+from core.registry import therapists
+from core.platform.config import get_settings
+from core.platform.db import dispose_engines, get_engine, read_session, unit_of_work
+from core.platform.models import AuditEntry, Patient, Search, Therapist
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import PatientStatus, Role, SearchStatus, TherapistStatus
 from tests.support.apptest import create_accounts, login, texts
 
 TODAY = datetime.now(timezone.utc).date()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from core import audit
-from core.searches import SearchAction
+from core.platform import audit
+from core.registry.searches import SearchAction
 
 CORE = Path(__file__).resolve().parents[2] / "core"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DEFAULTS, SettingsError, load_settings
+from core.platform.config import DEFAULTS, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

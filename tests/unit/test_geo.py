@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import geo
+from core.geo import distance as geo
+from core.geo import plz as geo_plz
 from core.adapters.geocoder import (
     GeocoderConfigError,
     GeocoderError,
@@ -22,8 +23,8 @@ from core.adapters.geocoder import (
     parse_retry_after,
     parse_search_response,
 )
-from core.geocoding import cache_key, practice_address
-from core.models import Patient, Therapist
+from core.geo.geocoding import cache_key, practice_address
+from core.platform.models import Patient, Therapist
 
 BERLIN_10115 = (52.5323, 13.3846)
 MUENCHEN_80331 = (48.1345, 11.571)
@@ -154,9 +155,9 @@ DE\t80331\tMünchen\tBayern\tBY\tUpper Bavaria\t091\tKreisfreie Stadt München\t
 
 
 def test_parse_and_aggregate_sample():
-    rows, skipped = geo.parse_geonames_lines(SAMPLE.splitlines(keepends=True))
+    rows, skipped = geo_plz.parse_geonames_lines(SAMPLE.splitlines(keepends=True))
     assert skipped == 2  # four-digit PLZ, broken latitude
-    records = {r.plz: r for r in geo.aggregate_plz(rows)}
+    records = {r.plz: r for r in geo_plz.aggregate_plz(rows)}
     assert sorted(records) == ["10115", "10875", "10997", "14461", "20095", "87491"]
 
     hamburg = records["20095"]
@@ -179,21 +180,21 @@ def test_parse_and_aggregate_sample():
 
 @pytest.mark.parametrize("numeric, letters", sorted(geo.GEONAMES_ADMIN1_TO_STATE.items()))
 def test_numeric_state_codes_normalised(numeric, letters):
-    assert geo.normalise_state_code(numeric) == letters
-    assert geo.normalise_state_code(letters) == letters
+    assert geo_plz.normalise_state_code(numeric) == letters
+    assert geo_plz.normalise_state_code(letters) == letters
     assert letters in holidays.Germany.subdivisions  # the codes the holidays package knows
 
 
 def test_state_code_set_matches_holidays():
     assert geo.STATE_CODES == set(holidays.Germany.subdivisions) - {"Augsburg"}
     assert set(geo.GEONAMES_ADMIN1_TO_STATE.values()) == geo.STATE_CODES
-    assert geo.normalise_state_code("") is None
-    assert geo.normalise_state_code("99") is None
+    assert geo_plz.normalise_state_code("") is None
+    assert geo_plz.normalise_state_code("99") is None
 
 
 @pytest.mark.parametrize("raw, expected", [("10115", "10115"), (" 01067 ", "01067"), ("1067", None), ("1011a", None), (None, None), ("", None)])
 def test_normalise_plz(raw, expected):
-    assert geo.normalise_plz(raw) == expected
+    assert geo_plz.normalise_plz(raw) == expected
 
 
 # --------------------------------------------------------------------------- rate limiter
@@ -305,7 +306,7 @@ def test_geocoder_configuration():
 
 
 def test_from_settings(tmp_path):
-    from core.config import load_settings
+    from core.platform.config import load_settings
 
     no_env = tmp_path / "missing.env"
     assert NominatimGeocoder.from_settings(load_settings(environ={}, env_file=no_env)) is None  # offline default

@@ -9,7 +9,7 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from core.runner import JOB_TITLES
+from core.platform.runner import JOB_TITLES
 from jobs.registry import JOBS
 from jobs.scheduler import build_scheduler
 from jobs.spec import JobSpec, cron, every

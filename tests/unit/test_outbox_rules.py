@@ -12,16 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.adapters.smtp import SendError, classify_smtp_error, is_temporary_code
-from core.outbox import (
-    backoff_delay,
-    decide_after_failure,
-    earliest_send_time,
-    next_weekday_at,
-    split_signature,
-    waiting_text,
-    weekly_limit_wait,
-)
-from core.vocab import EmailState
+from core.mail.rules import backoff_delay, decide_after_failure, earliest_send_time, next_weekday_at, split_signature, waiting_text, weekly_limit_wait
+from core.platform.vocab import EmailState
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -8,10 +8,10 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from core import mail_templates as mt
+from core.mail import templates as mt
 from core.adapters.smtp import Attachment, OutgoingMail, build_message, new_message_id, parse_eml
-from core.config import load_settings
-from core.vocab import Gender, Salutation
+from core.platform.config import load_settings
+from core.platform.vocab import Gender, Salutation
 
 TODAY = date(2026, 11, 23)
 SETTINGS = load_settings(

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import timewindows as tw
-from core.timewindows import TimeWindow, TimeWindowError
+from core.platform import timewindows as tw
+from core.platform.timewindows import TimeWindow, TimeWindowError
 
 NORMAL = "Mo 09:00-12:00, 14:00-15:30; Mi 08:00-09:00; Fr 13:00-14:00"
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import validation as v
-from core.validation import FieldError
-from core.vocab import SYMPTOMS
+from core.platform import validation as v
+from core.platform.validation import FieldError
+from core.platform.vocab import SYMPTOMS
 
 TODAY = date(2026, 11, 23)
 
@@ -232,7 +232,7 @@ def test_booleans_and_choices():
     assert v.boolean("consent_given", "ja") is True and v.boolean("consent_given", "0") is False
     assert v.boolean("consent_given", "", default=False) is False
     assert "kein Ja/Nein-Wert" in _err(v.boolean, "consent_given", "vielleicht").message
-    from core.vocab import Gender
+    from core.platform.vocab import Gender
 
     assert v.choice("gender", Gender, "weiblich") is Gender.female
     assert v.choice("gender", Gender, "FEMALE") is Gender.female

@@ -1,0 +1,438 @@
+"""Delivery worker: claim due mails under a lease, send through the SMTP adapter, record outcomes."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Optional, Sequence
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.orm import Session
+from core.platform import audit
+from core.mail import templates as mt
+from core.adapters.smtp import (
+    Attachment,
+    MailSender,
+    OutgoingMail,
+    SendError,
+    build_message,
+    new_message_id,
+)
+from core.platform.config import Settings
+from core.platform.models import Inquiry, OutboxEmail, Patient, Therapist, TherapistDocument
+from core.platform.permissions import SYSTEM
+from core.platform.vocab import EmailState, InquiryStatus
+from core.mail.outbox import _cancel, _local_date, _settings
+from core.mail.rules import DEFAULT_BATCH_SIZE, DEFAULT_LEASE, FailureDecision, _INQUIRY_OPEN_FOR, decide_after_failure, log, weekly_limit_wait
+
+
+# =========================================================================== delivery
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    id: int
+    therapist_id: Optional[int]
+    patient_id: Optional[int]
+    inquiry_id: Optional[int]
+    template: str
+    to_address: str
+    to_name: str
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    attempts: int
+    lease_until: datetime
+    attachments: tuple[Attachment, ...] = ()
+    missing_attachments: tuple[int, ...] = ()
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    deferred: int = 0
+    cancelled: int = 0
+    released: int = 0
+    lost_lease: int = 0
+    sent_ids: list[int] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.sent} gesendet"]
+        if self.retrying:
+            parts.append(f"{self.retrying} später erneut")
+        if self.failed:
+            parts.append(f"{self.failed} fehlgeschlagen")
+        if self.deferred:
+            parts.append(f"{self.deferred} warten auf die Wochengrenze")
+        if self.cancelled:
+            parts.append(f"{self.cancelled} nicht mehr nötig (storniert)")
+        if self.released:
+            parts.append(f"{self.released} zurück in die Warteschlange")
+        return "E-Mails: " + ", ".join(parts)
+
+
+def _due_condition(now: datetime):
+    return or_(
+        and_(OutboxEmail.state == EmailState.queued, OutboxEmail.next_attempt_at <= now),
+        and_(OutboxEmail.state == EmailState.sending, OutboxEmail.lease_expires_at < now),
+    )
+
+
+def claim_due(
+    session: Session, *, owner: str, now: datetime, limit: int, lease_until: datetime, settings: Settings,
+    report: Optional[DeliveryReport] = None,
+) -> list[ClaimedMail]:
+    """Lease up to `limit` due mails to `owner` (one transaction; the caller commits).
+
+    Due: queued with next_attempt_at ≤ now, or sending with an expired lease (its runner
+    died). Rows another runner is claiming are skipped (PostgreSQL SKIP LOCKED; SQLite
+    serialises writers anyway). The weekly limit is checked here again under a lock on the
+    therapist row, so two runners never send to the same therapist at once. Inquiry mails
+    and reminders whose inquiry has moved on (answered, cancelled) are cancelled, not sent."""
+    report = report if report is not None else DeliveryReport()
+    is_pg = session.get_bind().dialect.name == "postgresql"
+    stmt = (
+        select(OutboxEmail)
+        .where(_due_condition(now))
+        .order_by(case((OutboxEmail.state == EmailState.sending, 0), else_=1), OutboxEmail.next_attempt_at, OutboxEmail.id)
+        .limit(limit)
+    )
+    if is_pg:
+        stmt = stmt.with_for_update(skip_locked=True, of=OutboxEmail)
+    rows = list(session.scalars(stmt))
+    if not rows:
+        return []
+    interval = settings.EMAIL_MIN_INTERVAL_DAYS
+    therapist_ids = {r.therapist_id for r in rows if r.therapist_id is not None}
+    locked: set[int] = set()
+    last_sent: dict[int, datetime] = {}
+    busy: set[int] = set()
+    if therapist_ids:
+        if is_pg:
+            locked = set(
+                session.scalars(
+                    select(Therapist.id).where(Therapist.id.in_(therapist_ids)).with_for_update(skip_locked=True)
+                )
+            )
+        else:
+            locked = set(therapist_ids)
+        if locked:
+            last_sent = dict(
+                session.execute(
+                    select(OutboxEmail.therapist_id, func.max(OutboxEmail.sent_at))
+                    .where(OutboxEmail.therapist_id.in_(locked), OutboxEmail.state == EmailState.sent)
+                    .group_by(OutboxEmail.therapist_id)
+                ).all()
+            )
+            busy = set(
+                session.scalars(
+                    select(OutboxEmail.therapist_id).where(
+                        OutboxEmail.therapist_id.in_(locked),
+                        OutboxEmail.state == EmailState.sending,
+                        OutboxEmail.lease_expires_at >= now,
+                    )
+                )
+            )
+    inquiry_ids = {r.inquiry_id for r in rows if r.inquiry_id is not None and r.template in _INQUIRY_OPEN_FOR}
+    inquiry_state: dict[int, tuple[InquiryStatus, Optional[datetime]]] = {}
+    if inquiry_ids:
+        inquiry_state = {
+            i: (s, a)
+            for i, s, a in session.execute(
+                select(Inquiry.id, Inquiry.status, Inquiry.answered_at).where(Inquiry.id.in_(inquiry_ids))
+            ).all()
+        }
+    claimed_rows: list[OutboxEmail] = []
+    claimed_therapists: set[int] = set()
+    for row in rows:
+        if row.inquiry_id in inquiry_state:
+            status, answered_at = inquiry_state[row.inquiry_id]
+            stale = status not in _INQUIRY_OPEN_FOR[row.template] or (
+                row.template == mt.THERAPIST_REMINDER and answered_at is not None
+            )
+            if stale:
+                _cancel(session, SYSTEM, row, now=now, reason=f"Nicht gesendet: die Anfrage ist inzwischen {status.label}.")
+                report.cancelled += 1
+                continue
+        tid = row.therapist_id
+        if tid is not None:
+            if tid not in locked or tid in claimed_therapists:
+                continue  # another runner holds this therapist, or one mail to them is already in this batch
+            wait = weekly_limit_wait(now, last_sent.get(tid), interval)
+            if wait is None and tid in busy:
+                wait = now + timedelta(days=interval)
+            if wait is not None:
+                row.state = EmailState.queued
+                row.next_attempt_at = wait
+                row.lease_owner = None
+                row.lease_expires_at = None
+                row.updated_at = now
+                report.deferred += 1
+                continue
+            claimed_therapists.add(tid)
+        row.state = EmailState.sending
+        row.lease_owner = owner
+        row.lease_expires_at = lease_until
+        row.updated_at = now
+        if not row.message_id:
+            row.message_id = new_message_id(settings.EMAIL_SENDER)
+        claimed_rows.append(row)
+    session.flush()
+    documents: dict[int, TherapistDocument] = {}
+    wanted = {d for r in claimed_rows for d in (r.attachment_document_ids or [])}
+    if wanted:
+        documents = {d.id: d for d in session.scalars(select(TherapistDocument).where(TherapistDocument.id.in_(wanted)))}
+    result = []
+    for r in claimed_rows:
+        ids = list(r.attachment_document_ids or [])
+        result.append(
+            ClaimedMail(
+                id=r.id, therapist_id=r.therapist_id, patient_id=r.patient_id, inquiry_id=r.inquiry_id,
+                template=r.template, to_address=r.to_address, to_name=r.to_name, subject=r.subject,
+                body_text=r.body_text, body_html=r.body_html, message_id=r.message_id, attempts=r.attempts,
+                lease_until=lease_until,
+                attachments=tuple(
+                    Attachment(documents[i].filename, documents[i].content) for i in ids if i in documents
+                ),
+                missing_attachments=tuple(i for i in ids if i not in documents),
+            )
+        )
+    return result
+
+
+def mark_sent(session: Session, mail: ClaimedMail, *, owner: str, sent_at: datetime) -> bool:
+    """Record a delivery (only while we still hold the lease). The inquiry of an inquiry
+    mail becomes sent with this time; the recipient's last contact is updated."""
+    result = session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == mail.id, OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
+        .values(
+            state=EmailState.sent, sent_at=sent_at, attempts=OutboxEmail.attempts + 1, last_error=None,
+            lease_owner=None, lease_expires_at=None, next_attempt_at=None, updated_at=sent_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        return False
+    day = _local_date(sent_at)
+    if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None:
+        # A single guarded statement (no read-modify-write that a concurrent edit could make
+        # stale and roll back, which would leave a delivered mail "sending"); it bumps the
+        # version so a concurrent ORM edit of the inquiry notices.
+        moved = session.execute(
+            update(Inquiry)
+            .where(Inquiry.id == mail.inquiry_id, Inquiry.status.in_([InquiryStatus.draft, InquiryStatus.queued]))
+            .values(status=InquiryStatus.sent, sent_at=sent_at, updated_at=sent_at, version=Inquiry.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount:
+            audit.record(session, SYSTEM, "inquiry.sent", "inquiry", mail.inquiry_id, {"email_id": mail.id}, now=sent_at)
+    if mail.therapist_id is not None:
+        session.execute(
+            update(Therapist).where(Therapist.id == mail.therapist_id).values(last_contact_email_on=day)
+            .execution_options(synchronize_session=False)
+        )
+    if mail.patient_id is not None:
+        session.execute(
+            update(Patient).where(Patient.id == mail.patient_id).values(last_contact_on=day)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(session, SYSTEM, "email.sent", "outbox_email", mail.id, {"message_id": mail.message_id}, now=sent_at)
+    return True
+
+
+def record_failure(
+    session: Session, mail: ClaimedMail, error: SendError, *, owner: str, now: datetime, settings: Settings
+) -> Optional[FailureDecision]:
+    """A temporary failure goes back to the queue with backoff; a permanent one, or the last
+    allowed attempt, fails with the server's text."""
+    decision = decide_after_failure(
+        attempts_before=mail.attempts, temporary=error.temporary, now=now, max_attempts=settings.EMAIL_MAX_ATTEMPTS
+    )
+    text = error.text
+    if decision.state == EmailState.failed and error.temporary:
+        text = f"{error.text} (aufgegeben nach {decision.attempts} Versuchen)"
+    result = session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == mail.id, OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
+        .values(
+            state=decision.state, attempts=decision.attempts, next_attempt_at=decision.next_attempt_at,
+            last_error=text[:2000], lease_owner=None, lease_expires_at=None, updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        return None
+    if decision.state == EmailState.failed:
+        audit.record(session, SYSTEM, "email.failed", "outbox_email", mail.id, {"error": text[:500]}, now=now)
+        if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None:
+            session.execute(
+                update(Inquiry)
+                .where(Inquiry.id == mail.inquiry_id)
+                .values(
+                    needs_attention=True, attention_reason=f"E-Mail nicht zugestellt: {text[:300]}",
+                    version=Inquiry.version + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    return decision
+
+
+def release(session: Session, mail_ids: Sequence[int], *, owner: str, now: datetime) -> int:
+    """Give claimed, unsent mails back to the queue (no attempt counted)."""
+    if not mail_ids:
+        return 0
+    result = session.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id.in_(list(mail_ids)), OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
+        .values(state=EmailState.queued, lease_owner=None, lease_expires_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def outgoing(mail: ClaimedMail, *, settings: Settings, date: datetime) -> OutgoingMail:
+    return OutgoingMail(
+        from_address=settings.EMAIL_SENDER,
+        from_name=settings.EMAIL_SENDER_NAME,
+        to_address=mail.to_address,
+        to_name=mail.to_name,
+        subject=mail.subject,
+        text=mail.body_text,
+        html=mail.body_html,
+        message_id=mail.message_id,
+        date=date,
+        reply_to=settings.EMAIL_SENDER,
+        attachments=mail.attachments,
+    )
+
+
+SessionScope = Callable[[], AbstractContextManager[Session]]
+
+
+DEFAULT_COMMIT_EVERY = 5
+
+
+class _Outcomes:
+    """Outcomes of sent and failed mails, written together every few mails (one short
+    transaction per group instead of one per mail). A kill before the write leaves those
+    mails `sending`: they are sent again when their lease ends (at least once, never lost)."""
+
+    def __init__(self, session_scope: SessionScope, *, owner: str, settings: Settings, report: DeliveryReport, every: int):
+        self._scope = session_scope
+        self._owner = owner
+        self._settings = settings
+        self._report = report
+        self._every = max(1, every)
+        self._items: list[tuple[ClaimedMail, Optional[SendError], datetime]] = []
+
+    def add(self, mail: ClaimedMail, error: Optional[SendError], at: datetime) -> None:
+        self._items.append((mail, error, at))
+        if len(self._items) >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._items:
+            return
+        sent: list[int] = []
+        decisions: list[Optional[FailureDecision]] = []
+        lost = 0
+        with self._scope() as session, session.no_autoflush:
+            # the statements below are Core updates that never read the pending audit rows:
+            # without autoflush those rows go out as one multi-row INSERT at commit
+            for mail, error, at in self._items:
+                if error is None:
+                    if mark_sent(session, mail, owner=self._owner, sent_at=at):
+                        sent.append(mail.id)
+                    else:
+                        lost += 1
+                        log.warning("E-Mail %s gesendet, aber die Lease war verloren", mail.id)
+                else:
+                    decision = record_failure(session, mail, error, owner=self._owner, now=at, settings=self._settings)
+                    if decision is None:
+                        lost += 1
+                    else:
+                        decisions.append(decision)
+        self._items.clear()
+        self._report.sent += len(sent)
+        self._report.sent_ids.extend(sent)
+        self._report.lost_lease += lost
+        self._report.failed += sum(1 for d in decisions if d.state == EmailState.failed)
+        self._report.retrying += sum(1 for d in decisions if d.state != EmailState.failed)
+
+
+def deliver_due(
+    session_scope: SessionScope,
+    sender: MailSender,
+    clock: Callable[[], datetime],
+    *,
+    owner: str,
+    settings: Optional[Settings] = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lease: timedelta = DEFAULT_LEASE,
+    max_batches: Optional[int] = None,
+    commit_every: int = DEFAULT_COMMIT_EVERY,
+) -> DeliveryReport:
+    """Deliver everything that is due, batch by batch, over one connection.
+
+    `session_scope()` is a unit of work (commits on success). A claim is one transaction;
+    outcomes are written every `commit_every` mails and at the end of each batch. A kill at
+    any moment loses no mail: a claimed mail stays `sending` until its lease ends and is
+    then claimed again (and, if the server had already accepted it, delivered twice, which
+    is why the Message-ID stays the same). A mail whose lease is about to end is not sent
+    but released (another runner might take it over)."""
+    settings = _settings(settings)
+    report = DeliveryReport()
+    outcomes = _Outcomes(session_scope, owner=owner, settings=settings, report=report, every=commit_every)
+    margin = min(timedelta(seconds=settings.SMTP_TIMEOUT_S), lease / 2)
+    batches = 0
+    with ExitStack() as connection:
+        transport = None
+        while max_batches is None or batches < max_batches:
+            batches += 1
+            now = clock()
+            with session_scope() as session:
+                claimed = claim_due(
+                    session, owner=owner, now=now, limit=batch_size, lease_until=now + lease, settings=settings, report=report
+                )
+            if not claimed:
+                break
+            for index, mail in enumerate(claimed):
+                if clock() >= mail.lease_until - margin:
+                    outcomes.flush()
+                    with session_scope() as session:
+                        report.released += release(session, [m.id for m in claimed[index:]], owner=owner, now=clock())
+                    break
+                if mail.missing_attachments:
+                    missing = ", ".join(map(str, mail.missing_attachments))
+                    outcomes.add(mail, SendError(f"Anhang fehlt: Formular {missing} wurde gelöscht.", temporary=False), clock())
+                    continue
+                try:
+                    message = build_message(outgoing(mail, settings=settings, date=clock()))
+                except Exception as exc:  # noqa: BLE001 - a mail that cannot be built never goes out
+                    outcomes.add(mail, SendError(f"E-Mail lässt sich nicht erstellen: {exc}", temporary=False), clock())
+                    continue
+                if transport is None:
+                    try:
+                        transport = connection.enter_context(sender.connect())
+                    except SendError as err:
+                        for rest in claimed[index:]:
+                            outcomes.add(rest, err, clock())
+                        outcomes.flush()
+                        return report
+                try:
+                    transport.send(message)
+                except SendError as err:
+                    outcomes.add(mail, err, clock())
+                    if err.connection_lost:
+                        connection.close()
+                        transport = None
+                    continue
+                outcomes.add(mail, None, clock())
+            outcomes.flush()
+    return report
+
+

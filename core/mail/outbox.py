@@ -1,0 +1,506 @@
+"""Outbox services: creating mails (inquiry, reminder, thanks, patient), approval, editing, cancelling, retry and resend."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+from datetime import date, datetime, timedelta
+from typing import Optional, Sequence
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+from core.platform import audit
+from core.mail import templates as mt
+from core.platform.config import Settings, get_settings
+from core.platform.formatting import BERLIN
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist, TherapistDocument
+from core.platform.permissions import Actor, Permission
+from core.platform.vocab import EmailState, InquiryChannel, InquiryStatus, SearchStatus
+from core.mail.rules import OutboxError, PATIENT_TEMPLATES, _INQUIRY_OPEN_FOR, earliest_send_time, split_signature
+from core.platform.vocab import Outcome
+
+
+# =========================================================================== helpers
+
+
+def _settings(settings: Optional[Settings]) -> Settings:
+    return settings if settings is not None else get_settings()
+
+
+def _local_date(moment: datetime) -> date:
+    return moment.astimezone(BERLIN).date()
+
+
+def _get_email(session: Session, email_id: int, *, for_update: bool = False) -> OutboxEmail:
+    stmt = select(OutboxEmail).where(OutboxEmail.id == email_id).execution_options(populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    email = session.scalars(stmt).one_or_none()
+    if email is None:
+        raise OutboxError("Diese E-Mail gibt es nicht (mehr).")
+    return email
+
+
+def _validate_address(address: Optional[str], who: str) -> str:
+
+    if not address or not address.strip():
+        raise OutboxError(f"{who} hat keine E-Mail-Adresse.")
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise OutboxError(f"Die E-Mail-Adresse von {who} ist ungültig: {address}") from None
+
+
+def _therapist_occupied(session: Session, therapist_id: int, *, now: datetime, interval_days: int, exclude_id: Optional[int]) -> list[datetime]:
+    """Moments of other mails to this therapist that the weekly limit must keep apart from."""
+    horizon = now - timedelta(days=interval_days)
+    rows = session.execute(
+        select(OutboxEmail.id, OutboxEmail.state, OutboxEmail.sent_at, OutboxEmail.next_attempt_at).where(
+            OutboxEmail.therapist_id == therapist_id,
+            or_(
+                and_(OutboxEmail.state == EmailState.sent, OutboxEmail.sent_at >= horizon),
+                OutboxEmail.state.in_([EmailState.queued, EmailState.sending]),
+            ),
+        )
+    ).all()
+    occupied = []
+    for row_id, state, sent_at, next_at in rows:
+        if row_id == exclude_id:
+            continue
+        if state == EmailState.sent:
+            occupied.append(sent_at)
+        elif state == EmailState.sending:
+            occupied.append(now)
+        else:
+            occupied.append(max(now, next_at or now))
+    return occupied
+
+
+def _put_in_queue(session: Session, email: OutboxEmail, *, now: datetime, settings: Settings) -> None:
+    """queued, with the time the weekly limit allows (now for patients)."""
+    go_at = now
+    if email.therapist_id is not None:
+        occupied = _therapist_occupied(
+            session, email.therapist_id, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS, exclude_id=email.id
+        )
+        go_at = earliest_send_time(now, occupied, settings.EMAIL_MIN_INTERVAL_DAYS)
+    email.state = EmailState.queued
+    email.queued_at = now
+    email.next_attempt_at = go_at
+    email.lease_owner = None
+    email.lease_expires_at = None
+
+
+def _set_inquiry_status(session: Session, inquiry_id: int, *, from_states: Sequence[InquiryStatus], values: dict) -> bool:
+    """Move an inquiry on through the ORM (its version column guards concurrent edits)."""
+    inquiry = session.get(Inquiry, inquiry_id)
+    if inquiry is None or inquiry.status not in from_states:
+        return False
+    for key, value in values.items():
+        setattr(inquiry, key, value)
+    return True
+
+
+def _new_email(
+    *, actor: Actor, template: str, rendered: mt.RenderedMail, to_address: str, to_name: str,
+    therapist_id: Optional[int] = None, patient_id: Optional[int] = None, inquiry_id: Optional[int] = None,
+    attachment_ids: Sequence[int] = (), now: datetime,
+) -> OutboxEmail:
+    return OutboxEmail(
+        therapist_id=therapist_id,
+        patient_id=patient_id,
+        inquiry_id=inquiry_id,
+        to_address=to_address,
+        to_name=to_name[:255],
+        subject=rendered.subject[:255],
+        body_html=rendered.html,
+        body_text=rendered.text,
+        template=template,
+        attachment_document_ids=list(attachment_ids),
+        state=EmailState.draft,
+        attempts=0,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _finish_new(
+    session: Session, actor: Actor, email: OutboxEmail, *, approve: bool, now: datetime, settings: Settings
+) -> OutboxEmail:
+    session.add(email)
+    session.flush()
+    audit.record(
+        session, actor, "email.create", "outbox_email", email.id,
+        {"template": email.template, "inquiry_id": email.inquiry_id}, now=now,
+    )
+    if approve:
+        _approve(session, actor, email, now=now, settings=settings)
+    return email
+
+
+def _inquiry_patients(inquiry: Inquiry) -> list[tuple[int, Patient]]:
+    """(position, patient) of the patients still in the inquiry, in order, renumbered 1..n."""
+    members = [m for m in inquiry.patients if m.withdrawn_at is None]
+    return [(m.position, m.search.patient) for m in sorted(members, key=lambda m: m.position)]
+
+
+def _load_inquiry(session: Session, inquiry_id: int) -> Inquiry:
+    inquiry = session.get(Inquiry, inquiry_id, populate_existing=True)
+    if inquiry is None:
+        raise OutboxError("Diese Anfrage gibt es nicht (mehr).")
+    return inquiry
+
+
+def _has_mail(session: Session, inquiry_id: int, template: str, states: Sequence[EmailState]) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count()).select_from(OutboxEmail).where(
+                OutboxEmail.inquiry_id == inquiry_id, OutboxEmail.template == template, OutboxEmail.state.in_(list(states))
+            )
+        )
+    )
+
+
+# =========================================================================== services: creating mails
+
+
+def queue_inquiry_email(
+    session: Session, actor: Actor, inquiry_id: int, now: datetime, *, approve: bool = False,
+    settings: Optional[Settings] = None,
+) -> OutboxEmail:
+    """Render the inquiry e-mail of a draft inquiry into the outbox.
+
+    approve=False: a draft in the outbox (the inquiry stays draft until the mail is approved).
+    approve=True: queued at once (the inquiry becomes queued). Either way the inquiry counts
+    as sent only when the mail is delivered (`sent_at` = delivery time)."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    inquiry = _load_inquiry(session, inquiry_id)
+    if inquiry.channel != InquiryChannel.email:
+        raise OutboxError("Diese Anfrage läuft per Telefon, nicht per E-Mail.")
+    if inquiry.status not in (InquiryStatus.draft, InquiryStatus.queued):
+        raise OutboxError(f"Die Anfrage ist bereits {inquiry.status.label}; es wird keine neue E-Mail erstellt.")
+    if _has_mail(session, inquiry_id, mt.THERAPIST_INQUIRY, [EmailState.draft, EmailState.queued, EmailState.sending, EmailState.sent]):
+        raise OutboxError("Für diese Anfrage gibt es schon eine E-Mail im Postausgang.")
+    return _inquiry_mail(session, actor, inquiry, mt.THERAPIST_INQUIRY, now, approve=approve, settings=settings)
+
+
+def _inquiry_mail(
+    session: Session, actor: Actor, inquiry: Inquiry, template: str, now: datetime, *, approve: bool,
+    settings: Settings, **extra_context,
+) -> OutboxEmail:
+    """Render an inquiry or reminder mail to the inquiry's therapist (pseudonymised patients)."""
+    therapist = inquiry.therapist
+    address = _validate_address(therapist.email, therapist.full_name)
+    patients = _inquiry_patients(inquiry)
+    if not patients:
+        raise OutboxError("Die Anfrage enthält keine Patient:innen mehr.")
+    context = mt.inquiry_context(
+        settings, inquiry_id=inquiry.id, therapist=therapist, patients=patients, today=_local_date(now), **extra_context
+    )
+    rendered = mt.render(template, context)
+    email = _new_email(
+        actor=actor, template=template, rendered=rendered, to_address=address,
+        to_name=therapist.full_name, therapist_id=therapist.id, inquiry_id=inquiry.id, now=now,
+    )
+    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
+
+
+def queue_reminder_email(
+    session: Session, actor: Actor, inquiry_id: int, now: datetime, *, settings: Optional[Settings] = None
+) -> OutboxEmail:
+    """The one reminder for a sent, unanswered e-mail inquiry; queued (the weekly limit applies)."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    inquiry = _load_inquiry(session, inquiry_id)
+    if inquiry.status != InquiryStatus.sent or inquiry.answered_at is not None:
+        raise OutboxError("Erinnern lässt sich nur an eine gesendete, unbeantwortete Anfrage.")
+    if _has_mail(session, inquiry_id, mt.THERAPIST_REMINDER, list(EmailState)):
+        raise OutboxError("Für diese Anfrage gibt es schon eine Erinnerung.")
+    return _inquiry_mail(
+        session, actor, inquiry, mt.THERAPIST_REMINDER, now, approve=True, settings=settings,
+        sent_on=_local_date(inquiry.sent_at or now),
+    )
+
+
+def queue_thanks_email(
+    session: Session, actor: Actor, inquiry_id: int, now: datetime, *, search_ids: Optional[Sequence[int]] = None,
+    approve: bool = False, settings: Optional[Settings] = None,
+) -> OutboxEmail:
+    """Thanks/confirmation to the therapist after an acceptance, naming the accepted patients
+    (default: every member with outcome accepted). The weekly limit applies."""
+
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    inquiry = _load_inquiry(session, inquiry_id)
+    members = sorted(inquiry.patients, key=lambda m: m.position)
+    if search_ids is not None:
+        chosen = [m for m in members if m.search_id in set(search_ids)]
+    else:
+        chosen = [m for m in members if m.outcome == Outcome.accepted]
+    if not chosen:
+        raise OutboxError("Keine angenommenen Patient:innen in dieser Anfrage.")
+    therapist = inquiry.therapist
+    address = _validate_address(therapist.email, therapist.full_name)
+    context = mt.thanks_context(
+        settings, inquiry_id=inquiry.id, therapist=therapist,
+        accepted=[(m.position, m.search.patient) for m in chosen], today=_local_date(now),
+    )
+    rendered = mt.render(mt.THERAPIST_THANKS, context)
+    email = _new_email(
+        actor=actor, template=mt.THERAPIST_THANKS, rendered=rendered, to_address=address,
+        to_name=therapist.full_name, therapist_id=therapist.id, inquiry_id=inquiry.id, now=now,
+    )
+    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
+
+
+def queue_patient_email(
+    session: Session, actor: Actor, patient_id: int, template: str, now: datetime, *,
+    therapist_id: Optional[int] = None, message: str = "", document_ids: Optional[Sequence[int]] = None,
+    approve: bool = False, settings: Optional[Settings] = None,
+) -> OutboxEmail:
+    """A message to a patient: search started, place found (contact by e-mail / by phone, with
+    the therapist's PDF forms attached; default all of them), or a status update."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    if template not in PATIENT_TEMPLATES:
+        raise OutboxError(f"Unbekannte Nachricht an Patient:innen: {template}")
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise OutboxError("Diese Patientin / diesen Patienten gibt es nicht (mehr).")
+    name = f"{patient.first_name} {patient.last_name}".strip()
+    address = _validate_address(patient.email, name)
+    search = session.scalars(
+        select(Search).where(Search.patient_id == patient.id).order_by(
+            case((Search.status == SearchStatus.active, 0), else_=1), Search.started_on.desc(), Search.id.desc()
+        ).limit(1)
+    ).first()
+    therapist = None
+    documents: list[TherapistDocument] = []
+    if template in (mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE):
+        if therapist_id is None and search is not None:
+            therapist_id = search.placed_therapist_id
+        therapist = session.get(Therapist, therapist_id) if therapist_id is not None else None
+        if therapist is None:
+            raise OutboxError("Bitte wählen Sie die Therapeut:in, bei der der Platz gefunden wurde.")
+        if template == mt.PATIENT_PLACE_FOUND_EMAIL and not therapist.email:
+            raise OutboxError("Die Praxis hat keine E-Mail-Adresse; wählen Sie die Variante „Kontakt per Telefon“.")
+        if template == mt.PATIENT_PLACE_FOUND_PHONE and not therapist.phone:
+            raise OutboxError("Die Praxis hat keine Telefonnummer; wählen Sie die Variante „Kontakt per E-Mail“.")
+        stmt = select(TherapistDocument).where(TherapistDocument.therapist_id == therapist.id).order_by(TherapistDocument.id)
+        documents = list(session.scalars(stmt))
+        if document_ids is not None:
+            wanted = set(document_ids)
+            unknown = wanted - {d.id for d in documents}
+            if unknown:
+                raise OutboxError("Ein gewähltes Formular gehört nicht zu dieser Praxis.")
+            documents = [d for d in documents if d.id in wanted]
+    elif document_ids:
+        raise OutboxError("Formulare lassen sich nur an die Nachricht „Therapieplatz gefunden“ anhängen.")
+    asked = 0
+    if search is not None:
+        asked = session.scalar(
+            select(func.count(func.distinct(Inquiry.therapist_id)))
+            .select_from(InquiryPatient)
+            .join(Inquiry, Inquiry.id == InquiryPatient.inquiry_id)
+            .where(
+                InquiryPatient.search_id == search.id,
+                Inquiry.status.in_([InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.expired]),
+            )
+        ) or 0
+    context = mt.patient_context(
+        settings, patient=patient, therapist=therapist, today=_local_date(now), forms=[d.filename for d in documents],
+        search_started_on=search.started_on if search is not None else None, therapists_asked=asked,
+        message=message, max_distance_km=patient.max_distance_km,
+    )
+    rendered = mt.render(template, context)
+    email = _new_email(
+        actor=actor, template=template, rendered=rendered, to_address=address, to_name=name, patient_id=patient.id,
+        attachment_ids=[d.id for d in documents], now=now,
+    )
+    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
+
+
+# =========================================================================== services: life cycle
+
+
+def _approve(session: Session, actor: Actor, email: OutboxEmail, *, now: datetime, settings: Settings) -> None:
+    if email.inquiry_id is not None and email.template in _INQUIRY_OPEN_FOR:
+        inquiry = session.get(Inquiry, email.inquiry_id)
+        if inquiry is not None and inquiry.status not in _INQUIRY_OPEN_FOR[email.template]:
+            raise OutboxError(f"Die Anfrage ist {inquiry.status.label}; diese E-Mail wird nicht mehr gesendet.")
+    _put_in_queue(session, email, now=now, settings=settings)
+    if email.inquiry_id is not None and email.template == mt.THERAPIST_INQUIRY:
+        _set_inquiry_status(
+            session, email.inquiry_id, from_states=[InquiryStatus.draft],
+            values={"status": InquiryStatus.queued, "queued_at": now, "updated_at": now},
+        )
+    audit.record(
+        session, actor, "email.approve", "outbox_email", email.id,
+        {"next_attempt_at": email.next_attempt_at}, now=now,
+    )
+
+
+def approve(session: Session, actor: Actor, email_id: int, now: datetime, *, settings: Optional[Settings] = None) -> OutboxEmail:
+    """Draft → queued (at the time the weekly limit allows)."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    email = _get_email(session, email_id, for_update=True)
+    if email.state != EmailState.draft:
+        raise OutboxError(f"Nur Entwürfe lassen sich freigeben; diese E-Mail ist {email.state.label}.")
+    _approve(session, actor, email, now=now, settings=settings)
+    session.flush()
+    return email
+
+
+def approve_many(
+    session: Session, actor: Actor, email_ids: Sequence[int], now: datetime, *, settings: Optional[Settings] = None
+) -> int:
+    """Approve several drafts in one transaction (all or none)."""
+    for email_id in email_ids:
+        approve(session, actor, email_id, now, settings=settings)
+    return len(email_ids)
+
+
+def edit_draft(
+    session: Session, actor: Actor, email_id: int, now: datetime, *, subject: str, body: str,
+    settings: Optional[Settings] = None,
+) -> OutboxEmail:
+    """Change subject and text of a draft. `body` is the text above the legal footer; the
+    HTML part is made from the same words (escaped), so the preview stays what is sent."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    email = _get_email(session, email_id, for_update=True)
+    if email.state != EmailState.draft:
+        raise OutboxError(f"Nur Entwürfe lassen sich bearbeiten; diese E-Mail ist {email.state.label}.")
+    subject = " ".join((subject or "").split())
+    if not subject:
+        raise OutboxError("Betreff: bitte ausfüllen.")
+    if len(subject) > 255:
+        raise OutboxError("Betreff: höchstens 255 Zeichen.")
+    body = (body or "").replace("\r\n", "\n").strip("\n")
+    if not body.strip():
+        raise OutboxError("Text: bitte ausfüllen.")
+    _, signature = split_signature(email.body_text)
+    before = {"subject": email.subject, "body": split_signature(email.body_text)[0]}
+    email.subject = subject
+    email.body_text = body + "\n" + (signature or "\n")
+    email.body_html = mt.render_edited_html(body, mt.footer_from_settings(settings))
+    email.updated_at = now
+    audit.record(
+        session, actor, "email.edit", "outbox_email", email.id,
+        {"subject": [before["subject"], subject], "body_changed": before["body"] != body}, now=now,
+    )
+    session.flush()
+    return email
+
+
+def cancel(session: Session, actor: Actor, email_id: int, now: datetime, *, reason: str = "") -> OutboxEmail:
+    """Draft, queued or failed → cancelled. A cancelled inquiry mail sends its inquiry back to draft."""
+    actor.require(Permission.edit)
+    email = _get_email(session, email_id, for_update=True)
+    if email.state == EmailState.sending:
+        raise OutboxError("Diese E-Mail wird gerade gesendet und lässt sich nicht mehr stornieren.")
+    if email.state not in (EmailState.draft, EmailState.queued, EmailState.failed):
+        raise OutboxError(f"Diese E-Mail ist {email.state.label} und lässt sich nicht stornieren.")
+    _cancel(session, actor, email, now=now, reason=reason)
+    session.flush()
+    return email
+
+
+def _cancel(session: Session, actor: Actor, email: OutboxEmail, *, now: datetime, reason: str) -> None:
+    before = email.state
+    email.state = EmailState.cancelled
+    email.next_attempt_at = None
+    email.lease_owner = None
+    email.lease_expires_at = None
+    if reason:
+        email.last_error = reason
+    email.updated_at = now
+    if email.inquiry_id is not None and email.template == mt.THERAPIST_INQUIRY:
+        _set_inquiry_status(
+            session, email.inquiry_id, from_states=[InquiryStatus.queued],
+            values={"status": InquiryStatus.draft, "queued_at": None, "updated_at": now},
+        )
+    audit.record(
+        session, actor, "email.cancel", "outbox_email", email.id, {"state": [before, EmailState.cancelled], "reason": reason or None}, now=now
+    )
+
+
+def cancel_pending_for_inquiry(session: Session, actor: Actor, inquiry_id: int, now: datetime, *, reason: str = "") -> int:
+    """For Matching: when an inquiry is answered, cancelled or expires, its unsent mails
+    (drafts, queued inquiry mails and reminders) are cancelled. Returns how many."""
+    actor.require(Permission.edit)
+    emails = session.scalars(
+        select(OutboxEmail).where(
+            OutboxEmail.inquiry_id == inquiry_id,
+            OutboxEmail.template.in_([mt.THERAPIST_INQUIRY, mt.THERAPIST_REMINDER]),
+            OutboxEmail.state.in_([EmailState.draft, EmailState.queued, EmailState.failed]),
+        ).with_for_update()
+    ).all()
+    for email in emails:
+        _cancel(session, actor, email, now=now, reason=reason)
+    session.flush()
+    return len(emails)
+
+
+def retry(session: Session, actor: Actor, email_id: int, now: datetime, *, settings: Optional[Settings] = None) -> OutboxEmail:
+    """Failed → queued with a fresh set of attempts (the weekly limit still applies)."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    email = _get_email(session, email_id, for_update=True)
+    if email.state != EmailState.failed:
+        raise OutboxError(f"Nur fehlgeschlagene E-Mails lassen sich erneut versuchen; diese ist {email.state.label}.")
+    if email.inquiry_id is not None and email.template in _INQUIRY_OPEN_FOR:
+        inquiry = session.get(Inquiry, email.inquiry_id)
+        if inquiry is not None and inquiry.status not in _INQUIRY_OPEN_FOR[email.template]:
+            raise OutboxError(f"Die Anfrage ist {inquiry.status.label}; diese E-Mail wird nicht mehr gesendet.")
+    previous = email.attempts
+    email.attempts = 0
+    _put_in_queue(session, email, now=now, settings=settings)
+    if email.inquiry_id is not None and email.template == mt.THERAPIST_INQUIRY:
+        inquiry = session.get(Inquiry, email.inquiry_id)
+        if inquiry is not None and (inquiry.attention_reason or "").startswith("E-Mail"):
+            inquiry.needs_attention = False
+            inquiry.attention_reason = None
+    audit.record(
+        session, actor, "email.retry", "outbox_email", email.id,
+        {"attempts_before": previous, "last_error": email.last_error}, now=now,
+    )
+    session.flush()
+    return email
+
+
+def resend(session: Session, actor: Actor, email_id: int, now: datetime, *, settings: Optional[Settings] = None) -> OutboxEmail:
+    """Send a delivered mail once more as a new outbox entry (same content, new Message-ID),
+    e.g. when the recipient says it never arrived. For therapists the weekly limit applies."""
+    actor.require(Permission.edit)
+    settings = _settings(settings)
+    original = _get_email(session, email_id)
+    if original.state != EmailState.sent:
+        raise OutboxError("Nur gesendete E-Mails lassen sich erneut senden; fehlgeschlagene bitte „Erneut versuchen“.")
+    copy = OutboxEmail(
+        therapist_id=original.therapist_id,
+        patient_id=original.patient_id,
+        inquiry_id=original.inquiry_id,
+        to_address=original.to_address,
+        to_name=original.to_name,
+        subject=original.subject,
+        body_html=original.body_html,
+        body_text=original.body_text,
+        template=original.template,
+        attachment_document_ids=list(original.attachment_document_ids or []),
+        state=EmailState.draft,
+        attempts=0,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(copy)
+    session.flush()
+    _put_in_queue(session, copy, now=now, settings=settings)
+    audit.record(session, actor, "email.resend", "outbox_email", copy.id, {"copy_of": original.id}, now=now)
+    session.flush()
+    return copy
+
+

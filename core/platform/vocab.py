@@ -1,0 +1,478 @@
+"""Enumerations of the domain and their German labels and colours.
+
+This is the only place where a German UI word for a state lives. Values are English
+snake_case and are what the database stores.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Labeled(StrEnum):
+    """A str enum whose members carry a German label and a display colour."""
+
+    @property
+    def label(self) -> str:
+        return LABELS[type(self)][self][0]
+
+    @property
+    def color(self) -> str:
+        return LABELS[type(self)][self][1]
+
+    @classmethod
+    def choices(cls) -> list["Labeled"]:
+        return list(cls)
+
+
+class Role(Labeled):
+    admin = "admin"
+    coordinator = "coordinator"
+    viewer = "viewer"
+
+
+class Salutation(Labeled):
+    herr = "herr"
+    frau = "frau"
+    none = "none"
+
+
+class Gender(Labeled):
+    male = "male"
+    female = "female"
+    diverse = "diverse"
+    unspecified = "unspecified"
+
+
+class GenderPreference(Labeled):
+    any = "any"
+    male = "male"
+    female = "female"
+
+
+class Transport(Labeled):
+    car = "car"
+    public_transport = "public_transport"
+
+
+class Method(Labeled):
+    VT = "VT"
+    TP = "TP"
+    AP = "AP"
+    ST = "ST"
+
+
+class PatientStatus(Labeled):
+    open = "open"
+    searching = "searching"
+    in_therapy = "in_therapy"
+    therapy_finished = "therapy_finished"
+    search_cancelled = "search_cancelled"
+    therapy_cancelled = "therapy_cancelled"
+
+
+class TherapistStatus(Labeled):
+    active = "active"
+    blocked = "blocked"
+    inactive = "inactive"
+
+
+class CoordinatesSource(Labeled):
+    arztsuche = "arztsuche"
+    geocoded = "geocoded"
+    plz_centroid = "plz_centroid"
+    manual = "manual"
+    missing = "missing"
+
+
+class SearchStatus(Labeled):
+    active = "active"
+    successful = "successful"
+    paused = "paused"
+    cancelled = "cancelled"
+
+
+class InquiryChannel(Labeled):
+    email = "email"
+    phone = "phone"
+
+
+class InquiryStatus(Labeled):
+    draft = "draft"
+    queued = "queued"
+    sent = "sent"
+    answered = "answered"
+    expired = "expired"
+    cancelled = "cancelled"
+
+
+class InquiryOrigin(Labeled):
+    manual = "manual"
+    planner = "planner"
+    nightly = "nightly"
+
+
+class ResponseType(Labeled):
+    all_accepted = "all_accepted"
+    partly_accepted = "partly_accepted"
+    all_rejected = "all_rejected"
+    no_response = "no_response"
+
+
+class Outcome(Labeled):
+    pending = "pending"
+    accepted = "accepted"
+    rejected_capacity = "rejected_capacity"
+    rejected_unsuitable = "rejected_unsuitable"
+    rejected_other = "rejected_other"
+    no_response = "no_response"
+    no_show = "no_show"
+    in_sessions = "in_sessions"
+
+
+class InquiryMark(Labeled):
+    """Marks shown next to an inquiry's or a member's state (matching)."""
+
+    reduced = "reduced"
+    withdrawn = "withdrawn"
+    conflict = "conflict"
+    conflict_resolved = "conflict_resolved"
+    follow_up_due = "follow_up_due"
+    needs_attention = "needs_attention"
+    placed = "placed"
+
+
+class EmailState(Labeled):
+    draft = "draft"
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class CallState(Labeled):
+    scheduled = "scheduled"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class CallPurpose(Labeled):
+    inquiry = "inquiry"
+    follow_up = "follow_up"
+    patient = "patient"
+    other = "other"
+
+
+class ImportChangeKind(Labeled):
+    new = "new"
+    changed = "changed"
+    delisted = "delisted"
+
+
+class ReviewState(Labeled):
+    pending = "pending"
+    applied = "applied"
+    rejected = "rejected"
+
+
+class ImportRunStatus(Labeled):
+    running = "running"
+    done = "done"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class JobResult(Labeled):
+    running = "running"
+    ok = "ok"
+    error = "error"
+
+
+# (label, colour) per member. Colours are CSS names Streamlit badges understand
+# (blue, green, orange, red, violet, gray, primary).
+LABELS: dict[type, dict] = {
+    Role: {
+        Role.admin: ("Administrator:in", "red"),
+        Role.coordinator: ("Koordinator:in", "blue"),
+        Role.viewer: ("Lesezugriff", "gray"),
+    },
+    Salutation: {
+        Salutation.herr: ("Herr", "gray"),
+        Salutation.frau: ("Frau", "gray"),
+        Salutation.none: ("keine Anrede", "gray"),
+    },
+    Gender: {
+        Gender.male: ("männlich", "gray"),
+        Gender.female: ("weiblich", "gray"),
+        Gender.diverse: ("divers", "gray"),
+        Gender.unspecified: ("keine Angabe", "gray"),
+    },
+    GenderPreference: {
+        GenderPreference.any: ("egal", "gray"),
+        GenderPreference.male: ("männlich", "gray"),
+        GenderPreference.female: ("weiblich", "gray"),
+    },
+    Transport: {
+        Transport.car: ("Auto", "gray"),
+        Transport.public_transport: ("ÖPNV", "gray"),
+    },
+    Method: {
+        Method.VT: ("Verhaltenstherapie (VT)", "blue"),
+        Method.TP: ("Tiefenpsychologisch fundierte Psychotherapie (TP)", "violet"),
+        Method.AP: ("Analytische Psychotherapie (AP)", "orange"),
+        Method.ST: ("Systemische Therapie (ST)", "green"),
+    },
+    PatientStatus: {
+        PatientStatus.open: ("offen", "gray"),
+        PatientStatus.searching: ("auf der Suche", "blue"),
+        PatientStatus.in_therapy: ("in Therapie", "green"),
+        PatientStatus.therapy_finished: ("Therapie abgeschlossen", "violet"),
+        PatientStatus.search_cancelled: ("Suche abgebrochen", "red"),
+        PatientStatus.therapy_cancelled: ("Therapie abgebrochen", "orange"),
+    },
+    TherapistStatus: {
+        TherapistStatus.active: ("aktiv", "green"),
+        TherapistStatus.blocked: ("gesperrt", "red"),
+        TherapistStatus.inactive: ("inaktiv", "gray"),
+    },
+    CoordinatesSource: {
+        CoordinatesSource.arztsuche: ("aus 116117", "green"),
+        CoordinatesSource.geocoded: ("geokodiert", "green"),
+        CoordinatesSource.plz_centroid: ("PLZ-Mittelpunkt (ungefähr)", "orange"),
+        CoordinatesSource.manual: ("von Hand", "blue"),
+        CoordinatesSource.missing: ("unbekannt", "red"),
+    },
+    SearchStatus: {
+        SearchStatus.active: ("aktiv", "blue"),
+        SearchStatus.successful: ("erfolgreich", "green"),
+        SearchStatus.paused: ("pausiert", "orange"),
+        SearchStatus.cancelled: ("abgebrochen", "gray"),
+    },
+    InquiryChannel: {
+        InquiryChannel.email: ("E-Mail", "blue"),
+        InquiryChannel.phone: ("Telefon", "violet"),
+    },
+    InquiryStatus: {
+        InquiryStatus.draft: ("Entwurf", "gray"),
+        InquiryStatus.queued: ("in Warteschlange", "orange"),
+        InquiryStatus.sent: ("gesendet", "blue"),
+        InquiryStatus.answered: ("beantwortet", "green"),
+        InquiryStatus.expired: ("abgelaufen", "red"),
+        InquiryStatus.cancelled: ("storniert", "gray"),
+    },
+    InquiryOrigin: {
+        InquiryOrigin.manual: ("von Hand", "gray"),
+        InquiryOrigin.planner: ("Regionalplanung", "blue"),
+        InquiryOrigin.nightly: ("Vorschlag der Nacht", "violet"),
+    },
+    ResponseType: {
+        ResponseType.all_accepted: ("vollständige Annahme", "green"),
+        ResponseType.partly_accepted: ("teilweise Annahme", "blue"),
+        ResponseType.all_rejected: ("vollständige Ablehnung", "red"),
+        ResponseType.no_response: ("keine Antwort", "gray"),
+    },
+    Outcome: {
+        Outcome.pending: ("ausstehend", "gray"),
+        Outcome.accepted: ("angenommen", "green"),
+        Outcome.rejected_capacity: ("abgelehnt (Kapazität)", "orange"),
+        Outcome.rejected_unsuitable: ("abgelehnt (nicht geeignet)", "red"),
+        Outcome.rejected_other: ("abgelehnt (sonstiges)", "orange"),
+        Outcome.no_response: ("keine Antwort", "gray"),
+        Outcome.no_show: ("nicht erschienen", "red"),
+        Outcome.in_sessions: ("in Sitzungen", "violet"),
+    },
+    InquiryMark: {
+        InquiryMark.reduced: ("reduziert", "orange"),
+        InquiryMark.withdrawn: ("zurückgezogen", "gray"),
+        InquiryMark.conflict: ("Konflikt", "red"),
+        InquiryMark.conflict_resolved: ("Konflikt gelöst", "gray"),
+        InquiryMark.follow_up_due: ("Nachfassen fällig", "orange"),
+        InquiryMark.needs_attention: ("bitte prüfen", "red"),
+        InquiryMark.placed: ("vermittelt", "green"),
+    },
+    EmailState: {
+        EmailState.draft: ("Entwurf", "gray"),
+        EmailState.queued: ("in Warteschlange", "orange"),
+        EmailState.sending: ("wird gesendet", "blue"),
+        EmailState.sent: ("gesendet", "green"),
+        EmailState.failed: ("fehlgeschlagen", "red"),
+        EmailState.cancelled: ("storniert", "gray"),
+    },
+    CallState: {
+        CallState.scheduled: ("geplant", "blue"),
+        CallState.done: ("erledigt", "green"),
+        CallState.failed: ("nicht erreicht", "red"),
+        CallState.cancelled: ("abgesagt", "gray"),
+    },
+    CallPurpose: {
+        CallPurpose.inquiry: ("Anfrage", "blue"),
+        CallPurpose.follow_up: ("Nachfassen", "orange"),
+        CallPurpose.patient: ("Patient:in", "violet"),
+        CallPurpose.other: ("Sonstiges", "gray"),
+    },
+    ImportChangeKind: {
+        ImportChangeKind.new: ("neu", "green"),
+        ImportChangeKind.changed: ("geändert", "blue"),
+        ImportChangeKind.delisted: ("nicht mehr gelistet", "red"),
+    },
+    ReviewState: {
+        ReviewState.pending: ("zu prüfen", "orange"),
+        ReviewState.applied: ("übernommen", "green"),
+        ReviewState.rejected: ("verworfen", "gray"),
+    },
+    ImportRunStatus: {
+        ImportRunStatus.running: ("läuft", "blue"),
+        ImportRunStatus.done: ("fertig", "green"),
+        ImportRunStatus.failed: ("fehlgeschlagen", "red"),
+        ImportRunStatus.skipped: ("übersprungen (bereits eingelesen)", "gray"),
+    },
+    JobResult: {
+        JobResult.running: ("läuft", "blue"),
+        JobResult.ok: ("erfolgreich", "green"),
+        JobResult.error: ("Fehler", "red"),
+    },
+}
+
+# Fixed symptom list (reference/upstream-domain.md §1.1), 30 values in 6 groups.
+SYMPTOM_GROUPS: dict[str, list[str]] = {
+    "Häufig": [
+        "Depression / Niedergeschlagenheit",
+        "Ängste / Panikattacken",
+        "Burnout / Erschöpfung",
+        "Schlafstörungen",
+        "Stress / Überforderung",
+    ],
+    "Stimmung": [
+        "Trauer / Verlust",
+        "Reizbarkeit / Wutausbrüche",
+        "Stimmungsschwankungen",
+        "Innere Leere",
+        "Einsamkeit",
+    ],
+    "Denken": [
+        "Sorgen / Grübeln",
+        "Selbstzweifel",
+        "Konzentrationsprobleme",
+        "Negative Gedanken",
+        "Entscheidungsschwierigkeiten",
+    ],
+    "Körper": [
+        "Psychosomatische Beschwerden",
+        "Chronische Schmerzen",
+        "Essstörungen",
+        "Suchtprobleme (Alkohol/Drogen)",
+        "Sexuelle Probleme",
+    ],
+    "Beziehungen": [
+        "Beziehungsprobleme",
+        "Familienkonflikte",
+        "Sozialer Rückzug",
+        "Mobbing",
+        "Trennungsschmerz",
+    ],
+    "Besondere Belastungen": [
+        "Traumatische Erlebnisse",
+        "Zwänge",
+        "Selbstverletzung",
+        "Suizidgedanken",
+        "Identitätskrise",
+    ],
+}
+SYMPTOMS: list[str] = [s for group in SYMPTOM_GROUPS.values() for s in group]
+
+# Words used on several screens (navigation, common buttons, job-runner status).
+NAV_SECTIONS = {"work": "Arbeit", "master_data": "Stammdaten", "admin": "Verwaltung"}
+PAGE_TITLES = {
+    "home": "Übersicht",
+    "calls": "Anrufliste",
+    "matching": "Vermittlung",
+    "outbox": "Postausgang",
+    "patients": "Patient:innen",
+    "therapists": "Therapeut:innen",
+    "map": "Karte",
+    "imports": "Importe",
+    "users": "Benutzer",
+    "settings": "Einstellungen",
+    "audit": "Protokoll",
+}
+
+
+# --------------------------------------------------------------------------- audit actions
+
+# Short labels an entity's own history uses (the record is already named on the screen).
+HISTORY_ACTIONS: dict[str, str] = {
+    "patient.create": "Angelegt",
+    "patient.update": "Geändert",
+    "patient.exclusion_add": "Therapeut:in ausgeschlossen",
+    "patient.exclusion_remove": "Ausschluss aufgehoben",
+    "patient.export": "Exportiert",
+    "patient.import": "Importiert",
+    "therapist.create": "Angelegt",
+    "therapist.update": "Geändert",
+    "therapist.block": "Gesperrt",
+    "therapist.unblock": "Entsperrt",
+    "therapist.deactivate": "Inaktiv gesetzt",
+    "therapist.export": "Exportiert",
+    "therapist.import": "Importiert",
+}
+
+_ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
+
+# Every audit action's German label for the audit log; a test scans core for audit.record
+# calls and checks each action has one.
+AUDIT_ACTIONS: dict[str, str] = {
+    "login.ok": "Anmeldung",
+    "login.failed": "Anmeldung fehlgeschlagen",
+    "login.locked": "Konto gesperrt (zu viele Fehlversuche)",
+    "login.refused_locked": "Anmeldung abgewiesen (gesperrt)",
+    "login.refused_inactive": "Anmeldung abgewiesen (deaktiviert)",
+    "login.unknown_user": "Anmeldung mit unbekanntem Namen",
+    "logout": "Abmeldung",
+    "user.create": "Benutzer angelegt",
+    "user.change_role": "Rolle geändert",
+    "user.disable": "Benutzer deaktiviert",
+    "user.enable": "Benutzer aktiviert",
+    "user.reset_password": "Passwort zurückgesetzt",
+    "user.change_own_password": "Eigenes Passwort geändert",
+    "email.create": "E-Mail erstellt",
+    "email.approve": "E-Mail freigegeben",
+    "email.edit": "E-Mail bearbeitet",
+    "email.cancel": "E-Mail storniert",
+    "email.retry": "E-Mail erneut versucht",
+    "email.resend": "E-Mail erneut gesendet",
+    "email.sent": "E-Mail versendet",
+    "email.failed": "E-Mail-Versand fehlgeschlagen",
+    "document.add": "Dokument angehängt",
+    "document.delete": "Dokument entfernt",
+    "call.follow_up": "Nachfass-Anruf geplant",
+    "plan.discard": "Vorschläge verworfen",
+
+    "search.start": "Platzsuche gestartet",
+    "search.pause": "Platzsuche pausiert",
+    "search.resume": "Platzsuche fortgesetzt",
+    "search.cancel": "Platzsuche abgebrochen",
+    "search.succeed": "Platzsuche erfolgreich",
+    "search.note": "Notiz zur Platzsuche",
+
+    "inquiry.create": "Anfrage erstellt",
+    "inquiry.send": "Anfrage gesendet",
+    "inquiry.sent": "Anfrage zugestellt",
+    "inquiry.drop_members": "Patient:innen aus Anfrage genommen",
+    "inquiry.cancel": "Anfrage storniert",
+    "inquiry.withdraw": "Patient:in aus Anfrage zurückgezogen",
+    "inquiry.answer": "Antwort erfasst",
+    "inquiry.conflict": "Konflikt: doppelte Zusage",
+    "inquiry.resolve_conflict": "Konflikt gelöst",
+    "inquiry.later_outcome": "Ergebnis nach Zusage erfasst",
+    "inquiry.expire": "Anfrage abgelaufen",
+    "search.placed": "Patient:in vermittelt",
+    "search.exclude": "Therapeut:in für Platzsuche ausgeschlossen",
+    "search.success_confirmed": "Erfolg bestätigt",
+    "call.inquiry": "Anruf für Anfrage geplant",
+    "plan.nightly": "Vorschläge der Nacht vorbereitet",
+    "plan.approve": "Vorschläge freigegeben",
+}
+for _action, _label in HISTORY_ACTIONS.items():
+    AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")
