@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from core import timewindows
+from core.platform import timewindows
 
 # --------------------------------------------------------------------------- constants
 

@@ -130,7 +130,15 @@ class Settings:
     GEOCODER_TIMEOUT_S: int = 10
     # Imports
     IMPORT_FOLDER: str = "var/imports"
+    IMPORT_FOLDER_MINUTES: int = 5  # how often the job runner looks into IMPORT_FOLDER
+    IMPORT_CHILDREN_ONLY: bool = False  # also import entries only for children and adolescents
     ARZTSUCHE_LIVE: bool = False
+    ARZTSUCHE_AREAS: str = ""  # "PLZ:radius_km, ..." e.g. "50667:25, 10115:10"
+    ARZTSUCHE_URL: str = "https://arztsuche.116117.de/api/data"
+    ARZTSUCHE_AUTHORIZATION: str = ""  # the static Basic value of the site's web app (a secret setting)
+    ARZTSUCHE_CONTACT: str = ""  # e-mail or URL named in the User-Agent; required for the live fetch
+    ARZTSUCHE_MIN_INTERVAL_S: int = 60
+    ARZTSUCHE_REFRESH_DAYS: int = 7
     # Job runner
     HEARTBEAT_SECONDS: int = 30
     JOB_LOCK_PATH: str = "var/jobs.lock"
@@ -188,7 +196,15 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_CONTACT": _str,
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
     "IMPORT_FOLDER": _str,
+    "IMPORT_FOLDER_MINUTES": _int("IMPORT_FOLDER_MINUTES", 1, 24 * 60),
+    "IMPORT_CHILDREN_ONLY": _bool("IMPORT_CHILDREN_ONLY"),
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
+    "ARZTSUCHE_AREAS": _str,
+    "ARZTSUCHE_URL": _str,
+    "ARZTSUCHE_AUTHORIZATION": _str,
+    "ARZTSUCHE_CONTACT": _str,
+    "ARZTSUCHE_MIN_INTERVAL_S": _int("ARZTSUCHE_MIN_INTERVAL_S", 10, 24 * 3600),
+    "ARZTSUCHE_REFRESH_DAYS": _int("ARZTSUCHE_REFRESH_DAYS", 7, 365),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,
 }
