@@ -416,6 +416,8 @@ HISTORY_ACTIONS: dict[str, str] = {
     "therapist.deactivate": "Inaktiv gesetzt",
     "therapist.export": "Exportiert",
     "therapist.import": "Importiert",
+    "therapist.import_update": "Aus Import (116117) aktualisiert",
+    "therapist.import_delisted": "Nicht mehr in der Arztsuche gelistet",
 }
 
 _ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
@@ -473,6 +475,11 @@ AUDIT_ACTIONS: dict[str, str] = {
     "call.inquiry": "Anruf für Anfrage geplant",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
+    "import.run": "Import gelesen",
+    "import.skipped": "Import übersprungen (bereits importiert)",
+    "import.failed": "Import fehlgeschlagen",
+    "import.reject": "Importänderungen abgelehnt",
+    "import.live": "Live-Abruf der Arztsuche",
 }
 for _action, _label in HISTORY_ACTIONS.items():
     AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")

@@ -1,0 +1,418 @@
+"""The review queue ("Änderungen prüfen"): pending import changes, accepted or rejected as a
+whole, per therapist or per field. Accepting is the only way an import writes a therapist.
+
+- new → a therapist is created with the proposed values (coordinates from the response,
+  otherwise the address goes to the geocoding job);
+- changed → the chosen fields are written; conflicts (hand-edited fields) keep the
+  hand-edited value unless the coordinator picks the import value explicitly;
+- delisted → the therapist is set inactive (never deleted); a blocked therapist stays blocked;
+- reappearing after a delisting → active again (never for a blocked therapist).
+
+Every apply is audited in the same transaction; the caller's unit of work commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Optional, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.geo.geocoding import request_geocoding
+from core.imports import diff
+from core.platform import audit
+from core.platform.formatting import BERLIN
+from core.platform.models import METHOD_COLUMNS, ImportChange, ImportRun, Therapist
+from core.platform.permissions import Actor, Permission
+from core.platform.validation import phone_display
+from core.platform.vocab import CoordinatesSource, Gender, ImportChangeKind, ReviewState, Salutation, TherapistStatus
+from core.registry import therapists as registry
+
+FILTERS: dict[str, str] = {
+    "all": "Alle",
+    "new": "Neu",
+    "changed": "Geändert",
+    "delisted": "Nicht mehr gelistet",
+    "conflicts": "Konflikte",
+}
+FIELD_LABELS: dict[str, str] = {
+    "salutation": "Anrede", "title": "Titel", "first_name": "Vorname", "last_name": "Nachname", "gender": "Geschlecht",
+    "street": "Straße und Hausnummer", "plz": "PLZ", "city": "Ort", "coordinates": "Koordinaten",
+    "phone": "Telefon", "fax": "Fax", "email": "E-Mail", "website": "Website",
+    "methods": "Verfahren", "offers_individual": "Einzeltherapie", "offers_group": "Gruppentherapie",
+    "languages": "Sprachen", "phone_hours": "Telefonische Erreichbarkeit", "status": "Status",
+}
+DELISTED_REASON = "Nicht mehr in der Arztsuche 116117 gelistet (Import)."
+
+
+class ReviewError(ValueError):
+    """A change cannot be applied as asked; the message is German."""
+
+
+@dataclass
+class FieldRow:
+    name: str
+    label: str
+    old: str
+    new: str
+    conflict: bool
+
+
+@dataclass
+class ChangeRow:
+    id: int
+    run_id: int
+    kind: str
+    kind_label: str
+    therapist_id: Optional[int]
+    therapist_ref: str
+    display_name: str
+    plz: str
+    has_conflicts: bool
+    note: str
+    candidates: list[int]
+    fields: list[FieldRow]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ApplySummary:
+    applied: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    kept_conflicts: int = 0
+    geocoding: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def sentence(self) -> str:
+        parts = [f"{self.applied} Änderungen übernommen"]
+        if self.created:
+            parts.append(f"{self.created} Therapeut:innen neu angelegt")
+        if self.updated:
+            parts.append(f"{self.updated} aktualisiert")
+        if self.deactivated:
+            parts.append(f"{self.deactivated} inaktiv gesetzt")
+        if self.kept_conflicts:
+            parts.append(f"{self.kept_conflicts} Konfliktfelder behielten den Handwert")
+        if self.geocoding:
+            parts.append(f"{self.geocoding} Adressen an die Geokodierung übergeben")
+        text = ", ".join(parts) + "."
+        if self.skipped:
+            text += " Nicht übernommen: " + "; ".join(self.skipped[:5])
+        return text
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def _filtered(stmt, kind_filter: str, run_id: Optional[int]):
+    stmt = stmt.where(ImportChange.review_state == ReviewState.pending)
+    if kind_filter == "conflicts":
+        stmt = stmt.where(ImportChange.has_conflicts.is_(True))
+    elif kind_filter in ("new", "changed", "delisted"):
+        stmt = stmt.where(ImportChange.kind == ImportChangeKind(kind_filter))
+    elif kind_filter != "all":
+        raise ReviewError(f"Unbekannter Filter „{kind_filter}“.")
+    if run_id is not None:
+        stmt = stmt.where(ImportChange.run_id == run_id)
+    return stmt
+
+
+def pending_counts(session: Session, actor: Actor, *, run_id: Optional[int] = None) -> dict[str, int]:
+    """How many pending changes each filter shows."""
+    actor.require(Permission.edit)
+    return {
+        key: session.execute(_filtered(select(func.count(ImportChange.id)), key, run_id)).scalar_one()
+        for key in FILTERS
+    }
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None or value == [] or value == "":
+        return "–"
+    if name == "coordinates":
+        return f"{float(value[0]):.5f}, {float(value[1]):.5f}".replace(".", ",")
+    if name in ("offers_individual", "offers_group"):
+        return "ja" if value else "nein"
+    if name == "status":
+        try:
+            return TherapistStatus(value).label
+        except ValueError:
+            return str(value)
+    if name in ("salutation", "gender"):
+        return _enum_label(name, value)
+    if isinstance(value, list):
+        return ", ".join(str(x) for x in value)
+    if name in ("phone", "fax"):
+        return phone_display(value) if str(value).startswith("+") else str(value)
+    return str(value)
+
+
+def _enum_label(name: str, value: Any) -> str:
+    from_vocab = {"salutation": Salutation, "gender": Gender}[name]
+    try:
+        return from_vocab(value).label
+    except ValueError:
+        return str(value)
+
+
+def review_queue(
+    session: Session,
+    actor: Actor,
+    *,
+    kind_filter: str = "all",
+    run_id: Optional[int] = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ChangeRow], int]:
+    """One page of pending changes (oldest first) and the total for the filter."""
+    actor.require(Permission.edit)
+    total = session.execute(_filtered(select(func.count(ImportChange.id)), kind_filter, run_id)).scalar_one()
+    changes = session.execute(
+        _filtered(select(ImportChange), kind_filter, run_id).order_by(ImportChange.id).limit(limit).offset(offset)
+    ).scalars()
+    rows = []
+    for c in changes:
+        kind = ImportChangeKind(c.kind)
+        fields = [
+            FieldRow(name, FIELD_LABELS.get(name, name), _text(name, fc.get("old")), _text(name, fc.get("new")), bool(fc.get("conflict")))
+            for name, fc in (c.fields or {}).items()
+        ]
+        rows.append(
+            ChangeRow(
+                id=c.id, run_id=c.run_id, kind=kind.value, kind_label=kind.label,
+                therapist_id=c.therapist_id, therapist_ref=f"T{c.therapist_id}" if c.therapist_id else "",
+                display_name=c.display_name or "", plz=c.plz or "", has_conflicts=bool(c.has_conflicts),
+                note=c.note or "", candidates=list(c.candidates or []), fields=fields,
+                warnings=list((c.record or {}).get("warnings") or []),
+            )
+        )
+    return rows, total
+
+
+# --------------------------------------------------------------------------- accepting and rejecting
+
+
+def pending_ids(session: Session, actor: Actor, *, kind_filter: str = "all", run_id: Optional[int] = None) -> list[int]:
+    actor.require(Permission.edit)
+    return list(session.execute(_filtered(select(ImportChange.id), kind_filter, run_id).order_by(ImportChange.id)).scalars())
+
+
+def accept(
+    session: Session,
+    actor: Actor,
+    change_ids: Sequence[int],
+    *,
+    now: datetime,
+    fields: Optional[dict[int, Sequence[str]]] = None,
+) -> ApplySummary:
+    """Apply pending changes. `fields` optionally names, per change id, the fields to take
+    (per-field review); without it the whole change is taken except its conflicts."""
+    actor.require(Permission.edit)
+    summary = ApplySummary()
+    today = now.astimezone(BERLIN).date()
+    for chunk_start in range(0, len(change_ids), 1000):
+        chunk = list(change_ids[chunk_start : chunk_start + 1000])
+        changes = session.execute(select(ImportChange).where(ImportChange.id.in_(chunk)).order_by(ImportChange.id)).scalars().all()
+        therapist_ids = {c.therapist_id for c in changes if c.therapist_id}
+        therapists = {
+            t.id: t for t in session.execute(select(Therapist).where(Therapist.id.in_(therapist_ids))).scalars()
+        } if therapist_ids else {}
+        for change in changes:
+            if change.review_state != ReviewState.pending:
+                summary.skipped.append(f"{change.display_name}: bereits entschieden")
+                continue
+            selected = None if fields is None or change.id not in fields else set(fields[change.id])
+            _apply_one(session, actor, change, therapists.get(change.therapist_id), selected, summary, now=now, today=today)
+        session.flush()
+    return summary
+
+
+def accept_all(session: Session, actor: Actor, *, now: datetime, kind_filter: str = "all", run_id: Optional[int] = None) -> ApplySummary:
+    """Bulk accept of everything the filter shows (conflicts keep the hand-edited value)."""
+    return accept(session, actor, pending_ids(session, actor, kind_filter=kind_filter, run_id=run_id), now=now)
+
+
+def reject(session: Session, actor: Actor, change_ids: Sequence[int], *, now: datetime) -> int:
+    """Reject pending changes: nothing is written; the rejected values are not proposed again."""
+    actor.require(Permission.edit)
+    n = 0
+    for chunk_start in range(0, len(change_ids), 1000):
+        chunk = list(change_ids[chunk_start : chunk_start + 1000])
+        for change in session.execute(select(ImportChange).where(ImportChange.id.in_(chunk))).scalars():
+            if change.review_state != ReviewState.pending:
+                continue
+            change.review_state = ReviewState.rejected
+            change.reviewed_by, change.reviewed_at = actor.user_id, now
+            n += 1
+    session.flush()
+    if n:
+        audit.record(session, actor, "import.reject", "import_change", change_ids[0] if len(change_ids) == 1 else None,
+                     {"changes": list(change_ids)[:200], "count": n}, now=now)
+    return n
+
+
+def reject_all(session: Session, actor: Actor, *, now: datetime, kind_filter: str = "all", run_id: Optional[int] = None) -> int:
+    return reject(session, actor, pending_ids(session, actor, kind_filter=kind_filter, run_id=run_id), now=now)
+
+
+def _decide(change: ImportChange, actor: Actor, now: datetime, decisions: dict[str, str], *, partial: bool) -> None:
+    change.fields = {
+        name: {**fc, "decision": decisions.get(name, "rejected")} for name, fc in (change.fields or {}).items()
+    }
+    change.review_state = ReviewState.applied
+    change.reviewed_by, change.reviewed_at = actor.user_id, now
+    if partial and change.note is None:
+        change.note = "Teilweise übernommen."
+
+
+def _apply_one(
+    session: Session,
+    actor: Actor,
+    change: ImportChange,
+    therapist: Optional[Therapist],
+    selected: Optional[set[str]],
+    summary: ApplySummary,
+    *,
+    now: datetime,
+    today: date,
+) -> None:
+    fcs = {name: diff.FieldChange.from_json(fc) for name, fc in (change.fields or {}).items()}
+    plan = diff.plan_apply(fcs, selected)
+    decisions = {name: "applied" for name in plan.values}
+    decisions.update({name: "kept" for name in plan.kept_conflicts})
+    record = change.record or {}
+    kind = ImportChangeKind(change.kind)
+
+    if kind == ImportChangeKind.new:
+        t = _create(session, change, plan.values, record, now=now)
+        if t.geocode_pending:
+            summary.geocoding += 1
+        change.therapist_id = t.id
+        summary.created += 1
+        audit.record(session, actor, "therapist.import", "therapist", t.id,
+                     {"run": change.run_id, "change": change.id, "fields": sorted(plan.values)}, now=now)
+    elif therapist is None:
+        summary.skipped.append(f"{change.display_name}: Therapeut:in nicht gefunden")
+        return
+    elif kind == ImportChangeKind.delisted:
+        if "status" in plan.values and therapist.status == TherapistStatus.active:
+            registry.deactivate(session, actor, therapist.id, today=today, now=now, reason=DELISTED_REASON)
+            summary.deactivated += 1
+        therapist.delisted_on = today
+        therapist.updated_at = now
+        audit.record(session, actor, "therapist.import_delisted", "therapist", therapist.id,
+                     {"run": change.run_id, "change": change.id, "status": str(therapist.status)}, now=now)
+    else:
+        _update(session, actor, therapist, plan, record, now=now, today=today)
+        if therapist.geocode_pending:
+            summary.geocoding += 1
+        summary.updated += 1
+        summary.kept_conflicts += len(plan.kept_conflicts)
+        audit.record(session, actor, "therapist.import_update", "therapist", therapist.id,
+                     {"run": change.run_id, "change": change.id,
+                      "fields": {k: [fcs[k].old, fcs[k].new] for k in plan.values if k not in registry.SENSITIVE},
+                      "sensitive_fields": sorted(k for k in plan.values if k in registry.SENSITIVE),
+                      "kept_conflicts": plan.kept_conflicts}, now=now)
+    summary.applied += 1
+    _decide(change, actor, now, decisions, partial=selected is not None and set(decisions) != set(fcs))
+
+
+def _set_values(t: Therapist, values: dict[str, Any]) -> bool:
+    """Write import values onto a therapist; True when the coordinates came with them."""
+    coords = False
+    for name, value in values.items():
+        if name == "coordinates":
+            if value:
+                t.lat, t.lon = float(value[0]), float(value[1])
+                t.coordinates_source = CoordinatesSource.arztsuche
+                t.geocode_pending = False
+                coords = True
+        elif name == "methods":
+            for code, column in METHOD_COLUMNS.items():
+                setattr(t, column, code in (value or []))
+        elif name == "status":
+            continue
+        else:
+            setattr(t, name, value)
+    return coords
+
+
+def _create(session: Session, change: ImportChange, values: dict[str, Any], record: dict[str, Any], *, now: datetime) -> Therapist:
+    t = Therapist(first_name=values.get("first_name") or "", last_name=values.get("last_name") or change.display_name or "?")
+    t.created_at = t.updated_at = now
+    t.hand_edited_fields = []
+    t.languages = []
+    has_coords = _set_values(t, values)
+    if change.external_id and not session.execute(
+        select(Therapist.id).where(Therapist.external_id == change.external_id)
+    ).first():
+        t.external_id = change.external_id
+    t.source_hash = record.get("values_hash")
+    session.add(t)
+    session.flush()
+    if not has_coords and (t.street or t.plz):
+        request_geocoding(session, t, now=now)
+    return t
+
+
+def _update(session: Session, actor: Actor, t: Therapist, plan: diff.ApplyPlan, record: dict[str, Any], *, now: datetime, today: date) -> None:
+    address_before = (t.street, t.plz, t.city)
+    has_coords = _set_values(t, plan.values)
+    if plan.released:
+        t.hand_edited_fields = sorted(set(t.hand_edited_fields or []) - plan.released)
+    if "status" in plan.values and plan.values["status"] == "active" and t.status == TherapistStatus.inactive:
+        registry.unblock(session, actor, t.id, today=today, now=now, note="Wieder in der Arztsuche 116117 gelistet.")
+        t.delisted_on = None
+    if record.get("values_hash"):
+        # the data of this run is decided; what was left out is remembered as dismissed values
+        t.source_hash = record["values_hash"]
+    if (t.street, t.plz, t.city) != address_before and not has_coords:
+        request_geocoding(session, t, now=now)
+    t.updated_at = now
+
+
+# --------------------------------------------------------------------------- runs for the page
+
+
+@dataclass
+class RunRow:
+    id: int
+    source: str
+    filename: str
+    status: str
+    status_label: str
+    started_at: datetime
+    finished_at: Optional[datetime]
+    records: int
+    new: int
+    changed: int
+    delisted: int
+    unchanged: int
+    skipped: int
+    errors: int
+    messages: list[str]
+    message: str
+
+
+SOURCE_LABELS = {"upload": "Hochgeladen", "folder": "Importordner", "live": "Live-Abruf"}
+
+
+def recent_runs(session: Session, actor: Actor, *, limit: int = 20) -> list[RunRow]:
+    actor.require(Permission.edit)
+    rows = []
+    for r in session.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(limit)).scalars():
+        details = r.details or {}
+        rows.append(
+            RunRow(
+                id=r.id, source=SOURCE_LABELS.get(r.source, r.source), filename=r.filename or "",
+                status=str(r.status), status_label=r.status.label, started_at=r.started_at, finished_at=r.finished_at,
+                records=r.records_total, new=r.new_count, changed=r.changed_count, delisted=r.delisted_count,
+                unchanged=r.unchanged_count, skipped=r.skipped_count, errors=r.error_count,
+                messages=list(r.errors or []), message=str(details.get("message") or ""),
+            )
+        )
+    return rows

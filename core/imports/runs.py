@@ -1,0 +1,460 @@
+"""Import runs: one file (or one live answer) becomes an `ImportRun` with its proposed changes.
+
+Nothing here writes a therapist: a run only records what changed (new / changed fields /
+delisted) as pending `ImportChange`s for the review queue (`core.imports.review`). The steps
+(docs/architecture.md, "Imports"):
+
+1. the file's SHA-256: a file already applied is recorded as "bereits importiert" and nothing
+   else happens;
+2. parsing (`core.imports.parse`); a file that cannot be read is a failed run with the
+   German reason, nothing else is written;
+3. per record: skipped (children-only unless configured, duplicates), matched by identity
+   keys (`core.imports.identity`; ambiguous → review), compared (`core.imports.diff`);
+   values are normalised like the registry does (phones as E.164, checked e-mail);
+4. known therapists of the searched area that the file does not contain: delisted;
+5. one audit entry for the run.
+
+Re-importing the same data changes nothing: a therapist whose stored source hash equals the
+incoming values is unchanged without a field-by-field diff, a value rejected in review is
+not proposed again, and a proposal that is still pending is not made twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Optional
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.imports import diff, identity
+from core.imports.parse import ImportFormatError, ParseResult, TherapistRecord, parse_bytes
+from core.platform import audit
+from core.platform import validation as v
+from core.platform.formatting import BERLIN, format_datetime
+from core.platform.models import ImportChange, ImportRun, Therapist
+from core.platform.permissions import Actor, Permission
+from core.platform.vocab import ImportChangeKind, ImportRunStatus, ReviewState, TherapistStatus
+
+SOURCE_UPLOAD = "upload"
+SOURCE_FOLDER = "folder"
+SOURCE_LIVE = "live"
+MAX_STORED_MESSAGES = 300
+
+TEXT_LIMITS = {"title": 40, "first_name": 100, "last_name": 100, "street": 255, "city": 100, "website": 255}
+
+
+@dataclass
+class RunOutcome:
+    """What a run did, for the page, the job log and tests."""
+
+    run_id: Optional[int]
+    status: str
+    message: str
+    filename: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def already_imported(self) -> bool:
+        return self.status == ImportRunStatus.skipped.value
+
+    @property
+    def failed(self) -> bool:
+        return self.status == ImportRunStatus.failed.value
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def values_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- normalising incoming values
+
+
+def normalised_values(record: TherapistRecord) -> tuple[dict[str, Any], list[str]]:
+    """`diff.record_values` in the form the registry stores (E.164 phones, checked e-mail and
+    web address, texts cut to the column length); problems in German."""
+    values = diff.record_values(record)
+    problems: list[str] = []
+    for name in ("phone", "fax"):
+        raw = values.get(name)
+        if raw:
+            try:
+                values[name] = v.normalise_phone(raw, field=name)
+            except v.FieldError:
+                values[name] = raw[:32]
+                problems.append(f"{v.label(name)} „{raw}“ ist keine gültige Telefonnummer; unverändert übernommen.")
+    if values.get("email"):
+        try:
+            values["email"] = v.validate_email(values["email"])
+        except v.FieldError:
+            problems.append(f"E-Mail-Adresse „{values['email']}“ ist ungültig; ignoriert.")
+            values["email"] = None
+    if values.get("website"):
+        try:
+            values["website"] = v.validate_website(values["website"])
+        except v.FieldError:
+            problems.append(f"Web-Adresse „{values['website']}“ ist ungültig; ignoriert.")
+            values["website"] = None
+    for name, limit in TEXT_LIMITS.items():
+        if isinstance(values.get(name), str) and len(values[name]) > limit:
+            values[name] = values[name][:limit]
+    return values, problems
+
+
+def record_extras(record: TherapistRecord) -> dict[str, Any]:
+    """What the review shows beside the fields (not written to the therapist)."""
+    return {
+        "display_name": record.display_name,
+        "generation": record.generation,
+        "index": record.index,
+        "other_hours": record.other_hours[:40],
+        "phone_dates": [list(d) for d in record.phone_dates],
+        "no_hours": record.no_hours,
+        "procedures": record.procedures,
+        "specialties": record.specialties,
+        "warnings": record.warnings,
+        "children": record.children,
+        "adults": record.adults,
+    }
+
+
+# --------------------------------------------------------------------------- known therapists
+
+
+_KNOWN_COLUMNS = (
+    Therapist.id, Therapist.salutation, Therapist.title, Therapist.first_name, Therapist.last_name, Therapist.gender,
+    Therapist.street, Therapist.plz, Therapist.city, Therapist.lat, Therapist.lon, Therapist.coordinates_source,
+    Therapist.phone, Therapist.fax, Therapist.email, Therapist.website,
+    Therapist.offers_vt, Therapist.offers_tp, Therapist.offers_ap, Therapist.offers_st,
+    Therapist.offers_individual, Therapist.offers_group, Therapist.languages, Therapist.phone_hours,
+    Therapist.status, Therapist.delisted_on, Therapist.external_id, Therapist.source_hash, Therapist.hand_edited_fields,
+)
+
+
+class _Known:
+    """All therapists once, indexed by identity keys (a run over 40,000 entries reads the
+    table in one query instead of one per entry)."""
+
+    def __init__(self, session: Session):
+        self.rows = {row.id: row for row in session.execute(select(*_KNOWN_COLUMNS))}
+        self.index = identity.IdentityIndex.build(
+            (
+                row.id,
+                identity.keys_for(
+                    first_name=row.first_name, last_name=row.last_name, plz=row.plz, street=row.street, email=row.email
+                ),
+            )
+            for row in self.rows.values()
+        )
+
+
+def _dismissed(session: Session) -> dict[int, dict[str, Any]]:
+    """Per therapist: import values a coordinator rejected (whole changes, or fields left
+    out / conflicts kept when accepting)."""
+    out: dict[int, dict[str, Any]] = {}
+    rows = session.execute(
+        select(ImportChange.therapist_id, ImportChange.review_state, ImportChange.fields).where(
+            ImportChange.therapist_id.is_not(None),
+            ImportChange.kind == ImportChangeKind.changed,
+            or_(
+                ImportChange.review_state == ReviewState.rejected,
+                (ImportChange.review_state == ReviewState.applied) & (ImportChange.has_conflicts | ImportChange.note.is_not(None)),
+            ),
+        ).order_by(ImportChange.id)
+    )
+    for therapist_id, state, fields in rows:
+        target = out.setdefault(therapist_id, {})
+        for name, fc in (fields or {}).items():
+            decision = fc.get("decision")
+            if state == ReviewState.rejected or decision in ("rejected", "kept"):
+                target[name] = fc.get("new")
+    return out
+
+
+def _pending(session: Session) -> tuple[dict[int, list[tuple[int, str, Any]]], dict[str, list[tuple[int, Any]]]]:
+    """Pending proposals: by therapist (id, kind, fields) and, for new ones, by identity key."""
+    by_therapist: dict[int, list[tuple[int, str, Any]]] = {}
+    by_key: dict[str, list[tuple[int, Any]]] = {}
+    rows = session.execute(
+        select(ImportChange.id, ImportChange.therapist_id, ImportChange.external_id, ImportChange.kind, ImportChange.record)
+        .where(ImportChange.review_state == ReviewState.pending)
+    )
+    for change_id, therapist_id, external_id, kind, record in rows:
+        vh = (record or {}).get("values_hash")
+        if therapist_id is not None:
+            by_therapist.setdefault(therapist_id, []).append((change_id, str(kind), vh))
+        elif external_id:
+            by_key.setdefault(external_id, []).append((change_id, vh))
+    return by_therapist, by_key
+
+
+# --------------------------------------------------------------------------- a run
+
+
+def import_file(
+    session: Session,
+    actor: Actor,
+    *,
+    filename: str,
+    raw: bytes,
+    now: datetime,
+    source: str = SOURCE_UPLOAD,
+    include_children_only: bool = False,
+    area: Optional[diff.SearchArea] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    details: Optional[dict[str, Any]] = None,
+) -> RunOutcome:
+    """Record one run for one file. The caller's unit of work commits."""
+    actor.require(Permission.edit)
+    digest = content_hash(raw)
+    previous = session.execute(
+        select(ImportRun.id, ImportRun.finished_at)
+        .where(ImportRun.content_hash == digest, ImportRun.status == ImportRunStatus.done)
+        .order_by(ImportRun.id)
+        .limit(1)
+    ).first()
+    if previous is not None:
+        message = f"„{filename}“ wurde bereits importiert (Lauf {previous.id} vom {format_datetime(previous.finished_at)}); nichts geändert."
+        run = ImportRun(
+            source=source, filename=filename[:500], content_hash=digest, status=ImportRunStatus.skipped,
+            started_at=now, finished_at=now, created_by=actor.user_id,
+            details={**(details or {}), "message": message, "previous_run": previous.id},
+        )
+        session.add(run)
+        session.flush()
+        audit.record(session, actor, "import.skipped", "import_run", run.id, {"filename": filename, "previous_run": previous.id}, now=now)
+        return RunOutcome(run.id, ImportRunStatus.skipped.value, message, filename)
+
+    run = ImportRun(
+        source=source, filename=filename[:500], content_hash=digest, status=ImportRunStatus.running,
+        started_at=now, created_by=actor.user_id, details=dict(details or {}),
+    )
+    session.add(run)
+    session.flush()
+    try:
+        result = parse_bytes(raw, reference_date=now.astimezone(BERLIN).date(), progress=progress)
+    except ImportFormatError as exc:
+        return fail_run(session, actor, run, exc.message, now=now)
+    counts = propose_changes(
+        session, run, result, now=now, include_children_only=include_children_only, area=area,
+    )
+    run.status = ImportRunStatus.done
+    run.finished_at = now
+    session.flush()
+    audit.record(session, actor, "import.run", "import_run", run.id, {"filename": filename, **counts}, now=now)
+    return RunOutcome(run.id, ImportRunStatus.done.value, summary_sentence(counts), filename, counts)
+
+
+def fail_run(session: Session, actor: Actor, run: ImportRun, reason: str, *, now: datetime) -> RunOutcome:
+    """A run that could not be read: failed, with the German reason; nothing applied."""
+    run.status = ImportRunStatus.failed
+    run.finished_at = now
+    run.error_count = 1
+    run.errors = [reason]
+    session.flush()
+    audit.record(session, actor, "import.failed", "import_run", run.id, {"filename": run.filename, "reason": reason}, now=now)
+    return RunOutcome(run.id, ImportRunStatus.failed.value, f"„{run.filename}“ nicht importiert: {reason}", run.filename or "")
+
+
+def summary_sentence(counts: dict[str, int]) -> str:
+    parts = [
+        f"{counts.get('records', 0)} Einträge gelesen",
+        f"{counts.get('new', 0)} neu",
+        f"{counts.get('changed', 0)} geändert",
+        f"{counts.get('delisted', 0)} nicht mehr gelistet",
+        f"{counts.get('unchanged', 0)} unverändert",
+    ]
+    if counts.get("skipped"):
+        parts.append(f"{counts['skipped']} übersprungen")
+    if counts.get("errors"):
+        parts.append(f"{counts['errors']} fehlerhaft")
+    text = ", ".join(parts) + "."
+    if not (counts.get("new") or counts.get("changed") or counts.get("delisted")):
+        text += " Keine Änderungen."
+    else:
+        text += " Die Änderungen warten unter „Änderungen prüfen“."
+    return text
+
+
+def propose_changes(
+    session: Session,
+    run: ImportRun,
+    result: ParseResult,
+    *,
+    now: datetime,
+    include_children_only: bool = False,
+    area: Optional[diff.SearchArea] = None,
+) -> dict[str, int]:
+    """The pending changes of one parsed document; fills the run's counts."""
+    today = now.astimezone(BERLIN).date()
+    known = _Known(session)
+    dismissed = _dismissed(session)
+    pending_by_therapist, pending_by_key = _pending(session)
+    messages: list[str] = [s.reason for s in result.skipped] + list(result.warnings)
+    rows: list[dict[str, Any]] = []
+    superseded: list[int] = []
+    seen: set[int] = set()
+    counts = {"records": result.entries_total, "new": 0, "changed": 0, "delisted": 0, "unchanged": 0,
+              "skipped": len(result.skipped), "errors": len(result.skipped), "ambiguous": 0, "conflicts": 0}
+
+    usable: list[TherapistRecord] = []
+    for record in result.records:
+        reason = diff.skip_reason(record, include_children_only=include_children_only)
+        if reason:
+            counts["skipped"] += 1
+            found = known.index.match(identity.record_keys(record))
+            if found.therapist_id is not None:
+                seen.add(found.therapist_id)  # listed, only not imported: not delisted
+            continue
+        usable.append(record)
+    unique, duplicates = identity.dedupe(usable)
+    counts["skipped"] += len(duplicates)
+    for d in duplicates:
+        messages.append(f"Eintrag {d.index} ({d.display_name}): kommt mehrfach vor – nur einmal übernommen.")
+
+    for record in unique:
+        keys = identity.record_keys(record)
+        values, problems = normalised_values(record)
+        vh = values_hash(values)
+        for w in (*record.warnings, *problems):
+            messages.append(f"Eintrag {record.index} ({record.display_name}): {w}")
+        extras = {**record_extras(record), "values": values, "values_hash": vh, "warnings": [*record.warnings, *problems]}
+        match = known.index.claim(keys)
+        base = {
+            "run_id": run.id, "display_name": record.display_name[:255], "plz": record.plz,
+            "review_state": ReviewState.pending, "reviewed_by": None, "reviewed_at": None,
+        }
+        if match.kind == "duplicate":
+            counts["skipped"] += 1
+            messages.append(f"Eintrag {record.index} ({record.display_name}): kommt mehrfach vor – nur einmal übernommen.")
+            continue
+        if match.kind == identity.MATCH_AMBIGUOUS:
+            seen.update(match.candidates)
+            counts["ambiguous"] += 1
+            counts["new"] += 1
+            change = diff.new_change(values)
+            rows.append({**base, "therapist_id": None, "external_id": keys.address or keys.name_plz, "kind": ImportChangeKind.new,
+                         "fields": change.fields_json(), "has_conflicts": False, "note": match.reason,
+                         "candidates": list(match.candidates), "record": extras})
+            continue
+        if match.therapist_id is None:
+            key = keys.address or keys.name_plz
+            earlier = pending_by_key.get(key, []) if key else []
+            if any(vh_old == vh for _, vh_old in earlier):
+                counts["unchanged"] += 1  # the same proposal is still waiting
+                continue
+            superseded.extend(cid for cid, _ in earlier)
+            counts["new"] += 1
+            change = diff.new_change(values)
+            rows.append({**base, "therapist_id": None, "external_id": key, "kind": ImportChangeKind.new,
+                         "fields": change.fields_json(), "has_conflicts": False, "note": None, "candidates": None, "record": extras})
+            continue
+
+        tid = match.therapist_id
+        seen.add(tid)
+        row = known.rows[tid]
+        reappears = row.status == TherapistStatus.inactive and row.delisted_on is not None
+        if row.source_hash == vh and not reappears:
+            counts["unchanged"] += 1
+            continue
+        change = diff.diff_therapist(
+            values,
+            diff.therapist_values(row),
+            protected=diff.protected_fields(row.hand_edited_fields or (), coordinates_source=row.coordinates_source),
+            status=str(row.status),
+            delisted_on=row.delisted_on,
+            dismissed=dismissed.get(tid),
+        )
+        if not change.is_change:
+            counts["unchanged"] += 1
+            continue
+        earlier = [c for c in pending_by_therapist.get(tid, []) if c[1] == ImportChangeKind.changed.value]
+        if any(vh_old == vh for _, _, vh_old in earlier):
+            counts["unchanged"] += 1
+            continue
+        superseded.extend(cid for cid, _, _ in earlier)
+        counts["changed"] += 1
+        counts["conflicts"] += int(change.has_conflicts)
+        rows.append({**base, "therapist_id": tid, "external_id": keys.address or keys.name_plz, "kind": ImportChangeKind.changed,
+                     "fields": change.fields_json(), "has_conflicts": change.has_conflicts, "note": change.note or None,
+                     "candidates": None, "record": extras})
+
+    for tid in _delisted_ids(known, seen, result, area):
+        row = known.rows[tid]
+        if any(kind == ImportChangeKind.delisted.value for _, kind, _ in pending_by_therapist.get(tid, [])):
+            continue
+        change = diff.delisted_change(status=str(row.status), delisted_on=row.delisted_on)
+        if change is None:
+            continue
+        counts["delisted"] += 1
+        name = " ".join(p for p in (row.title, row.first_name, row.last_name) if p)
+        rows.append({"run_id": run.id, "display_name": name[:255], "plz": row.plz, "review_state": ReviewState.pending,
+                     "reviewed_by": None, "reviewed_at": None, "therapist_id": tid, "external_id": row.external_id,
+                     "kind": ImportChangeKind.delisted, "fields": change.fields_json(), "has_conflicts": False,
+                     "note": change.note, "candidates": None, "record": {"delisted_on": today.isoformat()}})
+
+    if superseded:
+        session.execute(
+            update(ImportChange)
+            .where(ImportChange.id.in_(superseded), ImportChange.review_state == ReviewState.pending)
+            .values(review_state=ReviewState.rejected, reviewed_at=now, note=f"Ersetzt durch Lauf {run.id}.")
+        )
+    for chunk in _chunks(rows, 2000):
+        session.execute(insert(ImportChange), chunk)
+
+    run.records_total = counts["records"]
+    run.new_count = counts["new"]
+    run.changed_count = counts["changed"]
+    run.delisted_count = counts["delisted"]
+    run.unchanged_count = counts["unchanged"]
+    run.skipped_count = counts["skipped"]
+    run.error_count = counts["errors"]
+    run.errors = messages[:MAX_STORED_MESSAGES]
+    run.details = {
+        **(run.details or {}),
+        "format": result.format,
+        "generations": sorted(result.generations),
+        "more_results": result.more_results,
+        "messages_total": len(messages),
+        "ambiguous": counts["ambiguous"],
+        "conflicts": counts["conflicts"],
+        "superseded": len(superseded),
+    }
+    session.flush()
+    return counts
+
+
+def _delisted_ids(known: _Known, seen: set[int], result: ParseResult, area: Optional[diff.SearchArea]) -> list[int]:
+    """Known imported therapists of the searched area this run did not see. A result list the
+    site cut short (`moreResults`) says nothing about who is missing."""
+    if result.more_results:
+        return []
+    if area is None:
+        if result.area_plz:
+            area = diff.SearchArea(plzs=frozenset({result.area_plz}))
+        else:
+            plzs = frozenset(r.plz for r in result.records if r.plz)
+            if not plzs:
+                return []
+            area = diff.SearchArea(plzs=plzs)
+    candidates = (
+        diff.KnownTherapist(row.id, row.plz, row.lat, row.lon, str(row.status), row.delisted_on, row.external_id is not None)
+        for row in known.rows.values()
+    )
+    return diff.delisted(candidates, seen, [area])
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def today_in_berlin(now: datetime) -> date:
+    return now.astimezone(BERLIN).date()
