@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -210,8 +210,13 @@ def import_file(
     area: Optional[diff.SearchArea] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     details: Optional[dict[str, Any]] = None,
+    present_elsewhere: Sequence[TherapistRecord] = (),
+    parsed: Optional[ParseResult | ImportFormatError] = None,
 ) -> RunOutcome:
-    """Record one run for one file. The caller's unit of work commits."""
+    """Record one run for one file. The caller's unit of work commits.
+
+    `present_elsewhere` are records of other files uploaded together: a therapist listed
+    there is not delisted by this file. `parsed` is the file already parsed (or the error)."""
     actor.require(Permission.edit)
     digest = content_hash(raw)
     previous = session.execute(
@@ -238,12 +243,18 @@ def import_file(
     )
     session.add(run)
     session.flush()
-    try:
-        result = parse_bytes(raw, reference_date=now.astimezone(BERLIN).date(), progress=progress)
-    except ImportFormatError as exc:
-        return fail_run(session, actor, run, exc.message, now=now)
+    if isinstance(parsed, ImportFormatError):
+        return fail_run(session, actor, run, parsed.message, now=now)
+    if parsed is not None:
+        result = parsed
+    else:
+        try:
+            result = parse_bytes(raw, reference_date=now.astimezone(BERLIN).date(), progress=progress)
+        except ImportFormatError as exc:
+            return fail_run(session, actor, run, exc.message, now=now)
     counts = propose_changes(
         session, run, result, now=now, include_children_only=include_children_only, area=area,
+        present_elsewhere=present_elsewhere,
     )
     run.status = ImportRunStatus.done
     run.finished_at = now
@@ -291,6 +302,7 @@ def propose_changes(
     now: datetime,
     include_children_only: bool = False,
     area: Optional[diff.SearchArea] = None,
+    present_elsewhere: Sequence[TherapistRecord] = (),
 ) -> dict[str, int]:
     """The pending changes of one parsed document; fills the run's counts."""
     today = now.astimezone(BERLIN).date()
@@ -303,6 +315,12 @@ def propose_changes(
     seen: set[int] = set()
     counts = {"records": result.entries_total, "new": 0, "changed": 0, "delisted": 0, "unchanged": 0,
               "skipped": len(result.skipped), "errors": len(result.skipped), "ambiguous": 0, "conflicts": 0}
+
+    for record in present_elsewhere:
+        found = known.index.match(identity.record_keys(record))
+        if found.therapist_id is not None:
+            seen.add(found.therapist_id)
+        seen.update(found.candidates)
 
     usable: list[TherapistRecord] = []
     for record in result.records:

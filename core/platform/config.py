@@ -130,7 +130,6 @@ class Settings:
     GEOCODER_TIMEOUT_S: int = 10
     # Imports
     IMPORT_FOLDER: str = "var/imports"
-    IMPORT_FOLDER_MINUTES: int = 5  # how often the job runner looks into IMPORT_FOLDER
     IMPORT_CHILDREN_ONLY: bool = False  # also import entries only for children and adolescents
     ARZTSUCHE_LIVE: bool = False
     ARZTSUCHE_AREAS: str = ""  # "PLZ:radius_km, ..." e.g. "50667:25, 10115:10"
@@ -196,7 +195,6 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_CONTACT": _str,
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
     "IMPORT_FOLDER": _str,
-    "IMPORT_FOLDER_MINUTES": _int("IMPORT_FOLDER_MINUTES", 1, 24 * 60),
     "IMPORT_CHILDREN_ONLY": _bool("IMPORT_CHILDREN_ONLY"),
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
     "ARZTSUCHE_AREAS": _str,
