@@ -44,6 +44,7 @@ FIELD_LABELS: dict[str, str] = {
     "methods": "Verfahren", "offers_individual": "Einzeltherapie", "offers_group": "Gruppentherapie",
     "languages": "Sprachen", "phone_hours": "Telefonische Erreichbarkeit", "status": "Status",
 }
+FIELD_ORDER = {name: i for i, name in enumerate((*diff.IMPORT_FIELDS, diff.STATUS_FIELD))}  # JSONB keeps no key order
 DELISTED_REASON = "Nicht mehr in der Arztsuche 116117 gelistet (Import)."
 
 
@@ -179,7 +180,7 @@ def review_queue(
         kind = ImportChangeKind(c.kind)
         fields = [
             FieldRow(name, FIELD_LABELS.get(name, name), _text(name, fc.get("old")), _text(name, fc.get("new")), bool(fc.get("conflict")))
-            for name, fc in (c.fields or {}).items()
+            for name, fc in sorted((c.fields or {}).items(), key=lambda item: FIELD_ORDER.get(item[0], 99))
         ]
         rows.append(
             ChangeRow(
