@@ -155,6 +155,31 @@ class _Known:
         )
 
 
+class RunContext:
+    """What every run of one batch needs to know, read once: the known therapists (by key and
+    by PLZ), dismissed values and pending proposals. Runs of a batch write no therapist, so
+    the context stays true while it is shared; each run adds its own proposals to it."""
+
+    def __init__(self, session: Session):
+        self.known = _Known(session)
+        self.dismissed = _dismissed(session)
+        self.pending_by_therapist, self.pending_by_key = _pending(session)
+        self.by_plz: dict[str, list[int]] = {}
+        for row in self.known.rows.values():
+            if row.plz:
+                self.by_plz.setdefault(row.plz, []).append(row.id)
+
+    def seen_in(self, records: Iterable[TherapistRecord]) -> set[int]:
+        """Known therapists the records point at (matched, or candidates of an ambiguous match)."""
+        seen: set[int] = set()
+        for record in records:
+            found = self.known.index.match(identity.record_keys(record))
+            if found.therapist_id is not None:
+                seen.add(found.therapist_id)
+            seen.update(found.candidates)
+        return seen
+
+
 def _dismissed(session: Session) -> dict[int, dict[str, Any]]:
     """Per therapist: import values a coordinator rejected (whole changes, or fields left
     out / conflicts kept when accepting)."""
@@ -212,11 +237,14 @@ def import_file(
     details: Optional[dict[str, Any]] = None,
     present_elsewhere: Sequence[TherapistRecord] = (),
     parsed: Optional[ParseResult | ImportFormatError] = None,
+    seen_elsewhere: Optional[set[int]] = None,
+    context: Optional[RunContext] = None,
 ) -> RunOutcome:
     """Record one run for one file. The caller's unit of work commits.
 
     `present_elsewhere` are records of other files uploaded together: a therapist listed
-    there is not delisted by this file. `parsed` is the file already parsed (or the error)."""
+    there is not delisted by this file (`seen_elsewhere`: the same as therapist ids).
+    `parsed` is the file already parsed (or the error); `context` is shared by a batch."""
     actor.require(Permission.edit)
     digest = content_hash(raw)
     previous = session.execute(
@@ -254,7 +282,7 @@ def import_file(
             return fail_run(session, actor, run, exc.message, now=now)
     counts = propose_changes(
         session, run, result, now=now, include_children_only=include_children_only, area=area,
-        present_elsewhere=present_elsewhere,
+        present_elsewhere=present_elsewhere, seen_elsewhere=seen_elsewhere, context=context,
     )
     run.status = ImportRunStatus.done
     run.finished_at = now
@@ -303,12 +331,16 @@ def propose_changes(
     include_children_only: bool = False,
     area: Optional[diff.SearchArea] = None,
     present_elsewhere: Sequence[TherapistRecord] = (),
+    seen_elsewhere: Optional[set[int]] = None,
+    context: Optional[RunContext] = None,
 ) -> dict[str, int]:
     """The pending changes of one parsed document; fills the run's counts."""
     today = now.astimezone(BERLIN).date()
-    known = _Known(session)
-    dismissed = _dismissed(session)
-    pending_by_therapist, pending_by_key = _pending(session)
+    ctx = context or RunContext(session)
+    known = ctx.known
+    known.index.claimed = {}  # claims are per run
+    dismissed = ctx.dismissed
+    pending_by_therapist, pending_by_key = ctx.pending_by_therapist, ctx.pending_by_key
     messages: list[str] = [s.reason for s in result.skipped] + list(result.warnings)
     rows: list[dict[str, Any]] = []
     superseded: list[int] = []
@@ -316,11 +348,8 @@ def propose_changes(
     counts = {"records": result.entries_total, "new": 0, "changed": 0, "delisted": 0, "unchanged": 0,
               "skipped": len(result.skipped), "errors": len(result.skipped), "ambiguous": 0, "conflicts": 0}
 
-    for record in present_elsewhere:
-        found = known.index.match(identity.record_keys(record))
-        if found.therapist_id is not None:
-            seen.add(found.therapist_id)
-        seen.update(found.candidates)
+    seen.update(ctx.seen_in(present_elsewhere))
+    seen.update(seen_elsewhere or ())
 
     usable: list[TherapistRecord] = []
     for record in result.records:
@@ -368,7 +397,7 @@ def propose_changes(
             if any(vh_old == vh for _, vh_old in earlier):
                 counts["unchanged"] += 1  # the same proposal is still waiting
                 continue
-            superseded.extend(cid for cid, _ in earlier)
+            superseded.extend(cid for cid, _ in earlier if cid is not None)
             counts["new"] += 1
             change = diff.new_change(values)
             rows.append({**base, "therapist_id": None, "external_id": key, "kind": ImportChangeKind.new,
@@ -397,14 +426,14 @@ def propose_changes(
         if any(vh_old == vh for _, _, vh_old in earlier):
             counts["unchanged"] += 1
             continue
-        superseded.extend(cid for cid, _, _ in earlier)
+        superseded.extend(cid for cid, _, _ in earlier if cid is not None)
         counts["changed"] += 1
         counts["conflicts"] += int(change.has_conflicts)
         rows.append({**base, "therapist_id": tid, "external_id": keys.address or keys.name_plz, "kind": ImportChangeKind.changed,
                      "fields": change.fields_json(), "has_conflicts": change.has_conflicts, "note": change.note or None,
                      "candidates": None, "record": extras})
 
-    for tid in _delisted_ids(known, seen, result, area):
+    for tid in _delisted_ids(ctx, seen, result, area):
         row = known.rows[tid]
         if any(kind == ImportChangeKind.delisted.value for _, kind, _ in pending_by_therapist.get(tid, [])):
             continue
@@ -426,6 +455,12 @@ def propose_changes(
         )
     for chunk in _chunks(rows, 2000):
         session.execute(insert(ImportChange), chunk)
+    for r in rows:  # later runs of the batch see these proposals as pending
+        vh_new = (r.get("record") or {}).get("values_hash")
+        if r["therapist_id"] is not None:
+            pending_by_therapist.setdefault(r["therapist_id"], []).append((None, str(r["kind"]), vh_new))
+        elif r["external_id"] and not r.get("candidates"):
+            pending_by_key.setdefault(r["external_id"], []).append((None, vh_new))
 
     run.records_total = counts["records"]
     run.new_count = counts["new"]
@@ -449,7 +484,7 @@ def propose_changes(
     return counts
 
 
-def _delisted_ids(known: _Known, seen: set[int], result: ParseResult, area: Optional[diff.SearchArea]) -> list[int]:
+def _delisted_ids(ctx: RunContext, seen: set[int], result: ParseResult, area: Optional[diff.SearchArea]) -> list[int]:
     """Known imported therapists of the searched area this run did not see. A result list the
     site cut short (`moreResults`) says nothing about who is missing."""
     if result.more_results:
@@ -462,9 +497,15 @@ def _delisted_ids(known: _Known, seen: set[int], result: ParseResult, area: Opti
             if not plzs:
                 return []
             area = diff.SearchArea(plzs=plzs)
+    rows = ctx.known.rows
+    if area.centre is None and area.plzs is not None:
+        # only the therapists of those PLZ (a batch of 800 files must not scan 40,000 rows each time)
+        selected = (rows[tid] for plz in sorted(area.plzs) for tid in ctx.by_plz.get(plz, ()))
+    else:
+        selected = iter(rows.values())
     candidates = (
         diff.KnownTherapist(row.id, row.plz, row.lat, row.lon, str(row.status), row.delisted_on, row.external_id is not None)
-        for row in known.rows.values()
+        for row in selected
     )
     return diff.delisted(candidates, seen, [area])
 

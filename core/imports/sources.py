@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from core.adapters.arztsuche_client import ArztsucheClient, ArztsucheConfigError, ArztsucheError, FetchResult, LiveArea
 from core.geo.plz import plz_centroid
 from core.imports import diff, runs
-from core.imports.parse import ImportFormatError, ParseResult, TherapistRecord, parse_bytes
+from core.imports.parse import ImportFormatError, ParseResult, parse_bytes
 from core.platform import audit
 from core.platform.config import Settings
 from core.platform.formatting import BERLIN, format_datetime
@@ -125,16 +125,17 @@ def import_uploads(
         except ImportFormatError as exc:
             parsed.append(exc)
     outcomes: list[runs.RunOutcome] = []
+    context = runs.RunContext(session)
+    # who is listed in any file of the upload is not delisted by another file of it
+    seen_in_batch = context.seen_in(r for p in parsed if isinstance(p, ParseResult) for r in p.records) if len(parsed) > 1 else set()
     for i, (f, result) in enumerate(zip(expanded, parsed)):
         if progress is not None:
             progress(0.5 + 0.5 * i / max(1, len(expanded)), f"{f.name}: Änderungen werden ermittelt …")
-        others: list[TherapistRecord] = [
-            r for j, other in enumerate(parsed) if j != i and isinstance(other, ParseResult) for r in other.records
-        ]
         outcomes.append(
             runs.import_file(
                 session, actor, filename=f.name, raw=f.raw, now=now, source=source,
-                include_children_only=include_children_only, parsed=result, present_elsewhere=others,
+                include_children_only=include_children_only, parsed=result, seen_elsewhere=seen_in_batch,
+                context=context,
             )
         )
     if progress is not None:
