@@ -131,7 +131,15 @@ def keys_for(
 
 
 def record_keys(record) -> IdentityKeys:
-    """Keys of a `TherapistRecord` (uses its separate street name and house number)."""
+    """Keys of a `TherapistRecord` (uses its separate street name and house number); computed
+    once per record."""
+    cached = record.__dict__.get("_identity_keys")
+    if cached is None:
+        cached = record.__dict__["_identity_keys"] = _record_keys(record)
+    return cached
+
+
+def _record_keys(record) -> IdentityKeys:
     if record.street_name and record.house_number:
         return keys_for(
             first_name=record.first_name, last_name=record.last_name, plz=record.plz,

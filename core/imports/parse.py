@@ -30,6 +30,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, time
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from core.platform import timewindows
@@ -90,6 +91,7 @@ ENTRY_KEYS = frozenset(
 TOP_KEYS = frozenset({"arztPraxisDatas", "moreResults"})
 DAY_KEYS_CURRENT = frozenset({"d", "typTsz"})
 DAY_KEYS_LEGACY = frozenset({"d", "t", "tszDesTyps"})
+DAY_KEYS_ALL = DAY_KEYS_CURRENT | DAY_KEYS_LEGACY
 SNAPSHOT_KEYS = frozenset(
     {"id", "status", "last_modified", "basic_info", "location", "contact", "languages", "therapy_methods", "telephone_hours"}
 )
@@ -118,6 +120,7 @@ _RANGE_RE = re.compile(
     r"(?P<eh>\d{1,2})(?:[:.](?P<em>\d{2}))?\s*(?:uhr)?\s*$",
     re.I,
 )
+_FAST_RANGE_RE = re.compile(r"(\d\d):(\d\d) - (\d\d):(\d\d)")
 _RANGE_SPLIT_RE = re.compile(r"[,;/]|\bund\b", re.I)
 _ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _LEGACY_DATE_RE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.?(\d{2,4})?$")
@@ -434,9 +437,8 @@ def _parse_entry(entry: Mapping[str, Any], position: int, reference_date: Option
     warnings: list[str] = []
     generation = _entry_generation(entry)
 
-    unknown = sorted(k for k in entry if k not in ENTRY_KEYS)
-    if unknown:
-        warnings.append(f"Unbekannte Felder ignoriert: {', '.join(unknown)}.")
+    if not entry.keys() <= ENTRY_KEYS:
+        warnings.append(f"Unbekannte Felder ignoriert: {', '.join(sorted(entry.keys() - ENTRY_KEYS))}.")
 
     # ---- names
     title = _text(entry.get("titel"), "titel", warnings)
@@ -546,7 +548,7 @@ def _hours_from_tsz(
         if not isinstance(day, dict):
             warnings.append(f"Tag {n} in „tsz“ ist {_kind_de(day, nominative=True)}; ignoriert.")
             continue
-        extra = sorted(k for k in day if k not in DAY_KEYS_CURRENT and k not in DAY_KEYS_LEGACY)
+        extra = sorted(day.keys() - DAY_KEYS_ALL) if not day.keys() <= DAY_KEYS_ALL else ()
         if extra:
             warnings.append(f"Unbekannte Felder an Tag {n} ignoriert: {', '.join(extra)}.")
         types = day.get("typTsz") if "typTsz" in day else day.get("tszDesTyps")
@@ -700,6 +702,19 @@ def _ranges_of(items: Any) -> tuple[list[tuple[int, int]], list[str]]:
 def parse_time_ranges(text: str) -> tuple[list[tuple[int, int]], list[str]]:
     """Ranges in minutes since midnight from e.g. ``"9:10-10:00"``, ``"08:00 - 12:00"``,
     ``"8-12, 14:00 bis 16:00"``; problems in German for parts that are not ranges."""
+    ranges, problems = _parse_time_ranges_cached(text)
+    return list(ranges), list(problems)
+
+
+@lru_cache(maxsize=8192)
+def _parse_time_ranges_cached(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
+    # the same few range texts repeat across thousands of entries
+    fast = _FAST_RANGE_RE.fullmatch(text)
+    if fast:
+        sh, sm, eh, em = (int(g) for g in fast.groups())
+        start, end = sh * 60 + sm, eh * 60 + em
+        if sh <= 23 and sm <= 59 and em <= 59 and eh <= 23 and start < end:
+            return ((start, end),), ()
     ranges: list[tuple[int, int]] = []
     problems: list[str] = []
     for part in _RANGE_SPLIT_RE.split(text):
@@ -722,7 +737,7 @@ def parse_time_ranges(text: str) -> tuple[list[tuple[int, int]], list[str]]:
             problems.append(f"Zeitraum „{part}“: das Ende liegt nicht nach dem Beginn; ignoriert.")
             continue
         ranges.append((start, end))
-    return ranges, problems
+    return tuple(ranges), tuple(problems)
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -760,12 +775,14 @@ def _set_phone_hours(record: TherapistRecord, dated: list[tuple[int, str, int, i
     record.phone_hours = timewindows.format(record.phone_windows)
 
 
+@lru_cache(maxsize=2048)
 def _minute_time(minutes: int) -> time:
     if minutes >= MINUTES_PER_DAY:
         return END_OF_DAY
     return time(minutes // 60, minutes % 60)
 
 
+@lru_cache(maxsize=2048)
 def _fmt_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Optional, Sequence
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.orm import Session, defer
 
 from core.geo.geocoding import request_geocoding
 from core.imports import diff
 from core.platform import audit
 from core.platform.formatting import BERLIN
-from core.platform.models import METHOD_COLUMNS, ImportChange, ImportRun, Therapist
+from core.platform.models import METHOD_COLUMNS, AuditEntry, ImportChange, ImportRun, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.validation import phone_display
 from core.platform.vocab import CoordinatesSource, Gender, ImportChangeKind, ReviewState, Salutation, TherapistStatus
@@ -218,58 +218,94 @@ def accept(
     actor.require(Permission.edit)
     summary = ApplySummary()
     today = now.astimezone(BERLIN).date()
+
+    def selected_for(change_id: int) -> Optional[set[str]]:
+        return None if fields is None or change_id not in fields else set(fields[change_id])
+
     for chunk_start in range(0, len(change_ids), 1000):
         chunk = list(change_ids[chunk_start : chunk_start + 1000])
-        changes = session.execute(select(ImportChange).where(ImportChange.id.in_(chunk)).order_by(ImportChange.id)).scalars().all()
-        therapist_ids = {c.therapist_id for c in changes if c.therapist_id}
-        therapists = {
-            t.id: t for t in session.execute(select(Therapist).where(Therapist.id.in_(therapist_ids))).scalars()
-        } if therapist_ids else {}
-        wanted = {c.external_id for c in changes if c.external_id and c.therapist_id is None}
-        taken = set(session.execute(select(Therapist.external_id).where(Therapist.external_id.in_(wanted))).scalars()) if wanted else set()
-        created: list[tuple[ImportChange, Therapist, diff.ApplyPlan, dict[str, str]]] = []
-        for change in changes:
-            if change.review_state != ReviewState.pending:
-                summary.skipped.append(f"{change.display_name}: bereits entschieden")
-                continue
-            selected = None if fields is None or change.id not in fields else set(fields[change.id])
-            if ImportChangeKind(change.kind) == ImportChangeKind.new:
-                created.append(_new_therapist(change, selected, taken, now=now))
-            else:
-                _apply_one(session, actor, change, therapists.get(change.therapist_id), selected, summary, now=now, today=today)
-        if created:
-            session.add_all([t for _, t, _, _ in created])
-            session.flush()
-            for change, t, plan, decisions in created:
-                if t.lat is None and (t.street or t.plz):
-                    request_geocoding(session, t, now=now)
-                    summary.geocoding += 1
-                change.therapist_id = t.id
-                summary.created += 1
-                summary.applied += 1
-                audit.record(session, actor, "therapist.import", "therapist", t.id,
-                             {"run": change.run_id, "change": change.id, "fields": sorted(plan.values)}, now=now)
-                _decide(change, actor, now, decisions, partial=False)
+        kinds = session.execute(
+            select(ImportChange.id, ImportChange.kind, ImportChange.review_state, ImportChange.display_name)
+            .where(ImportChange.id.in_(chunk)).order_by(ImportChange.id)
+        ).all()
+        for row in kinds:
+            if row.review_state != ReviewState.pending:
+                summary.skipped.append(f"{row.display_name}: bereits entschieden")
+        new_ids = [r.id for r in kinds if r.review_state == ReviewState.pending and r.kind == ImportChangeKind.new]
+        other_ids = [r.id for r in kinds if r.review_state == ReviewState.pending and r.kind != ImportChangeKind.new]
+        if new_ids:
+            _create_new(session, actor, new_ids, selected_for, summary, now=now)
+        if other_ids:
+            changes = session.execute(
+                select(ImportChange).options(defer(ImportChange.record)).where(ImportChange.id.in_(other_ids)).order_by(ImportChange.id)
+            ).scalars().all()
+            therapist_ids = {c.therapist_id for c in changes if c.therapist_id}
+            therapists = {t.id: t for t in session.execute(select(Therapist).where(Therapist.id.in_(therapist_ids))).scalars()}
+            for change in changes:
+                _apply_one(session, actor, change, therapists.get(change.therapist_id), selected_for(change.id), summary, now=now, today=today)
         session.flush()
     return summary
 
 
-def _new_therapist(
-    change: ImportChange, selected: Optional[set[str]], taken: set[str], *, now: datetime
-) -> tuple[ImportChange, Therapist, diff.ApplyPlan, dict[str, str]]:
-    fcs = {name: diff.FieldChange.from_json(fc) for name, fc in (change.fields or {}).items()}
+def _create_new(session: Session, actor: Actor, ids: list[int], selected_for, summary: ApplySummary, *, now: datetime) -> None:
+    """New therapists of one chunk: one multi-row INSERT for the therapists, one for their audit
+    entries, one UPDATE for the changes (no ORM round trip per row)."""
+    rows = session.execute(
+        select(ImportChange.id, ImportChange.run_id, ImportChange.external_id, ImportChange.display_name,
+               ImportChange.fields, ImportChange.values_hash).where(ImportChange.id.in_(ids)).order_by(ImportChange.id)
+    ).all()
+    wanted = {r.external_id for r in rows if r.external_id}
+    taken = set(session.execute(select(Therapist.external_id).where(Therapist.external_id.in_(wanted))).scalars()) if wanted else set()
+    created = [(row, _new_therapist(row, selected_for(row.id), taken, now=now)) for row in rows]
+    session.add_all([t for _, (t, _) in created])
+    session.flush()
+    entries, links, partial = [], {}, []
+    for row, (t, plan) in created:
+        if t.lat is None and (t.street or t.plz):
+            request_geocoding(session, t, now=now)
+            summary.geocoding += 1
+        links[row.id] = t.id
+        if selected_for(row.id) is not None:
+            partial.append((row.id, {name: {**fc, "decision": "applied" if name in plan.values else "rejected"}
+                                     for name, fc in (row.fields or {}).items()}))
+        summary.created += 1
+        summary.applied += 1
+        entries.append({
+            "at": now, "user_id": actor.user_id, "actor_name": actor.username, "action": "therapist.import",
+            "entity": "therapist", "entity_id": t.id,
+            "changes": {"run": row.run_id, "change": row.id, "fields": sorted(plan.values)},
+        })
+    session.execute(insert(AuditEntry), entries)
+    session.execute(
+        update(ImportChange)
+        .where(ImportChange.id.in_(list(links)))
+        .values(
+            therapist_id=case(links, value=ImportChange.id),
+            review_state=ReviewState.applied, reviewed_by=actor.user_id, reviewed_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for change_id, decided in partial:
+        session.execute(
+            update(ImportChange).where(ImportChange.id == change_id)
+            .values(fields=decided, note="Teilweise übernommen.").execution_options(synchronize_session=False)
+        )
+
+
+def _new_therapist(row, selected: Optional[set[str]], taken: set[str], *, now: datetime) -> tuple[Therapist, diff.ApplyPlan]:
+    fcs = {name: diff.FieldChange.from_json(fc) for name, fc in (row.fields or {}).items()}
     plan = diff.plan_apply(fcs, selected)
-    t = Therapist(first_name=plan.values.get("first_name") or "", last_name=plan.values.get("last_name") or change.display_name or "?")
+    t = Therapist(first_name=plan.values.get("first_name") or "", last_name=plan.values.get("last_name") or row.display_name or "?")
     t.created_at = t.updated_at = now
     t.hand_edited_fields = []
     t.languages = []
     t.status = TherapistStatus.active
     _set_values(t, plan.values)
-    if change.external_id and change.external_id not in taken:
-        t.external_id = change.external_id
-        taken.add(change.external_id)
-    t.source_hash = (change.record or {}).get("values_hash")
-    return change, t, plan, {name: "applied" for name in plan.values}
+    if row.external_id and row.external_id not in taken:
+        t.external_id = row.external_id
+        taken.add(row.external_id)
+    t.source_hash = row.values_hash
+    return t, plan
 
 
 def accept_all(session: Session, actor: Actor, *, now: datetime, kind_filter: str = "all", run_id: Optional[int] = None) -> ApplySummary:
@@ -325,7 +361,6 @@ def _apply_one(
     plan = diff.plan_apply(fcs, selected)
     decisions = {name: "applied" for name in plan.values}
     decisions.update({name: "kept" for name in plan.kept_conflicts})
-    record = change.record or {}
     kind = ImportChangeKind(change.kind)
 
     if therapist is None:
@@ -340,7 +375,7 @@ def _apply_one(
         audit.record(session, actor, "therapist.import_delisted", "therapist", therapist.id,
                      {"run": change.run_id, "change": change.id, "status": str(therapist.status)}, now=now)
     else:
-        _update(session, actor, therapist, plan, record, now=now, today=today)
+        _update(session, actor, therapist, plan, change.values_hash, now=now, today=today)
         if therapist.geocode_pending:
             summary.geocoding += 1
         summary.updated += 1
@@ -374,7 +409,7 @@ def _set_values(t: Therapist, values: dict[str, Any]) -> bool:
     return coords
 
 
-def _update(session: Session, actor: Actor, t: Therapist, plan: diff.ApplyPlan, record: dict[str, Any], *, now: datetime, today: date) -> None:
+def _update(session: Session, actor: Actor, t: Therapist, plan: diff.ApplyPlan, values_hash: Optional[str], *, now: datetime, today: date) -> None:
     address_before = (t.street, t.plz, t.city)
     has_coords = _set_values(t, plan.values)
     if plan.released:
@@ -382,9 +417,9 @@ def _update(session: Session, actor: Actor, t: Therapist, plan: diff.ApplyPlan, 
     if "status" in plan.values and plan.values["status"] == "active" and t.status == TherapistStatus.inactive:
         registry.unblock(session, actor, t.id, today=today, now=now, note="Wieder in der Arztsuche 116117 gelistet.")
         t.delisted_on = None
-    if record.get("values_hash"):
+    if values_hash:
         # the data of this run is decided; what was left out is remembered as dismissed values
-        t.source_hash = record["values_hash"]
+        t.source_hash = values_hash
     if (t.street, t.plz, t.city) != address_before and not has_coords:
         request_geocoding(session, t, now=now)
     t.updated_at = now

@@ -579,6 +579,7 @@ class ImportChange(Base):
     note: Mapped[Optional[str]] = mapped_column(Text)
     candidates: Mapped[Optional[list[int]]] = mapped_column(JSONType)
     record: Mapped[Optional[dict[str, Any]]] = mapped_column(JSONType)
+    values_hash: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 # --------------------------------------------------------------------------- job runner

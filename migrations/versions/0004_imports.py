@@ -34,6 +34,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("candidates", JSON, nullable=True))
         batch_op.add_column(sa.Column("record", JSON, nullable=True))
+        batch_op.add_column(sa.Column("values_hash", sa.String(length=64), nullable=True))
         batch_op.create_index("ix_import_changes_state_kind", ["review_state", "kind"], unique=False)
         batch_op.create_index("ix_import_changes_external_id", ["external_id"], unique=False)
 
@@ -42,6 +43,7 @@ def downgrade() -> None:
     with op.batch_alter_table("import_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_import_changes_external_id")
         batch_op.drop_index("ix_import_changes_state_kind")
+        batch_op.drop_column("values_hash")
         batch_op.drop_column("record")
         batch_op.drop_column("candidates")
         batch_op.drop_column("note")
