@@ -70,7 +70,7 @@ with st.expander("Dateien hochladen", expanded=False, icon=":material/upload_fil
         st.session_state["imports_last_outcomes"] = [(o.filename, o.status, o.message) for o in outcomes] + [
             ("", "failed", p) for p in problems
         ]
-        _done(f"{len(outcomes)} Dateien gelesen.")
+        _done(rv.count_label(len(outcomes), "Datei", "Dateien") + " gelesen.")
     for filename, status, message in st.session_state.get("imports_last_outcomes", []):
         text = f"{filename}: {message}" if filename else message
         {"done": st.success, "skipped": st.info}.get(status, st.warning)(text)
