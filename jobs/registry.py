@@ -4,7 +4,7 @@ own module under jobs/, a JobSpec line below, and its German title in core.runne
 
 from __future__ import annotations
 
-from jobs import geo_jobs, housekeeping, import_jobs, mail_jobs, matching_jobs
+from jobs import geo_jobs, housekeeping, import_jobs, mail_jobs, matching_jobs, privacy_jobs
 from jobs.spec import JobSpec, cron, every
 
 JOBS: tuple[JobSpec, ...] = (
@@ -17,4 +17,5 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("import_folder", import_jobs.import_folder, every(minutes=5), misfire_grace_time=300),
     # Once a day; each area is due at most every ARZTSUCHE_REFRESH_DAYS, a seventh of them per day.
     JobSpec("arztsuche_live", import_jobs.live_refresh, cron(hour=4, minute=40), misfire_grace_time=6 * 3600),
+    JobSpec("privacy_retention", privacy_jobs.retention, cron(hour=3, minute=45), misfire_grace_time=6 * 3600),
 )

@@ -213,7 +213,7 @@ class Availability:
 
 
 def availability(text: Optional[str]) -> Availability:
-    """Every day and every range of a weekly-window text (DESIGN §13), full day names.
+    """Every day and every range of a weekly-window text (docs/architecture.md, "Weekly time windows"), full day names.
 
     Uses core.timewindows.format for the normal form; text it rejects is shown verbatim
     rather than dropped (upstream showed only the first range per day)."""

@@ -1,6 +1,6 @@
 """One Settings object, read from the environment and an optional `.env` file.
 
-Every parameter of DESIGN §6 plus the technical settings (database, SMTP, geocoder,
+Every parameter of docs/architecture.md ("Parameters") plus the technical settings (database, SMTP, geocoder,
 imports, secrets). Values are validated once; a bad value raises `SettingsError` whose
 message names the setting, and `load_or_exit()` turns that into one line on stderr and
 exit code 2 (never a traceback).
@@ -81,7 +81,7 @@ def _str(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    # Domain parameters (DESIGN §6)
+    # Domain parameters (docs/architecture.md, "Parameters")
     MAX_INQUIRY_SIZE: int = 6
     PLZ_PREFIX_DIGITS: int = 2
     DEFAULT_MAX_DISTANCE_KM: int = 25
@@ -138,6 +138,8 @@ class Settings:
     ARZTSUCHE_CONTACT: str = ""  # e-mail or URL named in the User-Agent; required for the live fetch
     ARZTSUCHE_MIN_INTERVAL_S: int = 60
     ARZTSUCHE_REFRESH_DAYS: int = 7
+    # Privacy: anonymise patients this many days after their search ended (0: never automatically)
+    PATIENT_RETENTION_DAYS: int = 730
     # Job runner
     HEARTBEAT_SECONDS: int = 30
     JOB_LOCK_PATH: str = "var/jobs.lock"
@@ -203,6 +205,7 @@ _CONVERTERS: dict[str, Any] = {
     "ARZTSUCHE_CONTACT": _str,
     "ARZTSUCHE_MIN_INTERVAL_S": _int("ARZTSUCHE_MIN_INTERVAL_S", 10, 24 * 3600),
     "ARZTSUCHE_REFRESH_DAYS": _int("ARZTSUCHE_REFRESH_DAYS", 7, 365),
+    "PATIENT_RETENTION_DAYS": _int("PATIENT_RETENTION_DAYS", 0, 36500),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,
 }

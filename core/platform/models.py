@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed ORM models for every entity of DESIGN §4.
+"""SQLAlchemy 2 typed ORM models for every entity of the domain (docs/architecture.md, "Domain model").
 
 The schema itself is created only by Alembic migrations (migrations/); tests check that
 these models and the migrations agree. Enum values are English snake_case (core.vocab);
@@ -221,6 +221,7 @@ class Patient(TimestampMixin, Base):
     consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     last_contact_on: Mapped[Optional[date]]
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    anonymised_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     searches: Mapped[list["Search"]] = relationship(back_populates="patient", passive_deletes="all")
 

@@ -65,6 +65,7 @@ JOB_TITLES: dict[str, str] = {
     "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
     "import_folder": "Importordner (116117-Dateien)",
     "arztsuche_live": "Live-Abruf der Arztsuche 116117",
+    "privacy_retention": "Anonymisierung nach Ablauf der Aufbewahrungsfrist",
 }
 ORPHANED_RUN_ERROR = (
     "Lauf abgebrochen: Der Hintergrunddienst wurde beendet, bevor der Lauf fertig war."

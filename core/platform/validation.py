@@ -488,13 +488,18 @@ def validate_age_range(age_min: Any, age_max: Any) -> tuple[Optional[int], Optio
 
 
 def validate_windows(value: Any, *, field: str) -> Optional[str]:
-    """Weekly windows in any accepted spelling → the normal form of DESIGN §13 (None when empty)."""
+    """Weekly windows in any accepted spelling → the normal form (docs/architecture.md, "Weekly time windows") (None when empty)."""
     if blank(value):
         return None
     try:
-        windows = timewindows.parse(str(value)) if isinstance(value, str) else timewindows.validate(value)
+        if isinstance(value, (list, tuple)):
+            windows = timewindows.validate(value)
+        else:
+            windows = timewindows.parse(str(value))
     except timewindows.TimeWindowError as exc:
         raise FieldError(field, f"{label(field)}: {exc.message}") from None
+    except (TypeError, ValueError):  # a list of something that isn't (day, start, end)
+        raise FieldError(field, f"{label(field)}: unbekanntes Format – erwartet z. B. „{timewindows.EXAMPLE}“.") from None
     return timewindows.format(windows) or None
 
 
