@@ -150,7 +150,15 @@ else:
             st.caption(" · ".join(p for p in (row.kind_label, row.plz, row.therapist_ref, row.note) if p))
             if row.candidates:
                 st.warning("Mehrdeutig: passt zu " + ", ".join(f"T{c}" for c in row.candidates)
-                           + ". Übernehmen legt eine neue Therapeut:in an; sonst ablehnen und von Hand zuordnen.")
+                           + ". Ordnen Sie den Eintrag einer davon zu – oder übernehmen Sie ihn als neue Therapeut:in.")
+                target = st.selectbox("Zuordnen zu", row.candidates, format_func=lambda c: f"T{c}", key=f"imports_assign_{row.id}")
+                if st.button("Zuordnen", key="imports_assign"):
+                    try:
+                        with unit_of_work() as s:
+                            review.assign(s, actor, row.id, int(target), now=context.now())
+                        _done(f"Eintrag T{target} zugeordnet; die Änderungen stehen jetzt zur Prüfung.")
+                    except ReviewError as exc:
+                        st.error(str(exc))
             st.dataframe(
                 rv.frame([
                     {"Feld": f.label, "Bisher": f.old, "Neu (116117)": f.new,

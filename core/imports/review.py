@@ -21,7 +21,7 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from core.geo.geocoding import request_geocoding
-from core.imports import diff
+from core.imports import diff, runs
 from core.platform import audit
 from core.platform.formatting import BERLIN
 from core.platform.models import METHOD_COLUMNS, AuditEntry, ImportChange, ImportRun, Therapist
@@ -330,6 +330,38 @@ def reject(session: Session, actor: Actor, change_ids: Sequence[int], *, now: da
         audit.record(session, actor, "import.reject", "import_change", change_ids[0] if len(change_ids) == 1 else None,
                      {"changes": list(change_ids)[:200], "count": n}, now=now)
     return n
+
+
+def assign(session: Session, actor: Actor, change_id: int, therapist_id: int, *, now: datetime) -> ChangeRow:
+    """An ambiguous proposal belongs to one of its candidates: it becomes a change of that
+    therapist (fields old → new, conflicts for hand-edited ones) and stays in the queue."""
+    actor.require(Permission.edit)
+    change = session.get(ImportChange, change_id)
+    if change is None or change.review_state != ReviewState.pending:
+        raise ReviewError("Diese Änderung ist bereits entschieden.")
+    if change.therapist_id is not None or not change.candidates:
+        raise ReviewError("Nur mehrdeutige neue Einträge lassen sich zuordnen.")
+    if therapist_id not in change.candidates:
+        raise ReviewError(f"T{therapist_id} gehört nicht zu den vorgeschlagenen Therapeut:innen.")
+    t = session.get(Therapist, therapist_id)
+    values = (change.record or {}).get("values") or {name: fc.get("new") for name, fc in (change.fields or {}).items()}
+    result = runs.diff_against(t, values)
+    change.therapist_id = therapist_id
+    change.kind = ImportChangeKind.changed
+    change.fields = result.fields_json()
+    change.has_conflicts = result.has_conflicts
+    change.candidates = None
+    change.note = f"Von Hand T{therapist_id} zugeordnet." + (" Keine abweichenden Felder." if not result.fields else "")
+    session.flush()
+    audit.record(session, actor, "import.assign", "import_change", change.id, {"therapist": therapist_id}, now=now)
+    rows, _ = review_queue(session, actor, kind_filter="all", limit=1, offset=_position(session, change.id))
+    return rows[0]
+
+
+def _position(session: Session, change_id: int) -> int:
+    return session.execute(
+        select(func.count(ImportChange.id)).where(ImportChange.review_state == ReviewState.pending, ImportChange.id < change_id)
+    ).scalar_one()
 
 
 def reject_all(session: Session, actor: Actor, *, now: datetime, kind_filter: str = "all", run_id: Optional[int] = None) -> int:

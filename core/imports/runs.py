@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from sqlalchemy import insert, or_, select, update
@@ -415,18 +415,7 @@ def propose_changes(
         tid = match.therapist_id
         seen.add(tid)
         row = known.rows[tid]
-        reappears = row.status == TherapistStatus.inactive and row.delisted_on is not None
-        if row.source_hash == vh and not reappears:
-            counts["unchanged"] += 1
-            continue
-        change = diff.diff_therapist(
-            values,
-            diff.therapist_values(row),
-            protected=diff.protected_fields(row.hand_edited_fields or (), coordinates_source=row.coordinates_source),
-            status=str(row.status),
-            delisted_on=row.delisted_on,
-            dismissed=dismissed.get(tid),
-        )
+        change = diff_against(row, values, dismissed.get(tid))
         if not change.is_change:
             counts["unchanged"] += 1
             continue
@@ -492,6 +481,18 @@ def propose_changes(
     return counts
 
 
+def diff_against(row, values: dict[str, Any], dismissed: Optional[dict[str, Any]] = None) -> diff.Change:
+    """The change of normalised incoming values against one stored therapist (row or model)."""
+    return diff.diff_therapist(
+        values,
+        diff.therapist_values(row),
+        protected=diff.protected_fields(row.hand_edited_fields or (), coordinates_source=row.coordinates_source),
+        status=str(row.status),
+        delisted_on=row.delisted_on,
+        dismissed=dismissed,
+    )
+
+
 def _delisted_ids(ctx: RunContext, seen: set[int], result: ParseResult, area: Optional[diff.SearchArea]) -> list[int]:
     """Known imported therapists of the searched area this run did not see. A result list the
     site cut short (`moreResults`) says nothing about who is missing."""
@@ -522,6 +523,3 @@ def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
-
-def today_in_berlin(now: datetime) -> date:
-    return now.astimezone(BERLIN).date()

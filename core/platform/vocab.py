@@ -479,6 +479,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "import.skipped": "Import übersprungen (bereits importiert)",
     "import.failed": "Import fehlgeschlagen",
     "import.reject": "Importänderungen abgelehnt",
+    "import.assign": "Mehrdeutigen Importeintrag zugeordnet",
     "import.live": "Live-Abruf der Arztsuche",
     "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",
     "patient.anonymise": "Patient:in: anonymisiert",

@@ -250,3 +250,23 @@ def test_viewers_may_not_import_or_review(db_session):
         runs.import_file(db_session, VIEWER, filename="x.json", raw=b"{}", now=NOW)
     with pytest.raises(PermissionDenied):
         review.review_queue(db_session, VIEWER)
+
+
+def test_an_ambiguous_entry_goes_to_review_and_can_be_assigned(db_session):
+    # two known colleagues share the practice e-mail; the import brings one of them under a new name
+    a = registry.create_therapist(db_session, COORD, {"first_name": "Eva", "last_name": "Alt", "plz": "10115", "email": "team@praxis.example"},
+                                  today=NOW.date(), now=NOW, allow_duplicate=True)
+    b = registry.create_therapist(db_session, COORD, {"first_name": "Ina", "last_name": "Berg", "plz": "10115", "email": "team@praxis.example"},
+                                  today=NOW.date(), now=NOW, allow_duplicate=True)
+    data = {"arztPraxisDatas": [{"vorname": "Eva", "name": "Neu", "plz": "10117", "ort": "Berlin", "email": "team@praxis.example",
+                                 "tel": "030 12345678", "psy": [{"heading": "Verhaltenstherapie", "values": ["Einzeltherapie"]}]}]}
+    outcome = runs.import_file(db_session, COORD, filename="neu.json", raw=as_bytes(data), now=NOW)
+    assert outcome.counts["ambiguous"] == 1
+    (row,), _ = review.review_queue(db_session, COORD)
+    assert row.candidates == sorted([a.id, b.id]) and "bitte zuordnen" in row.note
+    assigned = review.assign(db_session, COORD, row.id, a.id, now=NOW)
+    assert assigned.kind == "changed" and assigned.therapist_id == a.id
+    assert {f.name for f in assigned.fields} >= {"last_name", "plz", "phone", "methods"}
+    review.accept(db_session, COORD, [row.id], now=NOW)
+    assert a.last_name == "Neu" and a.plz == "10117" and a.methods == {"VT"}
+    assert db_session.execute(select(func.count(Therapist.id))).scalar_one() == 2
