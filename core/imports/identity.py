@@ -22,6 +22,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Optional
 
 MATCH_ADDRESS = "address"
@@ -42,6 +43,12 @@ def fold(text: Optional[str]) -> str:
     """Lower case ASCII letters and digits separated by single spaces."""
     if not text:
         return ""
+    return _fold(text)
+
+
+@lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
+    # names and streets repeat across tens of thousands of entries
     low = unicodedata.normalize("NFKC", text).casefold().translate(_TRANSLIT)
     decomposed = unicodedata.normalize("NFKD", low)
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -582,7 +582,7 @@ def _hours_from_tsz(
                         "label": label,
                         "date": date_text,
                         "weekday": timewindows.DAY_KEYS[weekday] if weekday is not None else None,
-                        "ranges": [_fmt_minutes_range(s, e) for s, e in ranges],
+                        "ranges": _fmt_ranges(tuple(ranges)),
                     }
                 )
     return phone
@@ -600,6 +600,11 @@ def _day_of(day: Mapping[str, Any], n: int, reference_date: Optional[date], warn
             warnings.append(f"Tag {n} hat kein Datum.")
         return t_index, ""
     d = d.strip()
+    if len(d) == 10 and t is None:
+        try:
+            return _iso_weekday(d)
+        except ValueError:
+            pass
     m = _ISO_DATE_RE.match(d)
     if m:
         try:
@@ -636,6 +641,12 @@ def _day_of(day: Mapping[str, Any], n: int, reference_date: Optional[date], warn
     return t_index, d
 
 
+@lru_cache(maxsize=4096)
+def _iso_weekday(d: str) -> tuple[int, str]:
+    when = date.fromisoformat(d)
+    return when.weekday(), when.isoformat()
+
+
 def _safe_date(y: int, m: int, d: int) -> Optional[date]:
     try:
         return date(y, m, d)
@@ -654,6 +665,17 @@ def _closest_date(day: int, month: int, reference: date) -> Optional[date]:
 
 def _hour_type(raw: Any) -> tuple[str, str, bool]:
     """(code, label, known). Codes are two digits; legacy labels map to codes."""
+    if isinstance(raw, str):
+        return _hour_type_text(raw)
+    return _hour_type_any(raw)
+
+
+@lru_cache(maxsize=256)
+def _hour_type_text(raw: str) -> tuple[str, str, bool]:
+    return _hour_type_any(raw)
+
+
+def _hour_type_any(raw: Any) -> tuple[str, str, bool]:
     if isinstance(raw, bool) or raw is None:
         return (_short(raw), "unbekannt", False)
     if isinstance(raw, int):
@@ -672,8 +694,35 @@ def _hour_type(raw: Any) -> tuple[str, str, bool]:
     return (text, text, False)
 
 
-def _ranges_of(items: Any) -> tuple[list[tuple[int, int]], list[str]]:
+def _ranges_of(items: Any) -> tuple[list[tuple[int, int]], list[str]] | tuple[tuple, tuple]:
     """Minute ranges from a `sprechzeiten` list (``{z}``/``{zeit}`` objects or strings)."""
+    if type(items) is list:
+        texts = []
+        for item in items:
+            if type(item) is dict and len(item) == 1:
+                text = item.get("z") if "z" in item else item.get("zeit")
+                if type(text) is str:
+                    texts.append(text)
+                    continue
+            break
+        else:
+            # the usual shape: only texts; the same few texts repeat across thousands of entries
+            return _ranges_of_texts(tuple(texts))
+    return _ranges_of_slow(items)
+
+
+@lru_cache(maxsize=8192)
+def _ranges_of_texts(texts: tuple[str, ...]) -> tuple[tuple[tuple[int, int], ...], tuple[str, ...]]:
+    ranges: list[tuple[int, int]] = []
+    problems: list[str] = []
+    for text in texts:
+        r, p = _parse_time_ranges_cached(text)
+        ranges.extend(r)
+        problems.extend(p)
+    return tuple(ranges), tuple(problems)
+
+
+def _ranges_of_slow(items: Any) -> tuple[list[tuple[int, int]], list[str]]:
     ranges: list[tuple[int, int]] = []
     problems: list[str] = []
     if items is None:
@@ -768,11 +817,18 @@ def _set_phone_hours(record: TherapistRecord, dated: list[tuple[int, str, int, i
         return
     if not END_OF_DAY_EXACT and any(e == MINUTES_PER_DAY for _, _, _, e in dated):
         warnings.append("Telefonzeit bis 24:00 als bis 23:59 übernommen.")
-    record.phone_dates = sorted(
-        {(d, _fmt_minutes(s), _fmt_minutes(e)) for _, d, s, e in dated}, key=lambda x: (x[0], x[1])
-    )
-    record.phone_windows = weekly_windows((day, s, e) for day, _, s, e in dated)
-    record.phone_hours = timewindows.format(record.phone_windows)
+    record.phone_dates = sorted({(d, _fmt_minutes(s), _fmt_minutes(e)) for _, d, s, e in dated})
+    windows, text = _weekly(tuple(sorted({(day, s, e) for day, _, s, e in dated})))
+    record.phone_windows = list(windows)
+    record.phone_hours = text
+
+
+@lru_cache(maxsize=8192)
+def _weekly(triples: tuple[tuple[int, int, int], ...]) -> tuple[tuple[timewindows.TimeWindow, ...], str]:
+    """Merged windows and their canonical text (`timewindows.format`, the one formatter);
+    weekly patterns repeat across entries, so this is cached."""
+    windows = tuple(weekly_windows(triples))
+    return windows, timewindows.format(windows)
 
 
 @lru_cache(maxsize=2048)
@@ -785,6 +841,15 @@ def _minute_time(minutes: int) -> time:
 @lru_cache(maxsize=2048)
 def _fmt_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@lru_cache(maxsize=4096)
+def _fmt_ranges_cached(ranges: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+    return tuple(_fmt_minutes_range(s, e) for s, e in ranges)
+
+
+def _fmt_ranges(ranges: tuple[tuple[int, int], ...]) -> list[str]:
+    return list(_fmt_ranges_cached(ranges))
 
 
 def _fmt_minutes_range(s: int, e: int) -> str:
