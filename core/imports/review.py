@@ -257,11 +257,20 @@ def _create_new(session: Session, actor: Actor, ids: list[int], selected_for, su
     wanted = {r.external_id for r in rows if r.external_id}
     taken = set(session.execute(select(Therapist.external_id).where(Therapist.external_id.in_(wanted))).scalars()) if wanted else set()
     planned = [(row, *_new_therapist_values(row, selected_for(row.id), taken, now=now)) for row in rows]
-    new_ids = session.execute(
-        insert(Therapist).returning(Therapist.id, sort_by_parameter_order=True), [values for _, values, _ in planned]
-    ).scalars().all()
+    # RETURNING without a parameter order keeps the multi-row INSERT batched; rows are matched
+    # back by their content (two rows with equal content are interchangeable)
+    # the table, not the entity: Core's multi-row INSERT (the ORM bulk path splits rows by
+    # which values are None and ends up with one statement per row)
+    table = Therapist.__table__
+    returned = session.execute(
+        insert(table).returning(table.c.id, *(table.c[c.key] for c in _MATCH_COLUMNS)), [values for _, values, _ in planned]
+    ).all()
+    ids_by_content: dict[tuple, list[int]] = {}
+    for r in returned:
+        ids_by_content.setdefault(tuple(r[1:]), []).append(r[0])
     entries, links, partial = [], {}, []
-    for (row, values, plan), therapist_id in zip(planned, new_ids):
+    for row, values, plan in planned:
+        therapist_id = ids_by_content[tuple(values[c.key] for c in _MATCH_COLUMNS)].pop(0)
         if values["lat"] is None and (values.get("street") or values.get("plz")):
             request_geocoding(session, session.get(Therapist, therapist_id), now=now)
             summary.geocoding += 1
@@ -276,7 +285,7 @@ def _create_new(session: Session, actor: Actor, ids: list[int], selected_for, su
             "entity": "therapist", "entity_id": therapist_id,
             "changes": {"run": row.run_id, "change": row.id, "fields": sorted(plan.values)},
         })
-    session.execute(insert(AuditEntry), entries)
+    session.execute(insert(AuditEntry.__table__), entries)
     session.execute(
         update(ImportChange)
         .where(ImportChange.id.in_(list(links)))
@@ -291,6 +300,9 @@ def _create_new(session: Session, actor: Actor, ids: list[int], selected_for, su
             update(ImportChange).where(ImportChange.id == change_id)
             .values(fields=decided, note="Teilweise übernommen.").execution_options(synchronize_session=False)
         )
+
+
+_MATCH_COLUMNS = (Therapist.source_hash, Therapist.external_id, Therapist.last_name, Therapist.first_name, Therapist.plz, Therapist.street)
 
 
 def _new_therapist_values(row, selected: Optional[set[str]], taken: set[str], *, now: datetime) -> tuple[dict[str, Any], diff.ApplyPlan]:

@@ -451,7 +451,7 @@ def propose_changes(
             .values(review_state=ReviewState.rejected, reviewed_at=now, note=f"Ersetzt durch Lauf {run.id}.")
         )
     for chunk in _chunks(rows, 2000):
-        session.execute(insert(ImportChange), chunk)
+        session.execute(insert(ImportChange.__table__), chunk)  # Core: one multi-row INSERT per chunk
     for r in rows:  # later runs of the batch see these proposals as pending
         vh_new = r.get("values_hash")
         if r["therapist_id"] is not None:
