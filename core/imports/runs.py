@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -44,6 +45,7 @@ SOURCE_FOLDER = "folder"
 SOURCE_LIVE = "live"
 MAX_STORED_MESSAGES = 300
 
+_GERMAN_NATIONAL = re.compile(r"0[1-9]\d{1,4}[ /-]?[1-9]\d{2,8}")
 TEXT_LIMITS = {"title": 40, "first_name": 100, "last_name": 100, "street": 255, "city": 100, "website": 255}
 
 
@@ -85,6 +87,12 @@ def normalised_values(record: TherapistRecord) -> tuple[dict[str, Any], list[str
     for name in ("phone", "fax"):
         raw = values.get(name)
         if raw:
+            fast = _GERMAN_NATIONAL.fullmatch(raw)
+            if fast:
+                # the usual 116117 spelling "0221 4710123": E.164 is +49 and the digits without
+                # the trunk 0 (what normalise_phone gives for it; its full check costs ~0.15 ms)
+                values[name] = "+49" + raw[1:].replace(" ", "").replace("/", "").replace("-", "")
+                continue
             try:
                 values[name] = v.normalise_phone(raw, field=name)
             except v.FieldError:
