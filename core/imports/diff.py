@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable, Mapping, Optional
 
+from core.geo.distance import distance_km
+
 KIND_NEW = "new"
 KIND_CHANGED = "changed"
 KIND_DELISTED = "delisted"
@@ -281,7 +283,7 @@ class SearchArea:
         if self.centre is not None and self.radius_km is not None:
             if lat is None or lon is None:
                 return False
-            return _haversine_km(self.centre, (lat, lon)) <= self.radius_km
+            return distance_km(self.centre, (lat, lon)) <= self.radius_km
         if self.plzs is not None:
             return bool(plz) and plz in self.plzs
         return False
@@ -311,9 +313,3 @@ def delisted(known: Iterable[KnownTherapist], seen_ids: Collection[int], areas: 
         if any(a.contains(t.plz, t.lat, t.lon) for a in areas):
             out.append(t.id)
     return out
-
-
-def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
