@@ -145,12 +145,22 @@ _KNOWN_COLUMNS = (
 )
 
 
+_INDEX_COLUMNS = (
+    Therapist.id, Therapist.title, Therapist.first_name, Therapist.last_name, Therapist.street, Therapist.plz,
+    Therapist.email, Therapist.lat, Therapist.lon, Therapist.status, Therapist.delisted_on, Therapist.external_id,
+    Therapist.source_hash,
+)
+
+
 class _Known:
     """All therapists once, indexed by identity keys (a run over 40,000 entries reads the
-    table in one query instead of one per entry)."""
+    table in one query instead of one per entry). Only the columns for matching are read for
+    everybody; the full rows only for therapists whose data differs (`full_rows`)."""
 
     def __init__(self, session: Session):
-        self.rows = {row.id: row for row in session.execute(select(*_KNOWN_COLUMNS))}
+        self.session = session
+        self.rows = {row.id: row for row in session.execute(select(*_INDEX_COLUMNS))}
+        self._full: dict[int, Any] = {}
         self.index = identity.IdentityIndex.build(
             (
                 row.id,
@@ -160,6 +170,14 @@ class _Known:
             )
             for row in self.rows.values()
         )
+
+    def full_rows(self, ids: Iterable[int]) -> dict[int, Any]:
+        missing = sorted({i for i in ids if i not in self._full})
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
+            for row in self.session.execute(select(*_KNOWN_COLUMNS).where(Therapist.id.in_(chunk))):
+                self._full[row.id] = row
+        return self._full
 
 
 class RunContext:
@@ -372,14 +390,22 @@ def propose_changes(
     for d in duplicates:
         messages.append(f"Eintrag {d.index} ({d.display_name}): kommt mehrfach vor – nur einmal übernommen.")
 
+    # matches first (in file order), so the full rows of the therapists to compare come in one query
+    planned = []
     for record in unique:
         keys = identity.record_keys(record)
         # the hash of what the source says (before normalising): equal to the therapist's
         # source hash means nothing new, without normalising phones or diffing fields
-        vh = values_hash(diff.record_values(record))
+        planned.append((record, keys, values_hash(diff.record_values(record)), known.index.claim(keys)))
+    to_compare = [
+        m.therapist_id for _, _, vh, m in planned
+        if m.therapist_id is not None and m.kind != "duplicate" and known.rows[m.therapist_id].source_hash != vh
+    ]
+    full = known.full_rows(to_compare) if to_compare else {}
+
+    for record, keys, vh, match in planned:
         for w in record.warnings:
             messages.append(f"Eintrag {record.index} ({record.display_name}): {w}")
-        match = known.index.claim(keys)
         if match.therapist_id is not None and match.kind != "duplicate":
             row = known.rows[match.therapist_id]
             if row.source_hash == vh and not (row.status == TherapistStatus.inactive and row.delisted_on is not None):
@@ -422,7 +448,7 @@ def propose_changes(
 
         tid = match.therapist_id
         seen.add(tid)
-        row = known.rows[tid]
+        row = full.get(tid) or known.full_rows([tid])[tid]
         change = diff_against(row, values, dismissed.get(tid))
         if not change.is_change:
             counts["unchanged"] += 1
