@@ -25,6 +25,7 @@ of the three shapes raises `ImportFormatError` (with a German message).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -217,6 +218,7 @@ class TherapistRecord:
     generation: str = GENERATION_CURRENT
     index: int = 0
     warnings: list[str] = field(default_factory=list)
+    entry_hash: Optional[str] = None  # digest of the source entry without its volatile keys
 
     @property
     def display_name(self) -> str:
@@ -265,6 +267,7 @@ class ParseResult:
     entries_total: int = 0
     area_plz: Optional[str] = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # digests of entries not read again (`reuse`)
 
     @property
     def generations(self) -> set[str]:
@@ -293,10 +296,13 @@ def parse_document(
     reference_date: Optional[date] = None,
     progress: Optional[ProgressCallback] = None,
     progress_every: int = 500,
+    reuse: Optional[Callable[[str], bool]] = None,
 ) -> ParseResult:
     """Parse a decoded JSON document. `reference_date` (the day the response was saved)
     lets legacy ``DD.MM.`` dates get their year; without it the weekday abbreviation is used.
-    `progress(done, total)` is called every `progress_every` entries and at the end."""
+    `progress(done, total)` is called every `progress_every` entries and at the end.
+    `reuse(digest)` true means an entry with that digest (`entry_digest`) was applied before
+    and is not read again (its digest goes to `reused`)."""
     if not isinstance(data, dict):
         raise ImportFormatError(
             f"Die Datei enthält {_kind_de(data)} statt eines JSON-Objekts. Erwartet wird eine gespeicherte "
@@ -305,9 +311,9 @@ def parse_document(
             code="wrong_shape",
         )
     if "arztPraxisDatas" in data:
-        return _parse_arztsuche(data, reference_date, progress, progress_every)
+        return _parse_arztsuche(data, reference_date, progress, progress_every, reuse)
     if "therapists" in data:
-        return _parse_snapshot(data, progress, progress_every)
+        return _parse_snapshot(data, progress, progress_every, reuse)
     keys = ", ".join(f"„{k}“" for k in list(data)[:8]) or "keine"
     raise ImportFormatError(
         "Die Datei ist keine Antwort der Arztsuche 116117: das Feld „arztPraxisDatas“ fehlt "
@@ -356,16 +362,30 @@ def parse_bytes(
     *,
     reference_date: Optional[date] = None,
     progress: Optional[ProgressCallback] = None,
+    reuse: Optional[Callable[[str], bool]] = None,
 ) -> ParseResult:
     """`load_json` then `parse_document`."""
-    return parse_document(load_json(raw), reference_date=reference_date, progress=progress)
+    return parse_document(load_json(raw), reference_date=reference_date, progress=progress, reuse=reuse)
+
+
+VOLATILE_ENTRY_KEYS = frozenset({"id", "distance", "geoeffnet", "nteStart", "nteEnde", "status", "last_modified"})
+
+
+def entry_digest(entry: Mapping[str, Any]) -> str:
+    """Digest of a source entry without what changes from search to search (rank, distance,
+    open-now badge, next window; a snapshot's status flags): the same entry saved again,
+    or found by two overlapping searches, has the same digest."""
+    stable = {k: v for k, v in entry.items() if k not in VOLATILE_ENTRY_KEYS}
+    raw = json.dumps(stable, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.blake2b(raw.encode("utf-8"), digest_size=16).hexdigest()
 
 
 # --------------------------------------------------------------------------- 116117 responses
 
 
 def _parse_arztsuche(
-    data: dict, reference_date: Optional[date], progress: Optional[ProgressCallback], every: int
+    data: dict, reference_date: Optional[date], progress: Optional[ProgressCallback], every: int,
+    reuse: Optional[Callable[[str], bool]] = None,
 ) -> ParseResult:
     entries = data.get("arztPraxisDatas")
     if entries is None:
@@ -395,11 +415,16 @@ def _parse_arztsuche(
         if not isinstance(entry, dict):
             result.skipped.append(SkippedEntry(position, f"Eintrag {position} ist {_kind_de(entry, nominative=True)} statt eines Objekts."))
         else:
-            record = _parse_entry(entry, position, reference_date)
-            if isinstance(record, SkippedEntry):
-                result.skipped.append(record)
+            digest = entry_digest(entry)
+            if reuse is not None and reuse(digest):
+                result.reused.append(digest)
             else:
-                result.records.append(record)
+                record = _parse_entry(entry, position, reference_date)
+                if isinstance(record, SkippedEntry):
+                    result.skipped.append(record)
+                else:
+                    record.entry_hash = digest
+                    result.records.append(record)
         if progress is not None and position % every == 0:
             progress(position, total)
     if progress is not None:
@@ -957,7 +982,9 @@ def _apply_procedures(
 # --------------------------------------------------------------------------- snapshot files (predecessor)
 
 
-def _parse_snapshot(data: dict, progress: Optional[ProgressCallback], every: int) -> ParseResult:
+def _parse_snapshot(
+    data: dict, progress: Optional[ProgressCallback], every: int, reuse: Optional[Callable[[str], bool]] = None
+) -> ParseResult:
     therapists = data.get("therapists")
     if not isinstance(therapists, list):
         raise ImportFormatError(
@@ -982,11 +1009,16 @@ def _parse_snapshot(data: dict, progress: Optional[ProgressCallback], every: int
         if not isinstance(item, dict):
             result.skipped.append(SkippedEntry(position, f"Eintrag {position} ist {_kind_de(item, nominative=True)} statt eines Objekts."))
         else:
-            record = _parse_snapshot_entry(item, position)
-            if isinstance(record, SkippedEntry):
-                result.skipped.append(record)
+            digest = entry_digest(item)
+            if reuse is not None and reuse(digest):
+                result.reused.append(digest)
             else:
-                result.records.append(record)
+                record = _parse_snapshot_entry(item, position)
+                if isinstance(record, SkippedEntry):
+                    result.skipped.append(record)
+                else:
+                    record.entry_hash = digest
+                    result.records.append(record)
         if progress is not None and position % every == 0:
             progress(position, total)
     if progress is not None:

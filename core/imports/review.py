@@ -252,7 +252,8 @@ def _create_new(session: Session, actor: Actor, ids: list[int], selected_for, su
     entries, one UPDATE for the changes (no ORM object per row; 40,000 at once stay fast)."""
     rows = session.execute(
         select(ImportChange.id, ImportChange.run_id, ImportChange.external_id, ImportChange.display_name,
-               ImportChange.fields, ImportChange.values_hash).where(ImportChange.id.in_(ids)).order_by(ImportChange.id)
+               ImportChange.fields, ImportChange.values_hash, ImportChange.entry_hash)
+        .where(ImportChange.id.in_(ids)).order_by(ImportChange.id)
     ).all()
     wanted = {r.external_id for r in rows if r.external_id}
     taken = set(session.execute(select(Therapist.external_id).where(Therapist.external_id.in_(wanted))).scalars()) if wanted else set()
@@ -325,7 +326,8 @@ def _new_therapist_values(row, selected: Optional[set[str]], taken: set[str], *,
         "offers_individual": True if v.get("offers_individual") is None else bool(v["offers_individual"]),
         "offers_group": bool(v.get("offers_group")),
         "status": TherapistStatus.active, "hand_edited_fields": [],
-        "external_id": None, "source_hash": row.values_hash, "created_at": now, "updated_at": now,
+        "external_id": None, "source_hash": row.values_hash, "source_entry_hash": row.entry_hash,
+        "created_at": now, "updated_at": now,
     }
     for code, column in METHOD_COLUMNS.items():
         values[column] = code in methods
@@ -435,6 +437,7 @@ def _apply_one(
                      {"run": change.run_id, "change": change.id, "status": str(therapist.status)}, now=now)
     else:
         _update(session, actor, therapist, plan, change.values_hash, now=now, today=today)
+        therapist.source_entry_hash = change.entry_hash
         if therapist.geocode_pending:
             summary.geocoding += 1
         summary.updated += 1

@@ -148,7 +148,7 @@ _KNOWN_COLUMNS = (
 _INDEX_COLUMNS = (
     Therapist.id, Therapist.title, Therapist.first_name, Therapist.last_name, Therapist.street, Therapist.plz,
     Therapist.email, Therapist.lat, Therapist.lon, Therapist.status, Therapist.delisted_on, Therapist.external_id,
-    Therapist.source_hash,
+    Therapist.source_hash, Therapist.source_entry_hash,
 )
 
 
@@ -190,9 +190,17 @@ class RunContext:
         self.dismissed = _dismissed(session)
         self.pending_by_therapist, self.pending_by_key = _pending(session)
         self.by_plz: dict[str, list[int]] = {}
+        # digest of the entry last applied → therapist; not for a delisted one (it may come back)
+        self.digests: dict[str, int] = {}
         for row in self.known.rows.values():
             if row.plz:
                 self.by_plz.setdefault(row.plz, []).append(row.id)
+            if row.source_entry_hash and not (row.status == TherapistStatus.inactive and row.delisted_on is not None):
+                self.digests[row.source_entry_hash] = row.id
+
+    def reuse(self, digest: str) -> bool:
+        """Whether an entry with this digest was applied before (it is not read again)."""
+        return digest in self.digests
 
     def seen_in(self, records: Iterable[TherapistRecord]) -> set[int]:
         """Known therapists the records point at (matched, or candidates of an ambiguous match)."""
@@ -300,8 +308,9 @@ def import_file(
     if parsed is not None:
         result = parsed
     else:
+        context = context or RunContext(session)
         try:
-            result = parse_bytes(raw, reference_date=now.astimezone(BERLIN).date(), progress=progress)
+            result = parse_bytes(raw, reference_date=now.astimezone(BERLIN).date(), progress=progress, reuse=context.reuse)
         except ImportFormatError as exc:
             return fail_run(session, actor, run, exc.message, now=now)
     counts = propose_changes(
@@ -374,6 +383,9 @@ def propose_changes(
 
     seen.update(ctx.seen_in(present_elsewhere))
     seen.update(seen_elsewhere or ())
+    for digest in result.reused:  # the same entry as applied before: unchanged, not read again
+        seen.add(ctx.digests[digest])
+        counts["unchanged"] += 1
 
     usable: list[TherapistRecord] = []
     for record in result.records:
@@ -419,6 +431,7 @@ def propose_changes(
         base = {
             "run_id": run.id, "display_name": record.display_name[:255], "plz": record.plz,
             "review_state": ReviewState.pending, "reviewed_by": None, "reviewed_at": None, "values_hash": vh,
+            "entry_hash": record.entry_hash,
         }
         if match.kind == "duplicate":
             counts["skipped"] += 1
@@ -474,7 +487,7 @@ def propose_changes(
         counts["delisted"] += 1
         name = " ".join(p for p in (row.title, row.first_name, row.last_name) if p)
         rows.append({"run_id": run.id, "display_name": name[:255], "plz": row.plz, "review_state": ReviewState.pending,
-                     "reviewed_by": None, "reviewed_at": None, "values_hash": None, "therapist_id": tid, "external_id": row.external_id,
+                     "reviewed_by": None, "reviewed_at": None, "values_hash": None, "entry_hash": None, "therapist_id": tid, "external_id": row.external_id,
                      "kind": ImportChangeKind.delisted, "fields": change.fields_json(), "has_conflicts": False,
                      "note": change.note, "candidates": None, "record": {"delisted_on": today.isoformat()}})
 

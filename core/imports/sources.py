@@ -114,6 +114,7 @@ def import_uploads(
     actor.require(Permission.edit)
     expanded, problems = expand_uploads(files)
     today = now.astimezone(BERLIN).date()
+    context = runs.RunContext(session)
     parsed: list[ParseResult | ImportFormatError] = []
     for i, f in enumerate(expanded):
         def report(done: int, total: int, i=i, name=f.name) -> None:
@@ -121,13 +122,15 @@ def import_uploads(
                 progress(0.5 * (i + done / total) / max(1, len(expanded)), f"{name}: {done} von {total} Einträgen gelesen")
 
         try:
-            parsed.append(parse_bytes(f.raw, reference_date=today, progress=report))
+            parsed.append(parse_bytes(f.raw, reference_date=today, progress=report, reuse=context.reuse))
         except ImportFormatError as exc:
             parsed.append(exc)
     outcomes: list[runs.RunOutcome] = []
-    context = runs.RunContext(session)
     # who is listed in any file of the upload is not delisted by another file of it
-    seen_in_batch = context.seen_in(r for p in parsed if isinstance(p, ParseResult) for r in p.records) if len(parsed) > 1 else set()
+    seen_in_batch = (
+        context.seen_in(r for p in parsed if isinstance(p, ParseResult) for r in p.records)
+        | {context.digests[d] for p in parsed if isinstance(p, ParseResult) for d in p.reused}
+    ) if len(parsed) > 1 else set()
     for i, (f, result) in enumerate(zip(expanded, parsed)):
         if progress is not None:
             progress(0.5 + 0.5 * i / max(1, len(expanded)), f"{f.name}: Änderungen werden ermittelt …")

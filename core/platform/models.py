@@ -301,6 +301,8 @@ class Therapist(TimestampMixin, Base):
     hand_edited_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     delisted_on: Mapped[Optional[date]]
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    # imports (0004): digest of the 116117 entry last applied; the same entry again is not re-read
+    source_entry_hash: Mapped[Optional[str]] = mapped_column(String(32))
 
     @property
     def methods(self) -> set[str]:
@@ -581,6 +583,7 @@ class ImportChange(Base):
     candidates: Mapped[Optional[list[int]]] = mapped_column(JSONType)
     record: Mapped[Optional[dict[str, Any]]] = mapped_column(JSONType)
     values_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    entry_hash: Mapped[Optional[str]] = mapped_column(String(32))
 
 
 # --------------------------------------------------------------------------- job runner

@@ -24,6 +24,8 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("therapists", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("source_entry_hash", sa.String(length=32), nullable=True))
     with op.batch_alter_table("import_runs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("skipped_count", sa.Integer(), server_default=sa.text("0"), nullable=False))
         batch_op.add_column(sa.Column("details", JSON, nullable=True))
@@ -35,6 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("candidates", JSON, nullable=True))
         batch_op.add_column(sa.Column("record", JSON, nullable=True))
         batch_op.add_column(sa.Column("values_hash", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("entry_hash", sa.String(length=32), nullable=True))
         batch_op.create_index("ix_import_changes_state_kind", ["review_state", "kind"], unique=False)
         batch_op.create_index("ix_import_changes_external_id", ["external_id"], unique=False)
 
@@ -43,6 +46,7 @@ def downgrade() -> None:
     with op.batch_alter_table("import_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_import_changes_external_id")
         batch_op.drop_index("ix_import_changes_state_kind")
+        batch_op.drop_column("entry_hash")
         batch_op.drop_column("values_hash")
         batch_op.drop_column("record")
         batch_op.drop_column("candidates")
@@ -53,3 +57,5 @@ def downgrade() -> None:
     with op.batch_alter_table("import_runs", schema=None) as batch_op:
         batch_op.drop_column("details")
         batch_op.drop_column("skipped_count")
+    with op.batch_alter_table("therapists", schema=None) as batch_op:
+        batch_op.drop_column("source_entry_hash")

@@ -23,6 +23,8 @@ from core.platform.config import load_settings
 from core.platform.models import ImportChange, ImportRun, PlzCentroid, Therapist
 from core.platform.permissions import SYSTEM, Actor
 from core.platform.vocab import Role
+from jobs import import_jobs
+from jobs.spec import JobContext
 from tests.integration.test_arztsuche_client import AUTH, Arztsuche, FakeTime, make_handler
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "arztsuche"
@@ -161,3 +163,11 @@ def test_live_refresh_imports_due_areas_and_stops_on_500(db_session, live_server
     assert status.enabled and "gestoppt" in status.last_message and "HTTP 500" in status.last_message
     assert db_session.execute(select(func.count(Therapist.id))).scalar_one() == 0  # live results wait for review too
     assert db_session.execute(select(func.count(ImportChange.id))).scalar_one() >= 6
+
+
+def test_the_import_jobs_are_thin_calls(db_session, tmp_path):
+    (tmp_path / "koeln.json").write_bytes(fixture("current_2026.json"))
+    settings = replace(load_settings({}), IMPORT_FOLDER=str(tmp_path))
+    ctx = JobContext(now=NOW, runner_id="test", settings=settings, session_scope=lambda: nullcontext(db_session))
+    assert "1 gelesen" in import_jobs.import_folder(ctx)
+    assert "ausgeschaltet" in import_jobs.live_refresh(ctx)
