@@ -11,7 +11,7 @@ import pytest
 
 from core import timewindows
 from core.arztsuche import ImportFormatError, TherapistRecord, load_json, parse_bytes, parse_document, parse_response
-from core.imports.parse import merge_ranges, parse_time_ranges, split_display_name
+from core.imports.parse import entry_digest, merge_ranges, parse_time_ranges, split_display_name
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "arztsuche"
 
@@ -414,3 +414,15 @@ def test_coordinates_outside_germany_or_placeholder_are_dropped():
 def test_record_as_dict_is_json_ready(current):
     text = json.dumps(current.records[0].as_dict(), ensure_ascii=False)
     assert '"methods": ["VT"]' in text
+
+
+def test_entry_digest_ignores_what_changes_from_search_to_search():
+    entry = load("current_2026.json")["arztPraxisDatas"][0]
+    moved = {**entry, "id": "17", "distance": 9000, "geoeffnet": "OPEN", "nteStart": "", "nteEnde": ""}
+    assert entry_digest(entry) == entry_digest(moved)
+    assert entry_digest(entry) != entry_digest({**entry, "tel": "0221 1"})
+    seen = {entry_digest(entry)}
+    result = parse_document({"arztPraxisDatas": [moved, load("current_2026.json")["arztPraxisDatas"][1]]}, reuse=seen.__contains__)
+    assert result.reused == [entry_digest(entry)]
+    assert [r.last_name for r in result.records] == ["Muster"]
+    assert result.records[0].entry_hash
