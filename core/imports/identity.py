@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Optional
 
+from core.platform import addresses
+
 MATCH_ADDRESS = "address"
 MATCH_NAME_PLZ = "name_plz"
 MATCH_EMAIL = "email"
@@ -93,7 +95,8 @@ def split_street(street: Optional[str]) -> tuple[str, str]:
 
 
 def normalise_email(email: Optional[str]) -> str:
-    return (email or "").strip().casefold()
+    """The house's one e-mail key (core.platform.addresses), "" for none."""
+    return addresses.normalise_email(email) or ""
 
 
 def _digest(prefix: str, *parts: str) -> str:

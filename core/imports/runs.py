@@ -99,10 +99,18 @@ def normalised_values(record: TherapistRecord) -> tuple[dict[str, Any], list[str
                 values[name] = raw[:32]
                 problems.append(f"{v.label(name)} „{raw}“ ist keine gültige Telefonnummer; unverändert übernommen.")
     if values.get("email"):
-        # the parser checked the syntax; the domain in lower case as the registry stores it
-        # (the full email-validator check costs ~1 ms per address, too much for 40,000)
-        local, _, domain = values["email"].rpartition("@")
-        values["email"] = f"{local}@{domain.lower()}"[:255]
+        email = values["email"]
+        if email.isascii():
+            # the parser checked the syntax; the domain in lower case as the registry stores it
+            # (the full email-validator check costs ~1 ms per address, too much for 40,000)
+            local, _, domain = email.rpartition("@")
+            values["email"] = f"{local}@{domain.lower()}"[:255]
+        else:
+            try:
+                values["email"] = v.validate_email(email)  # stored addresses are ASCII
+            except v.FieldError:
+                problems.append(f"E-Mail-Adresse „{email}“ ist ungültig; ignoriert.")
+                values["email"] = None
     if values.get("website"):
         try:
             values["website"] = v.validate_website(values["website"])

@@ -5,7 +5,7 @@ joining therapists, and keeps the full incoming record of a new therapist until 
 accepted. An index on the external id finds a pending proposal of an earlier run.
 
 Revision ID: 0004
-Revises: 0010
+Revises: 0003
 Create Date: 2026-11-23 21:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0004"
-down_revision = "0010"  # chained after main's 0010 (privacy) on merge; the lead re-chains
+down_revision = "0003"  # chained after main's latest (0003 calls) on merge; the lead re-chains
 branch_labels = None
 depends_on = None
 
