@@ -167,6 +167,8 @@ else:
                 ]),
                 hide_index=True, width="stretch", key="imports_fields",
             )
+            if row.other_hours:
+                st.caption("Weitere Zeiten laut Arztsuche (nur zur Information): " + "; ".join(row.other_hours))
             if row.warnings:
                 with st.expander(f"{len(row.warnings)} Hinweise zum Eintrag"):
                     for w in row.warnings:

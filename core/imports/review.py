@@ -76,6 +76,7 @@ class ChangeRow:
     candidates: list[int]
     fields: list[FieldRow]
     warnings: list[str] = field(default_factory=list)
+    other_hours: list[str] = field(default_factory=list)  # raw data of other hour types, for reading
 
 
 @dataclass
@@ -189,6 +190,10 @@ def review_queue(
                 display_name=c.display_name or "", plz=c.plz or "", has_conflicts=bool(c.has_conflicts),
                 note=c.note or "", candidates=list(c.candidates or []), fields=fields,
                 warnings=list((c.record or {}).get("warnings") or []),
+                other_hours=[
+                    f"{h[1]} ({h[0]}): {h[2] or '?'} {h[3]}" for h in (c.record or {}).get("other_hours") or []
+                    if isinstance(h, list) and len(h) == 4
+                ],
             )
         )
     return rows, total
@@ -373,7 +378,7 @@ def assign(session: Session, actor: Actor, change_id: int, therapist_id: int, *,
     if therapist_id not in change.candidates:
         raise ReviewError(f"T{therapist_id} gehört nicht zu den vorgeschlagenen Therapeut:innen.")
     t = session.get(Therapist, therapist_id)
-    values = (change.record or {}).get("values") or {name: fc.get("new") for name, fc in (change.fields or {}).items()}
+    values = {name: fc.get("new") for name, fc in (change.fields or {}).items()}  # a new change carries every value
     result = runs.diff_against(t, values)
     change.therapist_id = therapist_id
     change.kind = ImportChangeKind.changed

@@ -123,13 +123,24 @@ def normalised_values(record: TherapistRecord) -> tuple[dict[str, Any], list[str
     return values, problems
 
 
+def other_hours_summary(record: TherapistRecord) -> list[list[Any]]:
+    """The other hour types (raw data) per type and weekday, without repeating dates:
+    [[type, label, weekday, "09:00-13:00, …"], …]."""
+    seen: dict[tuple, list[Any]] = {}
+    for h in record.other_hours:
+        key = (h["type"], h["weekday"], tuple(h["ranges"]))
+        if key not in seen:
+            seen[key] = [h["type"], h["label"], h["weekday"], ", ".join(h["ranges"])]
+    return list(seen.values())[:40]
+
+
 def record_extras(record: TherapistRecord) -> dict[str, Any]:
     """What the review shows beside the fields (not written to the therapist)."""
     return {
         "display_name": record.display_name,
         "generation": record.generation,
         "index": record.index,
-        "other_hours": record.other_hours[:40],
+        "other_hours": other_hours_summary(record),
         "phone_dates": [list(d) for d in record.phone_dates],
         "no_hours": record.no_hours,
         "procedures": record.procedures,
@@ -435,7 +446,7 @@ def propose_changes(
         values, problems = normalised_values(record)
         for w in problems:
             messages.append(f"Eintrag {record.index} ({record.display_name}): {w}")
-        extras = {**record_extras(record), "values": values, "warnings": [*record.warnings, *problems]}
+        extras = {**record_extras(record), "warnings": [*record.warnings, *problems]}
         base = {
             "run_id": run.id, "display_name": record.display_name[:255], "plz": record.plz,
             "review_state": ReviewState.pending, "reviewed_by": None, "reviewed_at": None, "values_hash": vh,

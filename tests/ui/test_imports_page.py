@@ -67,3 +67,18 @@ def test_review_queue_with_filters_and_accept_all(app_db):
         names = set(s.scalars(select(Therapist.last_name)))
     assert {"Beispiel", "Muster", "Gruppmann"} <= names
     assert "Keine Änderungen zu prüfen" in " ".join(i.value for i in at.info)
+
+
+def test_detail_of_one_change_shows_the_diff_per_field(app_db):
+    seed_run(app_db)
+    at = login(Role.admin)
+    at.switch_page(PAGE).run()
+    # select the first row of the review table (Anna Beispiel)
+    at.session_state["imports_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert not at.exception, at.exception
+    page = texts(at)
+    assert "Dipl.-Psych. Anna Beispiel" in page
+    fields = at.dataframe[1].value  # the per-field diff
+    assert "Telefonische Erreichbarkeit" in list(fields["Feld"])
+    assert "Weitere Zeiten laut Arztsuche" in page and "Sprechstunde (01)" in page
