@@ -23,7 +23,8 @@ today, now = context.today(), context.now()
 layout.header(PAGE_TITLES["home"], "Was heute ansteht, wie die Vermittlung läuft und wo es hakt – mit Vergleich zum Vorzeitraum.")
 
 # Page keys of vocab.PAGE_TITLES → page files (only pages that exist on this installation).
-PAGES = {"calls": "pages/calls.py", "matching": "pages/matching.py", "outbox": "pages/outbox.py", "inbox": "pages/inbox.py", "patients": "pages/patients.py",
+PAGES = {"calls": "pages/calls.py", "matching": "pages/matching.py", "outbox": "pages/outbox.py", "inbox": "pages/inbox.py", "imports": "pages/imports.py",
+         "patients": "pages/patients.py",
          "therapists": "pages/therapists.py", "map": "pages/map.py"}
 HIT_TARGETS = {"patient": ("patients", "patient"), "search": ("patients", "patient"),
                "therapist": ("therapists", "therapist"), "inquiry": ("matching", "mt_inquiry")}

@@ -24,12 +24,12 @@ from typing import Any, Callable, Hashable, Optional
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.models import AuditEntry, ImportChange, InboxMessage, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
 
 TTL_SECONDS = 60.0
 MAX_ENTRIES = 64
 
-_VERSION_TABLES = (AuditEntry, Search, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist)
+_VERSION_TABLES = (AuditEntry, Search, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist, InboxMessage, ImportChange)
 
 
 # Audit entries that change no figure: reads of records ("wer hat was gesehen") and logins.

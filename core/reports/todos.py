@@ -3,7 +3,7 @@
 Only items whose feature exists are produced: an item is a count from the database plus a
 target (a page key and its query parameters, which the page turns into a link). Items
 with nothing to do are left out; `TODO_KEYS` lists every kind this house knows today
-(the call list and the 116117 review add theirs when they land).
+(the call list, the Posteingang and the 116117 review queue included).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Optional
 from sqlalchemy import and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from core.imports import review as import_review
 from core.inbox import views as inbox_views
 from core.reports.periods import day_start_utc
 from core.matching.regions import open_inquiry_clause
@@ -119,6 +120,8 @@ def todos(session: Session, actor: Actor, *, today: date, now: datetime, setting
         "calls_overdue": calls["calls_overdue"],
         "calls_today": calls["calls_today"],
         "answers_to_record": inbox_views.replies_waiting(session, actor),
+        # the review queue (Importe) is for roles that may edit; others don't get the item
+        "import_changes": import_review.pending_counts(session, actor)["all"] if actor.can(Permission.edit) else 0,
         "inbox_unassigned": inbox_views.inbox_counts(session, actor)["unassigned"],
         "follow_up_due": inquiries["follow_up_due"],
         "conflicts": _count(
@@ -137,6 +140,7 @@ def todos(session: Session, actor: Actor, *, today: date, now: datetime, setting
         "calls_overdue": Target("calls"),
         "calls_today": Target("calls"),
         "answers_to_record": Target("inbox"),
+        "import_changes": Target("imports"),
         "inbox_unassigned": Target("inbox"),
         "follow_up_due": Target("matching", {"mt_view": "inquiries", "mt_filter": "follow_up"}),
         "conflicts": Target("matching", {"mt_view": "inquiries", "mt_filter": "conflicts"}),

@@ -322,3 +322,20 @@ def test_runner_health_warnings_and_error_visibility(db_session):
     assert [j.error for j in runner_health(db_session, admin, now=NOW).jobs if j.error] == ["SMTPError: 421 später"]
     stale = runner_health(db_session, COORD, now=NOW + timedelta(minutes=3))
     assert not stale.alive and any("Letztes Lebenszeichen" in w for w in stale.warnings)
+
+
+def test_import_review_todo_for_editors_only(db_session, world):
+    from core.platform.models import ImportChange, ImportRun
+
+    run = ImportRun(source="arztsuche", content_hash="c" * 64, status="done", started_at=NOW)
+    db_session.add(run)
+    db_session.flush()
+    db_session.add_all([
+        ImportChange(run_id=run.id, kind="new", review_state="pending", fields={}),
+        ImportChange(run_id=run.id, kind="changed", review_state="pending", fields={}),
+        ImportChange(run_id=run.id, kind="changed", review_state="applied", fields={}),
+    ])
+    db_session.flush()
+    items = {t.key: t for t in todos(db_session, COORD, today=TODAY, now=NOW, settings=SETTINGS)}
+    assert items["import_changes"].count == 2 and items["import_changes"].target.page == "imports"
+    assert "import_changes" not in {t.key for t in todos(db_session, VIEWER, today=TODAY, now=NOW, settings=SETTINGS)}
