@@ -59,6 +59,21 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.imports.review.accept": Permission.edit,
+    "core.imports.review.accept_all": Permission.edit,
+    "core.imports.review.assign": Permission.edit,
+    "core.imports.review.pending_counts": Permission.edit,
+    "core.imports.review.pending_ids": Permission.edit,
+    "core.imports.review.recent_runs": Permission.edit,
+    "core.imports.review.reject": Permission.edit,
+    "core.imports.review.reject_all": Permission.edit,
+    "core.imports.review.review_queue": Permission.edit,
+    "core.imports.runs.import_file": Permission.edit,
+    "core.imports.sources.import_uploads": Permission.edit,
+    "core.imports.sources.live_status": Permission.edit,
+    "core.imports.runs.fail_run": INTERNAL,  # a failed run, inside import_file
+    "core.imports.sources.process_folder": INTERNAL,  # the import job (SYSTEM)
+    "core.imports.sources.refresh_live": INTERNAL,  # the live-fetch job (SYSTEM)
     "core.calls.services.fall_back_to_call": INTERNAL,  # the EmailBounced handler
     "core.calls.services.postpone_follow_ups": INTERNAL,  # the OutOfOffice handler
     "core.inbox.services.assign": Permission.edit,
