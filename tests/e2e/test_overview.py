@@ -37,13 +37,14 @@ def test_overview_with_demo_data(demo_server, page):
     wait_for_app(page)
     page.get_by_role("heading", name="Kennzahlen").wait_for()
     charts = page.locator("[data-testid='stVegaLiteChart']")
-    charts.first.wait_for()
+    charts.nth(3).wait_for()  # all four drawn (wait for the effect, not a fixed time)
     assert charts.count() == 4
     # Vega draws marks as SVG paths or canvas; every chart has its German title
     for title in ("Wartezeit der laufenden Platzsuchen", "Vermittlungen pro Woche", "Antworten pro Woche nach Art",
                   "Von der Anfrage zum Therapieplatz"):
         page.get_by_text(title).first.wait_for()
     metrics = page.locator("[data-testid='stMetric']")
+    metrics.nth(7).wait_for()
     assert metrics.count() == 8
     assert page.get_by_text("ggü. Vorzeitraum").count() >= 4
     page.get_by_text("Heute zu tun").wait_for()
@@ -58,8 +59,8 @@ def test_overview_with_demo_data(demo_server, page):
     screenshot(page, "overview_search")
     page.get_by_text("A1 ·").first.click()
     wait_for_app(page)
+    page.wait_for_url("**mt_inquiry=1**")
     page.get_by_role("heading", name="Vermittlung").wait_for()
-    assert "mt_inquiry=1" in page.url
 
 
 def test_contact_log_download_from_patient_page(demo_server, page, tmp_path):
@@ -70,7 +71,7 @@ def test_contact_log_download_from_patient_page(demo_server, page, tmp_path):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(demo_server["url"] + "/patienten?patient=9")
     wait_for_app(page)
-    page.get_by_role("button", name="Kontaktprotokoll").click()
+    page.get_by_role("button", name="Kontaktprotokoll", exact=True).click()
     wait_for_app(page)
     with page.expect_download() as info:
         page.get_by_role("button", name="Kontaktprotokoll (PDF)").click()
