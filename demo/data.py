@@ -55,6 +55,8 @@ from sqlalchemy.orm import Session
 
 from core.bootstrap import bootstrap
 from core.geo import plz as geo_plz
+from core.platform.formatting import count_of
+from core.platform.references import inquiry_ref
 from core.platform import audit
 from core.mail import templates as mt
 from demo.cities import AREA_CODE_BY_PLZ, DEMO_CITIES, WEIGHT_BY_PLZ
@@ -1371,13 +1373,13 @@ class _Generator:
             status = inq["status"]
             members = self.members_by_inquiry[inq["id"]]
             if inq["channel"] == InquiryChannel.email:
-                lines = [greeting(t), "", f"wir suchen einen Therapieplatz für {len(members)} Person(en) aus Ihrer Region (Anfrage A{inq['id']}):", ""]
+                lines = [greeting(t), "", f"wir suchen einen Therapieplatz für {count_of(len(members), 'person')} aus Ihrer Region (Anfrage {inquiry_ref(inq['id'])}):", ""]
                 for m in members:
                     p = patients[searches[m["search_id"] - 1]["patient_id"] - 1]
                     age = (today - p["birth_date"]).days // 365
                     lines.append(f"{m['position']}. {p['first_name'][0]}. {p['last_name'][0]}., {age} Jahre: {', '.join(p['symptoms'][:3])}")
                 lines += ["", "Bitte antworten Sie kurz, ob Sie eine oder mehrere Personen aufnehmen können."]
-                subject = f"[Demo] Anfrage A{inq['id']}: Therapieplatz für {len(members)} Person(en)"
+                subject = f"[Demo] Anfrage {inquiry_ref(inq['id'])}: Therapieplatz für {count_of(len(members), 'person')}"
                 if status == InquiryStatus.draft:
                     email(therapist=t, inquiry_id=inq["id"], subject=subject, lines=lines, template=mt.THERAPIST_INQUIRY, state=EmailState.draft, created_at=inq["created_at"])
                 elif status == InquiryStatus.queued:

@@ -14,7 +14,7 @@ import streamlit as st
 from core.registry import csv_files as registry_csv
 from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_date, format_datetime, format_number
+from core.platform.formatting import format_date, format_datetime, format_number, plural, table_datetime
 from core.registry.patient_detail import HistoryItem
 from core.registry.patients import DuplicateWarning
 from core.platform.permissions import Actor, Permission
@@ -33,13 +33,19 @@ def frame(records: list[dict[str, Any]], *, ints: Sequence[str] = (), dates: Seq
         if col in df.columns:
             df[col] = pd.array([None if x is None or pd.isna(x) else int(x) for x in df[col]], dtype="Int64")
     for col in dates:
-        if col in df.columns:
-            df[col] = pd.to_datetime(pd.Series([x for x in df[col]], dtype="object"), errors="coerce")
+        if col in df.columns:  # Berlin wall time (formatting.table_datetime), never UTC
+            df[col] = pd.to_datetime(pd.Series([table_datetime(x) for x in df[col]], dtype="object"), errors="coerce")
     return df
 
 
-def count_label(n: int, singular: str, plural: str) -> str:
-    return f"{format_number(n)} {singular if n == 1 else plural}"
+def datetime_column(label: str, **kwargs) -> Any:
+    """A date-and-time column in German form; its values come from frame(dates=[...])."""
+    return st.column_config.DatetimeColumn(label, format="DD.MM.YYYY HH:mm", **kwargs)
+
+
+def count_label(n: int, singular: str, plural_form: str) -> str:
+    """core.platform.formatting.plural (the one plural helper)."""
+    return plural(n, singular, plural_form)
 
 
 def yes_no(value: Optional[bool]) -> str:

@@ -120,13 +120,14 @@ def confirm_success(
     if not (patient.email or "").strip():
         message = "Erfolg bestätigt. Die Patient:in hat keine E-Mail-Adresse – bitte telefonisch informieren."
     else:
-        template = mt.PATIENT_PLACE_FOUND_EMAIL if rules.normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
+        # The practice's contact details went out at the acceptance (core.mail.handlers);
+        # this is its own message: the therapy has begun, the search is closed.
         try:
             email = outbox.queue_patient_email(
-                session, actor, patient.id, template, now, therapist_id=therapist_id, approve=True, settings=settings
+                session, actor, patient.id, mt.PATIENT_SUCCESS, now, therapist_id=therapist_id, approve=True, settings=settings
             )
             email_id = email.id
-            message = "Erfolg bestätigt; die E-Mail an die Patient:in liegt im Postausgang."
+            message = "Erfolg bestätigt; die Abschlussnachricht an die Patient:in liegt im Postausgang."
         except mail_rules.OutboxError as exc:
             message = f"Erfolg bestätigt, aber die E-Mail an die Patient:in ließ sich nicht erstellen: {exc}"
     _flush(session)

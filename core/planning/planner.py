@@ -18,6 +18,7 @@ therapist's PLZ region); they are suggestions that block nobody until approved
 from __future__ import annotations
 
 import time
+from core.platform.formatting import count_of
 from collections import defaultdict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -252,11 +253,11 @@ class BatchReport:
     dropped: int = 0  # patients taken out by the re-check
 
     def summary(self) -> str:
-        text = f"{len(self.created)} Anfrage(n) erstellt"
+        text = f"{count_of(len(self.created), 'inquiry')} erstellt"
         if self.sent:
             text += f", {len(self.sent)} gesendet"
         if self.dropped:
-            text += f", {self.dropped} Patient:in(nen) passten nicht mehr"
+            text += f", {count_of(self.dropped, 'patient')} {'passte' if self.dropped == 1 else 'passten'} nicht mehr"
         if self.failed:
             text += f", {len(self.failed)} nicht möglich"
         return text + "."

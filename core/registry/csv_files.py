@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from core.platform.formatting import count_of, format_number
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -38,6 +39,7 @@ Kind = Literal["patients", "therapists"]
 KINDS: tuple[Kind, ...] = ("patients", "therapists")
 ENTITY = {"patients": "patient", "therapists": "therapist"}
 KIND_LABEL = {"patients": "Patient:innen", "therapists": "Therapeut:innen"}
+KIND_NOUN = {"patients": "patient", "therapists": "therapist"}  # core.platform.vocab.NOUNS
 
 MAX_BYTES = 20_000_000
 MAX_ROWS = 60_000
@@ -220,9 +222,9 @@ class ImportPreview:
             return "Die Datei kann nicht gelesen werden: " + " ".join(self.file_errors)
         if not self.total_rows:
             return "Die Datei enthält keine Datenzeilen."
-        text = f"{self.total_rows} Zeilen gelesen: {self.valid_count} in Ordnung, {len(self.problems)} fehlerhaft"
+        text = f"{count_of(self.total_rows, 'row')} gelesen: {format_number(self.valid_count)} in Ordnung, {format_number(len(self.problems))} fehlerhaft"
         if self.warnings:
-            text += f", {len(self.warnings)} mögliche Dubletten"
+            text += f", {count_of(len(self.warnings), 'duplicate')}"
         text += "."
         if self.problems:
             text += " Es wird nichts importiert, solange eine Zeile fehlerhaft ist."
@@ -443,9 +445,9 @@ class ImportResult:
     last_id: Optional[int]
 
     def message(self) -> str:
-        text = f"{self.created} {KIND_LABEL[self.kind]} importiert"
+        text = f"{count_of(self.created, KIND_NOUN[self.kind])} importiert"
         if self.skipped_duplicates:
-            text += f", {self.skipped_duplicates} mögliche Dubletten übersprungen"
+            text += f", {count_of(self.skipped_duplicates, 'duplicate')} übersprungen"
         return text + "."
 
 
