@@ -14,7 +14,7 @@ import streamlit as st
 from core.registry import csv_files as registry_csv
 from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_date, format_datetime, format_number, plural, table_datetime
+from core.platform.formatting import file_name, format_date, format_datetime, format_number, plural, table_datetime
 from core.registry.patient_detail import HistoryItem
 from core.registry.patients import DuplicateWarning
 from core.platform.permissions import Actor, Permission
@@ -178,7 +178,7 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
             data = st.session_state.get(f"{prefix}_export_data")
             if data:
                 st.download_button(
-                    "CSV-Datei herunterladen", data, file_name=f"{kind}_{context.today():%Y-%m-%d}.csv",
+                    "CSV-Datei herunterladen", data, file_name=file_name(label, context.today()),
                     mime="text/csv", key=f"{prefix}_export_download", icon=":material/save:",
                 )
         if not can_edit:
@@ -190,7 +190,7 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
             "importiert, wenn keine Zeile mehr fehlerhaft ist – dann alle Zeilen auf einmal."
         )
         st.download_button(
-            "Vorlage herunterladen", registry_csv.template_csv(kind), file_name=f"vorlage_{kind}.csv",
+            "Vorlage herunterladen", registry_csv.template_csv(kind), file_name=file_name(f"Vorlage {label}"),
             mime="text/csv", key=f"{prefix}_template", icon=":material/description:",
         )
         generation = st.session_state.get(f"{prefix}_generation", 0)  # a new key empties the uploader

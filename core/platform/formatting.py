@@ -76,6 +76,13 @@ def noun(n: int, singular: str, plural_form: str) -> str:
     return singular if n == 1 else plural_form
 
 
+def file_name(title: str, day: Optional[date] = None, *, ext: str = "csv") -> str:
+    """A German download file name: file_name("Therapeut:innen", 2026-07-01) →
+    "Therapeut-innen_2026-07-01.csv" (no colons or spaces; sorts by date)."""
+    stem = "-".join(title.replace(":", "-").replace("/", "-").split())
+    return f"{stem}_{day.isoformat()}.{ext}" if day is not None else f"{stem}.{ext}"
+
+
 def format_km(value: Optional[float]) -> str:
     if value is None:
         return "unbekannt"
