@@ -399,6 +399,35 @@ def plz_count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(PlzCentroid)).scalar_one()
 
 
+@dataclass(frozen=True)
+class MapBackdrop:
+    """Our own offline map base layer: PLZ centroids as faint points (thinned to a grid) and
+    the names of places with many postal codes as labels."""
+
+    points: list[tuple[float, float]]  # (lat, lon)
+    cities: list[tuple[str, float, float]]  # (name, lat, lon), biggest first
+
+
+def map_backdrop(session: Session, *, grid_deg: float = 0.06, min_codes: int = 6) -> MapBackdrop:
+    rows = session.execute(select(PlzCentroid.lat, PlzCentroid.lon, PlzCentroid.city)).all()
+    seen: set[tuple[int, int]] = set()
+    points: list[tuple[float, float]] = []
+    by_city: dict[str, list[tuple[float, float]]] = {}
+    for lat, lon, city in rows:
+        cell = (round(lat / grid_deg), round(lon / grid_deg))
+        if cell not in seen:
+            seen.add(cell)
+            points.append((round(lat, 4), round(lon, 4)))
+        if city:
+            by_city.setdefault(city, []).append((lat, lon))
+    cities = [
+        (name, sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts), len(pts))
+        for name, pts in by_city.items() if len(pts) >= min_codes
+    ]
+    cities.sort(key=lambda c: (-c[3], c[0]))
+    return MapBackdrop(points=points, cities=[(n, round(a, 4), round(o, 4)) for n, a, o, _ in cities])
+
+
 # --------------------------------------------------------------------------- placing people
 
 

@@ -18,6 +18,7 @@ from core.platform import timewindows
 from core.matching import rules
 from core.matching.regions import email_key, open_inquiry_clause
 from core.platform.config import Settings
+from core.platform import references
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import SearchStatus, TherapistStatus
@@ -259,10 +260,13 @@ def find_patients(session: Session, actor: Actor, query: str, *, limit: int = 50
         .where(Search.status == SearchStatus.active)
     )
     q = (query or "").strip()
-    if q.isdigit():
+    by_ref = references.parse_ref(q, "patient") if q[:1].upper() == "P" else None
+    if by_ref is not None:
+        stmt = stmt.where(Patient.id == by_ref)
+    elif q.isdigit():
         stmt = stmt.where(or_(Patient.id == int(q), Patient.plz.startswith(q)))
     elif q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(Patient.last_name).like(like), func.lower(Patient.first_name).like(like)))
     rows = session.execute(stmt.order_by(Search.started_on, Patient.id).limit(limit)).all()
-    return [PatientChoice(r[0], f"{r[1]} {r[2]} (Nr. {r[0]}, PLZ {r[3] or '–'})") for r in rows]
+    return [PatientChoice(r[0], f"{r[1]} {r[2]} ({references.patient_ref(r[0])}, PLZ {r[3] or '–'})") for r in rows]

@@ -128,6 +128,10 @@ class Settings:
     GEOCODER_USER_AGENT: str = "therapieplatz-dashboard/1.0"
     GEOCODER_CONTACT: str = ""
     GEOCODER_TIMEOUT_S: int = 10
+    # Map base layer: "" = only our own layer (PLZ points and city names, no outside
+    # requests); "carto" = CARTO's basemap; or the URL of a (self-hosted) Mapbox-GL style.
+    MAP_TILES: str = ""
+    MAP_TILES_ATTRIBUTION: str = ""  # shown under the map; CARTO's is filled in automatically
     # Imports
     IMPORT_FOLDER: str = "var/imports"
     ARZTSUCHE_LIVE: bool = False
@@ -145,6 +149,15 @@ class Settings:
         """Resolve a configured path relative to the project root."""
         p = Path(value)
         return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def _map_tiles(value: str) -> str:
+    text = (value or "").strip()
+    if text in ("", "carto") or text.startswith(("https://", "http://")):
+        return text
+    raise SettingsError(
+        f"MAP_TILES={value!r}: leer (nur eigene Kartenebene), „carto“ oder die URL eines Kartenstils (https://…)."
+    )
 
 
 _CONVERTERS: dict[str, Any] = {
@@ -187,6 +200,8 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_USER_AGENT": _str,
     "GEOCODER_CONTACT": _str,
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
+    "MAP_TILES": lambda v: _map_tiles(v),
+    "MAP_TILES_ATTRIBUTION": _str,
     "IMPORT_FOLDER": _str,
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
