@@ -32,7 +32,11 @@ except Exception as exc:  # noqa: BLE001 - e.g. database unreachable: say so, no
     st.stop()
 
 if actor is None:
-    auth.login_form()
+    # Before login the navigation knows only the login page: no list of page files in the
+    # sidebar, and a deep link (/patienten) lands on the login instead of a dead end.
+    login = st.Page(auth.login_form, title="Anmeldung", icon=":material/login:", url_path="anmeldung", default=True)
+    st.navigation([login], position="hidden").run()
+    sidebar.render_public()
     st.stop()
 
 auth.emit_cookie_scripts()

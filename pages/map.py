@@ -151,7 +151,7 @@ if view.rings_km:
         [{"Kennung": therapist_ref(t.id), "Name": t.name, "Entfernung": format_km(t.distance_km), "Verfahren": t.methods,
           "Status": map_data.MAP_STATES[t.state][0], "Telefon": t.phone_hours_today} for t in nearest]
     )
-    sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table", width="stretch")
+    sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table", width="stretch", placeholder="–")
     if sel and sel.selection.rows:
         picked = nearest[sel.selection.rows[0]].id
 

@@ -157,7 +157,7 @@ def _proposal_panel(therapist_id: int) -> None:
                 "Platzsuche": st.column_config.TextColumn("Platzsuche", width="small"),
                 "Wartet (Tage)": st.column_config.NumberColumn("Wartet (Tage)", format="%d"),
                 "max. km": st.column_config.NumberColumn("max. km", format="%d"),
-            },
+            }, placeholder="–"
         )
         picked = edited[edited["Aufnehmen"]].copy()
         picked["_order"] = [p if pd.notna(p) else 1000 + i for i, p in enumerate(picked["Pos."])]
@@ -205,7 +205,7 @@ def _proposal_panel(therapist_id: int) -> None:
                 ),
                 key=f"mt_why_{therapist_id}", hide_index=True, width="stretch",
                 column_config={"Platzsuche": st.column_config.TextColumn("Platzsuche", width="small"),
-                               "Gründe": st.column_config.TextColumn("Gründe", width="large")},
+                               "Gründe": st.column_config.TextColumn("Gründe", width="large")}, placeholder="–"
             )
             if pv.rejected_total > len(pv.rejected):
                 st.caption(f"Gezeigt: die {len(pv.rejected)} am längsten Wartenden.")
@@ -501,7 +501,7 @@ def view_placements() -> None:
             ]
         )
         event = st.dataframe(table, key="mt_conflicts", on_select="rerun", selection_mode="single-row", hide_index=True,
-                             width="stretch")
+                             width="stretch", placeholder="–")
         picked = [i for i in (event.selection.rows if event is not None else []) if i < len(conflicts)]
         if picked and can_edit:
             c = conflicts[picked[0]]
@@ -524,7 +524,7 @@ def view_placements() -> None:
         [{"Platzsuche": search_ref(sid), "Patient:in": name, "Therapeut:in": tname, "Kennung": therapist_ref(tid),
           "Zusage am": format_date(on)} for sid, name, tid, tname, on in placed]
     )
-    event = st.dataframe(table, key="mt_placed", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch")
+    event = st.dataframe(table, key="mt_placed", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch", placeholder="–")
     picked = [i for i in (event.selection.rows if event is not None else []) if i < len(placed)]
     if picked and can_edit:
         sid, name, _, tname, _ = placed[picked[0]]
@@ -584,7 +584,7 @@ def view_planner() -> None:
             "Auswählen": st.column_config.CheckboxColumn("Auswählen", width="small"),
             ID_COLUMN: None,
             "Karte": st.column_config.LinkColumn("Karte", display_text="Karte öffnen"),
-        },
+        }, placeholder="–"
     )
     chosen_ids = set(int(x) for x in edited[edited["Auswählen"]][ID_COLUMN])
     chosen = [(it.therapist_id, it.search_ids) for it in the_plan.items if it.therapist_id in chosen_ids]
@@ -622,7 +622,7 @@ def view_nightly() -> None:
     st.dataframe(
         pd.DataFrame([{"Region": r.region, "Anfragen": r.inquiries, "Patient:innen": r.patients,
                        "Vorbereitet": format_datetime(r.prepared_at)} for r in regions]),
-        key="mt_nightly_regions", hide_index=True, width="stretch",
+        key="mt_nightly_regions", hide_index=True, width="stretch", placeholder="–"
     )
     region = st.selectbox("Region", [r.region for r in regions], key="mt_nightly_region",
                           format_func=lambda p: f"PLZ {p}…")
@@ -637,7 +637,7 @@ def view_nightly() -> None:
                 for i, it in items
             ]
         ),
-        key="mt_nightly_items", hide_index=True, width="stretch",
+        key="mt_nightly_items", hide_index=True, width="stretch", placeholder="–"
     )
     if not can_edit:
         return

@@ -56,10 +56,10 @@ with st.container(border=True):
     c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1.5, 1.5])
     status_values = c1.multiselect(
         "Status", [s.value for s in PatientStatus], format_func=lambda x: PatientStatus(x).label,
-        key="pat_status", bind="query-params", placeholder="alle",
+        key="pat_status", bind="query-params", placeholder="alle", select_all=False
     )
     search_values = c2.multiselect(
-        "Platzsuche", SEARCH_OPTIONS, format_func=_search_label, key="pat_search", bind="query-params", placeholder="alle",
+        "Platzsuche", SEARCH_OPTIONS, format_func=_search_label, key="pat_search", bind="query-params", placeholder="alle", select_all=False
     )
     plz_prefix = c3.text_input("PLZ beginnt mit", key="pat_plz", bind="query-params", max_chars=5, placeholder="z. B. 10")
     city = c4.text_input("Ort", key="pat_city", bind="query-params")
@@ -246,7 +246,7 @@ def _form(patient_id: Optional[int]) -> None:
         st.markdown("##### Wünsche/Präferenzen")
         raw["symptoms"] = st.multiselect(
             "Symptome (bis zu 6)", SYMPTOMS, default=[x for x in (g("symptoms") or []) if x in SYMPTOMS],
-            max_selections=6, key=k + "symptoms", placeholder="Symptome wählen",
+            max_selections=6, key=k + "symptoms", placeholder="Symptome wählen", select_all=False
         )
         slots.add("symptoms")
         a, b, c = st.columns(3)
@@ -292,7 +292,7 @@ def _form(patient_id: Optional[int]) -> None:
         with b:
             raw["preferred_methods"] = st.multiselect(
                 "Bevorzugte Verfahren", [m.value for m in Method], default=g("preferred_methods") or [],
-                format_func=lambda c: Method(c).label, key=k + "preferred_methods", placeholder="egal",
+                format_func=lambda c: Method(c).label, key=k + "preferred_methods", placeholder="egal", select_all=False
             )
             slots.add("preferred_methods")
 

@@ -50,14 +50,14 @@ with st.container(border=True):
     c1, c2, c3, c4, c5, c6 = st.columns([1.6, 1, 1.4, 1.4, 1.6, 1.4])
     status_values = c1.multiselect(
         "Status", [s.value for s in TherapistStatus], format_func=lambda x: TherapistStatus(x).label,
-        key="th_status", bind="query-params", placeholder="alle",
+        key="th_status", bind="query-params", placeholder="alle", select_all=False
     )
     plz_prefix = c2.text_input("PLZ beginnt mit", key="th_plz", bind="query-params", max_chars=5, placeholder="z. B. 10")
     city = c3.text_input("Ort", key="th_city", bind="query-params")
     name = c4.text_input("Name", key="th_name", bind="query-params", placeholder="Vor- oder Nachname")
     methods = c5.multiselect(
         "Verfahren (eines davon)", [m.value for m in Method], key="th_methods", bind="query-params", placeholder="alle",
-        help=", ".join(m.label for m in Method),
+        help=", ".join(m.label for m in Method), select_all=False
     )
     language = c6.selectbox(
         "Sprache", _languages(context.settings().DATABASE_URL), index=None, key="th_lang", bind="query-params",
@@ -240,7 +240,7 @@ def _form(therapist_id: Optional[int]) -> None:
         st.markdown("##### Angebot und Präferenzen")
         raw["methods"] = st.multiselect(
             "Verfahren", [m.value for m in Method], default=g("methods") or [], format_func=lambda c: Method(c).label,
-            key=k + "methods", placeholder="Verfahren wählen",
+            key=k + "methods", placeholder="Verfahren wählen", select_all=False
         )
         slots.add("methods")
         a, b, c = st.columns(3)

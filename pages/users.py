@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.platform import users
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_datetime
+from core.platform.formatting import count_of, format_datetime
 from core.platform.vocab import Role
 from ui import context, layout
 from ui.auth import require_actor
@@ -38,9 +38,9 @@ table = pd.DataFrame(
         for u in rows
     ]
 )
-st.write(f"{len(rows)} Konten")
+st.markdown(count_of(len(rows), "account"))
 selection = st.dataframe(
-    table, key="users_table", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch"
+    table, key="users_table", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch", placeholder="–"
 )
 selected_rows = selection.selection.rows if selection else []
 

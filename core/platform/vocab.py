@@ -396,6 +396,7 @@ NOUNS: dict[str, tuple[str, str]] = {
     "attempt": ("Versuch", "Versuche"),
     "duplicate": ("mögliche Dublette", "mögliche Dubletten"),
     "entry": ("Eintrag", "Einträge"),
+    "account": ("Konto", "Konten"),
 }
 
 # Words used on several screens (navigation, common buttons, job-runner status).
