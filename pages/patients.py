@@ -25,6 +25,9 @@ from core.platform.vocab import SYMPTOMS, Gender, GenderPreference, Method, PAGE
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
+from core.platform.references import patient_ref
+from ui.text import md
+from ui.selection import ID_COLUMN
 from ui.windows_editor import windows_editor
 
 actor = require_actor()
@@ -41,7 +44,7 @@ layout.header(
     "Alle Patient:innen mit Status und Platzsuche. Wählen Sie eine Zeile für Details, Platzsuche, Ausschlüsse und Verlauf.",
 )
 if msg := st.session_state.pop(TOAST, None):
-    st.toast(msg, icon=":material/check_circle:")
+    st.toast(md(msg), icon=":material/check_circle:")
 
 # --------------------------------------------------------------------------- filters
 
@@ -109,7 +112,8 @@ else:
     table = rv.frame(
         [
             {
-                "Nr.": r.id,
+                ID_COLUMN: r.id,
+                "Kennung": patient_ref(r.id),
                 "Name": f"{r.last_name}, {r.first_name}",
                 "Status": rv.badge_list(r.status),
                 "Platzsuche": rv.badge_list(r.search_status),
@@ -126,7 +130,8 @@ else:
         ints=["Wartet (Tage)"], dates=["Geburtsdatum"],
     )
     config: dict[str, Any] = {
-        "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+        ID_COLUMN: None,
+        "Kennung": st.column_config.TextColumn("Kennung", width="small"),
         "Status": rv.state_column("Status", PatientStatus, width="medium"),
         "Platzsuche": rv.state_column("Platzsuche", SearchStatus, width="small"),
         "Wartet (Tage)": st.column_config.NumberColumn(
@@ -140,7 +145,7 @@ else:
     )
     picked = event.selection.rows if event is not None else []
     if picked:
-        selected_id = int(table.iloc[picked[0]]["Nr."])
+        selected_id = int(table.iloc[picked[0]][ID_COLUMN])
         if st.query_params.get("patient") != str(selected_id):
             st.query_params["patient"] = str(selected_id)
     else:
@@ -150,7 +155,7 @@ rv.pager(total, key="pat_page")
 
 rv.csv_panel(actor, "patients", flt, total=total, prefix="pat_csv")
 if msg := st.session_state.pop("pat_csv_toast", None):
-    st.toast(msg, icon=":material/check_circle:")
+    st.toast(md(msg), icon=":material/check_circle:")
 
 
 # --------------------------------------------------------------------------- create / edit dialog
@@ -306,7 +311,7 @@ def _form(patient_id: Optional[int]) -> None:
 
         allow_duplicate = False
         if st.session_state.get(DUPLICATE):
-            st.warning("\n".join(st.session_state[DUPLICATE]), icon=":material/content_copy:")
+            st.warning("\n".join(md(line) for line in st.session_state[DUPLICATE]), icon=":material/content_copy:")
             allow_duplicate = st.checkbox("Trotzdem speichern (es ist eine andere Person)", key=k + "allow_duplicate")
         submitted = st.form_submit_button("Speichern", type="primary", icon=":material/save:")
 
@@ -388,9 +393,9 @@ def _search_panel(detail: patient_detail.PatientDetail) -> None:
                         searches.change_search(s, actor, open_search.id, SearchAction(action), today=today, now=context.now(), note=note)
                         done = {"pause": "Platzsuche pausiert.", "resume": "Platzsuche fortgesetzt.", "cancel": "Platzsuche abgebrochen."}[action]
             except IncompletePatient as exc:
-                st.error(str(exc), icon=":material/checklist:")
+                st.error(md(exc), icon=":material/checklist:")
             except SearchError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state[TOAST] = done
                 st.session_state.pop(f"search_note_{detail.id}", None)
@@ -452,9 +457,9 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
                 with unit_of_work() as s:
                     registry_exclusions.add_exclusion(s, actor, detail.id, choice, reason, now=context.now())
             except v.ValidationErrors as exc:
-                st.error(" ".join(exc.errors.values()))
+                st.error(md(" ".join(exc.errors.values())))
             except PatientError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state[TOAST] = f"{labels[choice].split(' (')[0]} ausgeschlossen."
                 for key in (f"excl_term_{detail.id}", f"excl_reason_{detail.id}", f"excl_pick_{detail.id}"):
@@ -470,7 +475,7 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
                 with unit_of_work() as s:
                     registry_exclusions.remove_exclusion(s, actor, gone.id, now=context.now())
             except PatientError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state[TOAST] = f"Ausschluss von {gone.therapist_name} aufgehoben."
                 st.rerun()
@@ -482,16 +487,16 @@ def _detail(patient_id: int) -> None:
             detail = patient_detail.get_patient(s, actor, patient_id, today=today)
             history = patient_detail.patient_history(s, actor, patient_id, today=today)
     except PatientError as exc:
-        st.info(str(exc))
+        st.info(md(exc))
         return
     st.divider()
     top_left, top_right = st.columns([4, 2])
     with top_left:
-        st.subheader(detail.name + (f" ({detail.age} Jahre)" if detail.age is not None else ""))
+        st.subheader(md(detail.name) + (f" ({detail.age} Jahre)" if detail.age is not None else ""))
         chips = [layout.badge_md(detail.values["status"])]
         if detail.current_search is not None:
             chips.append("Platzsuche " + layout.badge_md(detail.current_search.status))
-        st.markdown(" ".join(chips) + f" · Nr. {detail.id} · angelegt {format_date(detail.created_at)}")
+        st.markdown(" ".join(chips) + f" · {patient_ref(detail.id)} · angelegt {format_date(detail.created_at)}")
     with top_right:
         row = st.container(horizontal=True, horizontal_alignment="right")
         if can_edit and row.button("Bearbeiten", key="pat_edit", icon=":material/edit:"):

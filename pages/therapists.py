@@ -19,6 +19,9 @@ from core.platform.vocab import CoordinatesSource, Gender, GenderPreference, Met
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
+from core.platform.references import patient_ref, therapist_ref
+from ui.text import md
+from ui.selection import ID_COLUMN
 from ui.windows_editor import windows_editor
 
 actor = require_actor()
@@ -35,7 +38,7 @@ layout.header(
     "Alle Therapeut:innen mit Status, Verfahren und Abkühlungsphase. Wählen Sie eine Zeile für Details, Sperren und Verlauf.",
 )
 if msg := st.session_state.pop(TOAST, None):
-    st.toast(msg, icon=":material/check_circle:")
+    st.toast(md(msg), icon=":material/check_circle:")
 
 
 @st.cache_data(ttl=600, show_spinner=False)
@@ -114,7 +117,8 @@ else:
     table = rv.frame(
         [
             {
-                "Nr.": r.id,
+                ID_COLUMN: r.id,
+                "Kennung": therapist_ref(r.id),
                 "Name": f"{r.last_name}, {' '.join(p for p in (r.title, r.first_name) if p)}",
                 "Status": rv.badge_list(r.status),
                 "PLZ": r.plz or "",
@@ -134,7 +138,8 @@ else:
         dates=["Nächster Kontakt ab"],
     )
     config: dict[str, Any] = {
-        "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+        ID_COLUMN: None,
+        "Kennung": st.column_config.TextColumn("Kennung", width="small"),
         "Status": rv.state_column("Status", TherapistStatus, width="small"),
         "Verfahren": st.column_config.MultiselectColumn(
             "Verfahren", options=[m.value for m in Method], color=[m.color for m in Method], disabled=True,
@@ -152,7 +157,7 @@ else:
     )
     picked = event.selection.rows if event is not None else []
     if picked:
-        selected_id = int(table.iloc[picked[0]]["Nr."])
+        selected_id = int(table.iloc[picked[0]][ID_COLUMN])
         if st.query_params.get("therapist") != str(selected_id):
             st.query_params["therapist"] = str(selected_id)
     else:
@@ -162,7 +167,7 @@ rv.pager(total, key="th_page")
 
 rv.csv_panel(actor, "therapists", flt, total=total, prefix="th_csv")
 if msg := st.session_state.pop("th_csv_toast", None):
-    st.toast(msg, icon=":material/check_circle:")
+    st.toast(md(msg), icon=":material/check_circle:")
     _languages.clear()
 
 
@@ -292,7 +297,7 @@ def _form(therapist_id: Optional[int]) -> None:
 
         allow_duplicate = False
         if st.session_state.get(DUPLICATE):
-            st.warning("\n".join(st.session_state[DUPLICATE]), icon=":material/content_copy:")
+            st.warning("\n".join(md(line) for line in st.session_state[DUPLICATE]), icon=":material/content_copy:")
             allow_duplicate = st.checkbox("Trotzdem speichern (es ist eine andere Praxis/Person)", key=k + "allow_duplicate")
         submitted = st.form_submit_button("Speichern", type="primary", icon=":material/save:")
 
@@ -305,7 +310,7 @@ def _form(therapist_id: Optional[int]) -> None:
             t = therapists.update_therapist(s, actor, therapist_id, raw, now=context.now(), today=today, allow_duplicate=allow_duplicate)
         return t.id, t.full_name
 
-    saved = rv.save_form(save, slots=slots, duplicate_key=DUPLICATE, domain_error=TherapistError)
+    saved = rv.save_form(save, slots=slots, duplicate_key=DUPLICATE, domain_error=TherapistError, kind="therapist")
     if saved is None:
         return
     saved_id, saved_name = saved
@@ -331,7 +336,7 @@ def _status_panel(detail: therapists.TherapistDetail) -> None:
     if detail.status_changed_on:
         text += f" seit {format_date(detail.status_changed_on)}"
     if detail.status_reason:
-        text += f" · Grund: {detail.status_reason}"
+        text += f" · Grund: {md(detail.status_reason)}"
     if detail.in_cooling:
         text += f" · Abkühlungsphase bis {format_date(detail.values.get('next_contact_at'))}"
     st.markdown(text)
@@ -368,9 +373,9 @@ def _status_panel(detail: therapists.TherapistDetail) -> None:
                 therapists.deactivate(s, actor, detail.id, today=today, now=context.now(), reason=inactive_reason)
                 done = f"{detail.name} ist jetzt inaktiv."
     except v.ValidationErrors as exc:
-        st.error(" ".join(exc.errors.values()))
+        st.error(md(" ".join(exc.errors.values())))
     except TherapistError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     else:
         st.session_state[TOAST] = done
         for key in (f"th_block_reason_{detail.id}", f"th_block_ok_{detail.id}", f"th_inactive_reason_{detail.id}"):
@@ -386,13 +391,12 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
     st.dataframe(
         pd.DataFrame(
             [
-                {"Patient:in": e.patient_name, "Nr.": e.patient_id, "Seit": format_datetime(e.created_at),
+                {"Patient:in": e.patient_name, "Kennung": patient_ref(e.patient_id), "Seit": format_datetime(e.created_at),
                  **({"Grund": e.reason or ""} if show_sensitive else {})}
                 for e in detail.exclusions
             ]
         ),
         hide_index=True, placeholder="–", width="stretch", key=f"th_exclusions_{detail.id}",
-        column_config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small")},
     )
     if can_edit:
         from core.registry import exclusions as registry_exclusions
@@ -407,7 +411,7 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
                 with unit_of_work() as s:
                     registry_exclusions.remove_exclusion(s, actor, gone.id, now=context.now())
             except patients.PatientError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
             else:
                 st.session_state[TOAST] = f"Ausschluss von {gone.patient_name} aufgehoben."
                 st.rerun()
@@ -419,19 +423,19 @@ def _detail(therapist_id: int) -> None:
             detail = therapists.get_therapist(s, actor, therapist_id, today=today)
             history = therapists.therapist_history(s, actor, therapist_id)
     except TherapistError as exc:
-        st.info(str(exc))
+        st.info(md(exc))
         return
     st.divider()
     top_left, top_right = st.columns([4, 2])
     with top_left:
-        st.subheader(detail.name)
+        st.subheader(md(detail.name))
         chips = [layout.badge_md(detail.status)]
         if detail.in_cooling:
             chips.append(":orange-badge[Abkühlungsphase]")
         if detail.values.get("potentially_available"):
             chips.append(":green-badge[potenziell verfügbar]")
         coords = CoordinatesSource(detail.coordinates_source)
-        st.markdown(" ".join(chips) + f" · Nr. {detail.id} · Koordinaten: {coords.label}")
+        st.markdown(" ".join(chips) + f" · {therapist_ref(detail.id)} · Koordinaten: {coords.label}")
     with top_right:
         row = st.container(horizontal=True, horizontal_alignment="right")
         if can_edit and row.button("Bearbeiten", key="th_edit", icon=":material/edit:"):

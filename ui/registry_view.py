@@ -19,7 +19,9 @@ from core.registry.patient_detail import HistoryItem
 from core.registry.patients import DuplicateWarning
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Labeled, Method
+from core.platform.references import ref
 from ui import context
+from ui.text import md
 
 PAGE_SIZE = 50
 
@@ -91,9 +93,7 @@ def grouped_details(
                 lines = []
                 for f in fields:
                     text = show_value(f, values[f])
-                    if "\n" in text:
-                        text = text.replace("\n", "  \n")
-                    lines.append(f"{v.label(f)}: {text}")
+                    lines.append(f"{v.label(f)}: {md(text)}")
                 st.markdown("  \n".join(lines))
     if hidden_note:
         st.caption(hidden_note)
@@ -120,10 +120,10 @@ class FieldSlots:
         return rest
 
 
-def show_duplicates(exc: DuplicateWarning) -> None:
+def show_duplicates(exc: DuplicateWarning, kind: str = "patient") -> None:
     st.warning(
         "Mögliche Dublette gefunden:\n"
-        + "\n".join(f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches)
+        + "\n".join(f"- {md(m.label)} ({ref(kind, m.id)}): {md(m.reason)}" for m in exc.matches)
         + "\n\nBitte prüfen. Wenn es eine andere Person ist, setzen Sie unten das Häkchen "
         "„Trotzdem speichern“ und speichern erneut.",
         icon=":material/content_copy:",
@@ -224,11 +224,11 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
 
 def render_preview(preview: registry_csv.ImportPreview) -> None:
     for note in preview.notes:
-        st.caption(note)
+        st.caption(md(note))
     if preview.ok:
-        st.success(preview.summary(), icon=":material/check_circle:")
+        st.success(md(preview.summary()), icon=":material/check_circle:")
     else:
-        st.error(preview.summary(), icon=":material/error:")
+        st.error(md(preview.summary()), icon=":material/error:")
     if preview.problems:
         st.markdown("**Fehlerhafte Zeilen**")
         st.dataframe(
@@ -275,7 +275,8 @@ def pager(total: int, *, key: str) -> int:
 
 
 def save_form(
-    save: Callable[[Any], tuple[int, str]], *, slots: Any, duplicate_key: str, domain_error: type[Exception]
+    save: Callable[[Any], tuple[int, str]], *, slots: Any, duplicate_key: str, domain_error: type[Exception],
+    kind: str = "patient",
 ) -> Optional[tuple[int, str]]:
     """Run `save(session)` in one unit of work and return (id, name) of the saved record, or
     show why nothing was saved: field errors next to their fields, a possible duplicate as a
@@ -285,14 +286,14 @@ def save_form(
             return save(s)
     except v.ValidationErrors as exc:
         rest = slots.show(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
+        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + md(" ".join(rest)), icon=":material/error:")
     except DuplicateWarning as exc:
         st.session_state[duplicate_key] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
+            f"- {m.label} ({ref(kind, m.id)}): {m.reason}" for m in exc.matches
         ]
         st.rerun()
     except domain_error as exc:
-        st.error(str(exc))
+        st.error(md(exc))
     return None
 
 

@@ -26,7 +26,7 @@ def test_map_screenshot_offline_is_not_blank(server, page):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/karte")
     wait_for_app(page)
-    page.get_by_label("Patient:in suchen (Name, Nr. oder PLZ)").fill("Kartenprobe")
+    page.get_by_label("Patient:in suchen (Name, Kennung wie P152 oder PLZ)").fill("Kartenprobe")
     page.keyboard.press("Enter")
     wait_for_app(page)
     canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first

@@ -205,3 +205,34 @@ def test_point21_download_names_are_german():
 
     assert file_name("Therapeut:innen", date(2026, 7, 1)) == "Therapeut-innen_2026-07-01.csv"
     assert file_name("Vorlage Patient:innen") == "Vorlage-Patient-innen.csv"
+
+
+# --------------------------------------------------------------------------- issue 12 point 13
+
+
+@pytest.mark.parametrize("page,kind", [("pages/patients.py", "patient"), ("pages/therapists.py", "therapist")])
+def test_point13_free_text_in_the_detail_is_shown_as_text(app_db, page, kind):
+    """A note with an image link made Chromium fetch the URL when the record was opened: names
+    and notes are escaped wherever Streamlit renders Markdown."""
+    from core.platform.db import unit_of_work
+    from tests.support.seed import patient_with_search, therapist
+
+    beacon = "![x](http://127.0.0.1:9/beacon.png) <img src=x> **fett**"
+    with unit_of_work(get_engine(app_db)) as s:
+        if kind == "patient":
+            record, _ = patient_with_search(s, last_name="Bildtest", notes=beacon)
+        else:
+            record = therapist(s, last_name="Bildtest", notes=beacon, email="bild@example.org")
+        record_id = record.id
+    at = login(Role.coordinator)
+    at.query_params[kind] = str(record_id)
+    at.switch_page(page).run()
+    assert not at.exception
+    shown = texts(at) + "\n".join(str(h.value) for h in at.subheader)
+    import re
+
+    from ui.text import md
+
+    assert md(beacon) in shown  # the note is on screen, escaped …
+    assert "![x](" not in shown and not re.search(r"(?<!\\)<img", shown) and "**fett**" not in shown  # … never as markup
+    assert ("P" if kind == "patient" else "T") + str(record_id) in shown  # with its reference, no bare "Nr."

@@ -50,3 +50,14 @@ def test_point2_table_values_are_berlin_wall_time():
     assert table_datetime(utc) == datetime(2026, 7, 1, 12, 0)
     assert table_datetime(datetime(2026, 1, 15, 10, 0, tzinfo=timezone.utc)) == datetime(2026, 1, 15, 11, 0)
     assert format_datetime(utc) == "01.07.2026 12:00"
+
+
+def test_point13_md_escapes_markup_in_free_text():
+    from ui.text import md
+
+    assert md("![x](http://t/p.png)") == "!\\[x\\](http://t/p.png)"  # no image, no link
+    assert md("<img src=x>") == "\\<img src=x\\>"
+    assert md("**a** _b_ `c` $x$ :red[y] ~~d~~") == "\\*\\*a\\*\\* \\_b\\_ \\`c\\` \\$x\\$ :red\\[y\\] \\~\\~d\\~\\~"
+    assert md("# Titel\n- Punkt\n1. Liste") == "\\# Titel  \n\\- Punkt  \n1\\. Liste"
+    assert md("F32.1, Müller-Lüdenscheidt, a@b.de") == "F32.1, Müller-Lüdenscheidt, a@b.de"  # plain text unchanged
+    assert md(None) == ""
