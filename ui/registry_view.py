@@ -194,7 +194,12 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
             mime="text/csv", key=f"{prefix}_template", icon=":material/description:",
         )
         generation = st.session_state.get(f"{prefix}_generation", 0)  # a new key empties the uploader
-        upload = st.file_uploader("CSV-Datei auswählen", type=["csv", "txt"], key=f"{prefix}_upload_{generation}")
+        # Streamlit writes "Drag and drop file here · Limit … per file" itself (no option for
+        # German); the label says it in German and the limit is the import's real one.
+        upload = st.file_uploader(
+            f"CSV-Datei auswählen (höchstens {registry_csv.MAX_BYTES // 1_000_000} MB)", type=["csv", "txt"],
+            key=f"{prefix}_upload_{generation}", max_upload_size=registry_csv.MAX_BYTES // 1_000_000,
+        )
         if upload is None:
             return
         data = upload.getvalue()

@@ -302,7 +302,7 @@ def test_point18_cli_seed_fills_an_empty_database(fresh_db_url, monkeypatch, cap
     from core.platform import db
 
     settings = config.load_settings(environ={"DATABASE_URL": fresh_db_url}, env_file=tmp_path / "no.env")
-    monkeypatch.setattr(geo_plz, "load_or_exit", lambda: settings)
+    monkeypatch.setattr(config, "load_or_exit", lambda: settings)
     try:
         assert geo_plz.main(["seed"]) == 0
         assert "aus der mitgelieferten Tabelle geladen" in capsys.readouterr().out
