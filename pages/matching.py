@@ -342,7 +342,7 @@ def _detail_panel(inquiry_id: int) -> None:
     st.markdown(" ".join(badges))
     facts = [f"erstellt {format_datetime(r.created_at)}"]
     if r.sent_at:
-        facts.append(f"gesendet {format_datetime(r.sent_at)} (vor {format_number(r.days_since_sent or 0)} Tagen)"
+        facts.append(f"gesendet {format_datetime(r.sent_at)} (vor {plural(r.days_since_sent or 0, 'Tag', 'Tagen')})"
                      if r.days_since_sent is not None else f"gesendet {format_datetime(r.sent_at)}")
     if r.answered_at:
         facts.append(f"beantwortet {format_datetime(r.answered_at)}")

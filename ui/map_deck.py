@@ -10,8 +10,10 @@ are HTML: every text in them is escaped (a name is never markup)."""
 from __future__ import annotations
 
 import html
+import json
 import math
-from typing import Optional
+from typing import Any, Optional
+from urllib.parse import quote
 
 import pydeck as pdk
 
@@ -25,6 +27,13 @@ RING_COLOR = (60, 60, 60)
 BACKDROP_COLOR = (120, 130, 145, 70)
 CITY_LABELS = 60
 CARTO_ATTRIBUTION = "Kartenhintergrund © CARTO, © OpenStreetMap-Mitwirkende"
+# A map style with only a background layer, as a data: URL (pydeck accepts a dict only for
+# Mapbox): the browser reads it without any request.
+OFFLINE_STYLE = "data:application/json;charset=utf-8," + quote(json.dumps({
+    "version": 8,
+    "sources": {},
+    "layers": [{"id": "background", "type": "background", "paint": {"background-color": "#f5f7fa"}}],
+}, separators=(",", ":")))
 
 
 def attribution(settings: Settings) -> str:
@@ -61,6 +70,7 @@ def _base_layers(backdrop: Optional[MapBackdrop]) -> list[pdk.Layer]:
             get_color=[70, 80, 95, 200],
             get_text_anchor="'start'",
             get_pixel_offset=[6, 0],
+            character_set="'auto'",  # umlauts (München, Köln) are not in the default ASCII atlas
             pickable=False,
         ),
     ]
@@ -171,8 +181,12 @@ def build_deck(
     )
     center = view.center or (51.16, 10.45)
     tiles = settings.MAP_TILES if settings is not None else ""
-    provider: Optional[str] = "carto" if tiles else None  # None: no basemap, no outside request
-    style: Optional[str] = tiles if tiles.startswith(("https://", "http://")) else None
+    provider: Optional[str] = "carto" if tiles else None
+    style: Any = tiles if tiles.startswith(("https://", "http://")) else None
+    if not tiles:
+        # Streamlit fills in a CARTO style when none is given; a data: URL style with only a
+        # background layer needs no request at all.
+        style = OFFLINE_STYLE
     return pdk.Deck(
         layers=layers,
         initial_view_state=pdk.ViewState(latitude=center[0], longitude=center[1], zoom=_zoom(view, height_px)),

@@ -3,6 +3,7 @@ screenshot in test-artifacts/ux_*.png and an assertion on what a person sees."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,14 @@ def test_ux_before_login_only_the_login(server, page):
     page.get_by_label("Benutzername").wait_for()
     screenshot(page, "ux_login_before")
     assert page.locator("[data-testid='stSidebarNav']").count() == 0  # no list of page files
+    # Streamlit itself shows an English "Page not found" for a deep link before login (it
+    # matches the address against the legacy pages/ folder before the script runs).
+    if page.get_by_role("button", name="Close").count():
+        page.get_by_role("button", name="Close").first.click()
+    from tests.e2e.test_login_flow import _login as login
+    login(page, Role.coordinator)
+    page.get_by_role("heading", name="Patient:innen").wait_for()  # … and then the page it named
+    screenshot(page, "ux_login_deep_link_after")
     assert not seen, seen
 
 
@@ -111,17 +120,25 @@ def test_ux_answer_keeps_the_selection(server, page, seeded):
     # the older inquiry sits in the second row: click it
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.wait_for()
+    page.wait_for_timeout(800)
     box = grid.bounding_box()
-    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # second data row, selection column
+    # rows: A2 (sent last), the draft, A1 (sent first): click A1's selection box in the third row
+    row_y = box["y"] + 35 + 2 * 35 + 17
+    page.mouse.move(box["x"] + 18, row_y)
+    page.wait_for_timeout(300)
+    page.mouse.click(box["x"] + 18, row_y)
+    page.wait_for_timeout(1000)
     wait_for_app(page)
     page.get_by_role("heading", name=f"Anfrage A{first} an", exact=False).wait_for()
     screenshot(page, "ux_answer_before")
-    combo = page.get_by_role("combobox", name="1. ", exact=False).first
+    combo = page.get_by_role("combobox", name=re.compile("Pia Probe0")).first
     combo.click()
+    combo.fill("abgelehnt (Kapazität)")
     page.get_by_role("option", name="abgelehnt (Kapazität)", exact=True).click()
     page.get_by_role("button", name="Antwort speichern").click()
-    wait_for_app(page)
     page.get_by_test_id("stToastText").first.wait_for()
+    page.wait_for_timeout(500)
+    wait_for_app(page)
     page.get_by_role("heading", name=f"Anfrage A{first} an", exact=False).wait_for()
     screenshot(page, "ux_answer_kept_selection")
     assert page.get_by_role("heading", name=f"Anfrage A{second} an", exact=False).count() == 0
@@ -136,7 +153,18 @@ def test_ux_new_inquiry_is_a_draft_in_the_outbox(server, page, seeded):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/postausgang")
     wait_for_app(page)
-    page.get_by_text(f"A{draft_id}", exact=True).first.wait_for()
+    page.get_by_role("tab", name="Entwürfe (1)").wait_for()  # the draft inquiry's mail is here
+    grid = page.locator("[data-testid='stDataFrame']").first
+    grid.wait_for()
+    page.wait_for_timeout(800)
+    box = grid.bounding_box()
+    page.mouse.move(box["x"] + 18, box["y"] + 35 + 17)
+    page.wait_for_timeout(300)
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.wait_for_timeout(1000)
+    wait_for_app(page)
+    page.get_by_role("tab", name="Vorschau (HTML)").wait_for()
+    page.get_by_text(f"Anfrage A{draft_id}", exact=False).first.wait_for()
     screenshot(page, "ux_outbox_drafts")
 
 
@@ -170,6 +198,8 @@ def test_ux_map_own_base_layer_no_outside_requests(server, page, seeded):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/karte")
     wait_for_app(page)
+    missing_glyphs: list[str] = []
+    page.on("console", lambda m: missing_glyphs.append(m.text) if "Missing character" in m.text else None)
     page.get_by_label("Patient:in suchen (Name, Kennung wie P152 oder PLZ)").fill("Probe0")
     page.keyboard.press("Enter")
     wait_for_app(page)
@@ -178,6 +208,7 @@ def test_ux_map_own_base_layer_no_outside_requests(server, page, seeded):
     screenshot(page, "ux_map_backdrop")
     page.get_by_text("eigene Ebene aus den PLZ-Mittelpunkten", exact=False).wait_for()
     assert not seen, seen  # no CARTO, no tiles, no fonts from outside
+    assert not missing_glyphs, missing_glyphs  # city labels with umlauts
 
 
 def test_ux_audit_log_in_german(server, page, seeded):

@@ -134,6 +134,7 @@ def test_point23_own_base_layer_and_no_tile_server_by_default(app_db, monkeypatc
     spec = _deck(at)
     raw = json.dumps(spec)
     assert spec.get("mapProvider") is None and "cartocdn" not in raw and "mapbox" not in raw.lower()
+    assert spec["mapStyle"].startswith("data:application/json")  # an inline style without sources: nothing to fetch
     layers = {layer["id"]: layer for layer in spec["layers"]}
     assert len(layers["backdrop"]["data"]) >= 2 and layers["backdrop"]["pickable"] is False
     assert [c["name"] for c in layers["cities"]["data"]] == ["Berlin"]  # places with many PLZ get a label
