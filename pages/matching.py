@@ -299,7 +299,7 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         notes: dict[int, str] = {}
         for m in detail.answer_members:
             c1, c2 = st.columns([2, 3])
-            label = f"{m.position}. {md(m.patient_name)} ({m.search_ref})" + (" (zurückgezogen)" if m.answer_optional else "")
+            label = f"{m.position}. {md(m.patient_name)}" + (" (zurückgezogen)" if m.answer_optional else "") + f" – {m.search_ref}"
             opts: list[Any] = ([None] if m.answer_optional else []) + options
             choices[m.search_id] = c1.selectbox(
                 label, opts, key=f"mt_outcome_{detail.row.id}_{m.search_id}",

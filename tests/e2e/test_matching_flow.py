@@ -68,6 +68,7 @@ def _create_from_proposal(page, server, therapist_id: int, name: str) -> None:
     page.get_by_text("Gleich senden").click()
     wait_for_app(page)
     page.get_by_role("button", name="Anfrage erstellen").click()
+    page.get_by_test_id("stToastText").first.wait_for()  # the rerun after the click has happened
     wait_for_app(page)
     screenshot(page, f"matching_created_{name.lower()}")
 
