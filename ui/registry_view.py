@@ -1,12 +1,12 @@
 """Pieces shared by the Patient:innen and Therapeut:innen pages: value display, grouped
-details, field errors next to form fields, history table, CSV import/export panel,
-status columns with the vocabulary's colours."""
+details, history table, CSV import/export panel, paging, status columns with the
+vocabulary's colours. Forms come from ui.field_form, the page skeleton from ui.registry_page."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -16,17 +16,12 @@ from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import file_name, format_date, format_datetime, format_number, plural, table_datetime
 from core.registry.patient_detail import HistoryItem
-from core.registry.patients import DuplicateWarning
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Labeled, Method
-from core.platform.references import ref
 from ui import context
 from ui.text import md
 
 PAGE_SIZE = 50
-
-YES_NO_UNKNOWN: list[Optional[bool]] = [None, True, False]
-
 
 def frame(records: list[dict[str, Any]], *, ints: Sequence[str] = (), dates: Sequence[str] = ()) -> pd.DataFrame:
     """A table whose empty numbers and dates show as empty cells (not 'None')."""
@@ -48,10 +43,6 @@ def datetime_column(label: str, **kwargs) -> Any:
 def count_label(n: int, singular: str, plural_form: str) -> str:
     """core.platform.formatting.plural (the one plural helper)."""
     return plural(n, singular, plural_form)
-
-
-def yes_no(value: Optional[bool]) -> str:
-    return "keine Angabe" if value is None else ("ja" if value else "nein")
 
 
 def show_value(field: str, value: Any) -> str:
@@ -93,41 +84,10 @@ def grouped_details(
                 lines = []
                 for f in fields:
                     text = show_value(f, values[f])
-                    lines.append(f"{v.label(f)}: {md(text)}")
+                    lines.append(f"{v.label(f)}: {md(text)}")  # free text as text (md keeps line breaks)
                 st.markdown("  \n".join(lines))
     if hidden_note:
         st.caption(hidden_note)
-
-
-class FieldSlots:
-    """An empty slot under each form field, filled with the field's German error after submit."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, Any] = {}
-
-    def add(self, field: str) -> None:
-        self._slots[field] = st.empty()
-
-    def show(self, errors: Mapping[str, str]) -> list[str]:
-        """Put each error under its field; returns the messages that have no slot."""
-        rest = []
-        for field, message in errors.items():
-            slot = self._slots.get(field)
-            if slot is None:
-                rest.append(message)
-            else:
-                slot.error(message, icon=":material/error:")
-        return rest
-
-
-def show_duplicates(exc: DuplicateWarning, kind: str = "patient") -> None:
-    st.warning(
-        "Mögliche Dublette gefunden:\n"
-        + "\n".join(f"- {md(m.label)} ({ref(kind, m.id)}): {md(m.reason)}" for m in exc.matches)
-        + "\n\nBitte prüfen. Wenn es eine andere Person ist, setzen Sie unten das Häkchen "
-        "„Trotzdem speichern“ und speichern erneut.",
-        icon=":material/content_copy:",
-    )
 
 
 def state_column(label: str, enum_cls: type[Labeled], **kwargs) -> Any:
@@ -279,29 +239,6 @@ def pager(total: int, *, key: str) -> int:
     return st.pagination(pages, key=key)
 
 
-def save_form(
-    save: Callable[[Any], tuple[int, str]], *, slots: Any, duplicate_key: str, domain_error: type[Exception],
-    kind: str = "patient",
-) -> Optional[tuple[int, str]]:
-    """Run `save(session)` in one unit of work and return (id, name) of the saved record, or
-    show why nothing was saved: field errors next to their fields, a possible duplicate as a
-    warning in the form (rerun; the user may confirm), a domain error as one German line."""
-    try:
-        with unit_of_work() as s:
-            return save(s)
-    except v.ValidationErrors as exc:
-        rest = slots.show(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + md(" ".join(rest)), icon=":material/error:")
-    except DuplicateWarning as exc:
-        st.session_state[duplicate_key] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} ({ref(kind, m.id)}): {m.reason}" for m in exc.matches
-        ]
-        st.rerun()
-    except domain_error as exc:
-        st.error(md(exc))
-    return None
-
-
 def filtered_page(fetch: Callable[..., tuple[list, int]], flt: Any, *, prefix: str) -> tuple[list, int, int]:
     """One page of a filtered list: back to page 1 when the filter changed or the page ran
     empty (rows deleted meanwhile). `fetch(offset=, limit=)` runs the core query.
@@ -332,9 +269,3 @@ def tri_state(label: str, *, key: str, yes: str = "ja", no: str = "nein") -> Opt
         label, ["yes", "no"], format_func=lambda c: yes if c == "yes" else no, key=key, bind="query-params",
     )
     return None if choice is None else choice == "yes"
-
-
-def select_enum(label: str, options: Iterable[Any], value: Any, *, key: str, fmt: Callable[[Any], str]) -> Any:
-    opts = list(options)
-    index = opts.index(value) if value in opts else 0
-    return st.selectbox(label, opts, index=index, format_func=fmt, key=key)

@@ -30,6 +30,7 @@ from core.platform.permissions import Actor
 from core.platform.users import needs_rehash, hash_password, verify_password
 from core.platform.formatting import format_time
 from core.platform.models import AuditEntry
+from core.platform.text import has_control_chars
 from sqlalchemy import delete
 
 COOKIE_NAME = "tp_session"
@@ -65,8 +66,12 @@ def _locked_message(until: datetime) -> str:
 def authenticate(session: Session, settings: Settings, username: str, password: str, *, now: datetime) -> LoginResult:
     """Check a password. Failed attempts, lockouts and logins are audited."""
     name = (username or "").strip().lower()
-    user = session.scalar(select(User).where(User.username == name).with_for_update())
     generic = "Benutzername oder Passwort ist falsch."
+    if has_control_chars(name):
+        # no account has such a name, and PostgreSQL refuses NUL bytes in a query: answer, write nothing
+        verify_password(_DUMMY_HASH, "")  # same work as a real check
+        return LoginResult(False, generic)
+    user = session.scalar(select(User).where(User.username == name).with_for_update())
     if user is None:
         verify_password(_DUMMY_HASH, password or "")  # same work as a real check
         session.add(_anon_audit(name, "login.unknown_user", now))

@@ -31,6 +31,15 @@ def format_date(value: Optional[date | datetime]) -> str:
     return _babel_date(value, "dd.MM.yyyy", locale=LOCALE)
 
 
+def format_day_month(value: Optional[date | datetime]) -> str:
+    """"23.11." for compact places (week views)."""
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    return _babel_date(value, "dd.MM.", locale=LOCALE)
+
+
 def format_time(value: Optional[datetime]) -> str:
     if value is None:
         return "–"

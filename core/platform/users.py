@@ -14,8 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.platform import audit
+from core.platform import validation as v
 from core.platform.models import LoginSession, User
 from core.platform.permissions import Actor, Permission
+from core.platform.text import control_chars_message, has_control_chars
 from core.platform.vocab import Role
 from core.platform.permissions import SYSTEM
 
@@ -115,6 +117,12 @@ def create_user(
     display_name = (display_name or "").strip()
     if not display_name:
         raise UserError("display_name", "Name fehlt (z. B. Maria Müller).")
+    if has_control_chars(display_name):
+        raise UserError("display_name", control_chars_message("Name"))
+    try:
+        email = v.validate_email(email)
+    except v.FieldError as exc:
+        raise UserError("email", exc.message) from None
     try:
         role = Role(role)
     except ValueError:
@@ -125,7 +133,7 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name,
-        email=(email or "").strip() or None,
+        email=email,
         role=role,
         password_hash=hash_password(password),
         active=True,

@@ -20,7 +20,7 @@ from core.mail import delivery as mail_delivery
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, SearchExclusion, Therapist
 from core.platform.permissions import PermissionDenied
 from core.platform.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome, PatientStatus, ResponseType, SearchStatus
-from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north, open_inquiry
 
 A, RC, RU, RO, NR = (Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other,
                      Outcome.no_response)
@@ -122,7 +122,7 @@ def test_send_without_email_schedules_a_call_sent_when_made(db_session):
     report = send(s, i.id, now=saturday)
     call = s.get(PhoneCall, report.call_id)
     local = call.scheduled_start.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
-    assert (local.weekday(), local.hour, local.minute) == (0, 10, 0)  # Monday 10:00
+    assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)  # Monday 09:00, the phone hours' first slot
     s.refresh(i)
     assert i.status == InquiryStatus.queued and i.sent_at is None
     inquiries_lifecycle.mark_call_made(s, COORD, i.id, now=saturday + timedelta(days=2))
@@ -552,3 +552,25 @@ def test_issue9_point4_detail_decides_who_needs_an_answer_and_the_call(db_sessio
     answer(s, i.id, {x.id: A})
     d = inquiry_views.inquiry_detail(s, COORD, i.id, today=TODAY, now=NOW, settings=SETTINGS)
     assert not d.can_record_answer and [m.search_id for m in d.accepted_members] == [x.id]
+
+
+def test_a_nightly_draft_with_a_rendered_mail_is_cancelled_not_deleted_when_its_last_patient_leaves(db_session):
+    """Found by bench/load.py: withdrawing the only patient of a nightly draft whose mail had
+    been rendered deleted the inquiry under its mail (foreign-key violation, answer lost)."""
+    from core.platform.models import OutboxEmail
+    from core.registry import searches as registry_searches
+
+    t = make_therapist(db_session)
+    s = make_search(db_session)
+    inquiry = open_inquiry(db_session, t.id, [s.id], status="draft", origin="nightly")
+    db_session.add(OutboxEmail(
+        therapist_id=t.id, inquiry_id=inquiry.id, to_address="praxis@example.org", to_name="Praxis", subject="Anfrage",
+        body_html="<p>x</p>", body_text="x", template="therapist_inquiry", state="draft",
+    ))
+    db_session.flush()
+    registry_searches.pause_search(db_session, COORD, s.id, today=TODAY, now=NOW)
+    db_session.flush()
+    db_session.refresh(inquiry)
+    assert inquiry.status == InquiryStatus.cancelled
+    mail = db_session.scalars(select(OutboxEmail).where(OutboxEmail.inquiry_id == inquiry.id)).one()
+    assert mail.state == EmailState.cancelled
