@@ -25,6 +25,12 @@ from tests.support.seed import patient_with_search, therapist
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(autouse=True)
+def _patient_under_load(page):
+    """The shared test machine is slow at times: wait longer before calling a step failed."""
+    page.set_default_timeout(45_000)
+
+
 class _Beacon:
     """A loopback HTTP server that counts requests: the "tracking pixel" of a note."""
 
@@ -153,7 +159,11 @@ def test_ux_new_inquiry_is_a_draft_in_the_outbox(server, page, seeded):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/postausgang")
     wait_for_app(page)
-    page.get_by_role("tab", name="Entwürfe (1)").wait_for()  # the draft inquiry's mail is here
+    try:
+        page.get_by_role("tab", name="Entwürfe (1)").wait_for()  # the draft inquiry's mail is here
+    except Exception:
+        screenshot(page, "ux_outbox_failed")
+        raise
     grid = page.locator("[data-testid='stDataFrame']").first
     grid.wait_for()
     page.wait_for_timeout(800)
@@ -198,9 +208,16 @@ def test_ux_map_own_base_layer_no_outside_requests(server, page, seeded):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/karte")
     wait_for_app(page)
+    page.get_by_role("heading", name="Karte").wait_for(timeout=60_000)
     missing_glyphs: list[str] = []
     page.on("console", lambda m: missing_glyphs.append(m.text) if "Missing character" in m.text else None)
-    page.get_by_label("Patient:in suchen (Name, Kennung wie P152 oder PLZ)").fill("Probe0")
+    search = page.get_by_label("Patient:in suchen (Name, Kennung wie P152 oder PLZ)")
+    try:
+        search.wait_for(timeout=60_000)
+    except Exception:
+        screenshot(page, "ux_map_failed")
+        raise
+    search.fill("Probe0")
     page.keyboard.press("Enter")
     wait_for_app(page)
     page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.wait_for(state="visible", timeout=30_000)
