@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from core.platform.config import Settings
 from core.platform.db import unit_of_work
+from core.platform.logs import scrub
 from core.platform.runner import finish_job_run, start_job_run
 from jobs.spec import JobContext, JobSpec
 
@@ -60,9 +61,10 @@ def run_job(spec: JobSpec, *, engine: Engine, settings: Settings, runner_id: str
 
 
 def describe_exception(exc: BaseException) -> str:
-    """`Type: message` on the first line (what the dashboard shows), then the traceback."""
+    """`Type: message` on the first line (what the dashboard shows), then the traceback;
+    without database row values or addresses (core.platform.logs.scrub)."""
     head = f"{type(exc).__name__}: {exc}".strip()
-    text = head + "\n\n" + "".join(traceback.format_exception(exc))
+    text = scrub(head + "\n\n" + "".join(traceback.format_exception(exc)))
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS // 2] + "\n…\n" + text[-MAX_ERROR_CHARS // 2 :]
 
 

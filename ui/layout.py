@@ -10,6 +10,7 @@ from typing import Iterator
 import streamlit as st
 
 from core.platform.permissions import PermissionDenied
+from core.platform.validation import ValidationErrors
 from core.platform.vocab import Labeled
 
 log = logging.getLogger("dashboard")
@@ -44,6 +45,8 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except PermissionDenied as exc:
+        st.error(str(exc))
+    except ValidationErrors as exc:  # e.g. a text longer than its column (core.platform.lengths)
         st.error(str(exc))
     except Exception as exc:  # noqa: BLE001 - last line of defence, logged with reference
         unexpected_error(exc)
