@@ -376,7 +376,7 @@ def _run_jobs_until_exit(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_core_runner_imports_neither_apscheduler_nor_streamlit():
-    code = "import sys, core.runner; print(sorted(m for m in ('apscheduler', 'streamlit') if m in sys.modules))"
+    code = "import sys, core.platform.runner; print(sorted(m for m in ('apscheduler', 'streamlit') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
