@@ -48,13 +48,14 @@ def login_source() -> str:
     header = context.settings().LOGIN_SOURCE_HEADER
     try:
         if header and st.context.headers:
-            value = st.context.headers.get(header) or ""
-            last = value.split(",")[-1].strip()
+            value = st.context.headers.get(header)
+            last = value.split(",")[-1].strip() if isinstance(value, str) else ""
             if last:
                 return last[:100]
-        return (st.context.ip_address or "unbekannt")[:100]
+        address = st.context.ip_address
     except Exception:  # noqa: BLE001 - no request context (tests): one shared source
         return "unbekannt"
+    return address[:100] if isinstance(address, str) and address else "unbekannt"
 
 
 def current_session_id() -> Optional[int]:
