@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 DEMO_DB ?= sqlite:///var/app.db
 
-.PHONY: demo test bench venv migrate demo-data admin clean data help
+.PHONY: demo test test-unit bench venv migrate demo-data admin clean data help
 
 help:
 	@echo "make demo   - install, migrate, load demo data, start job runner + dashboard"
 	@echo "make test   - install and run the whole test suite"
+	@echo "make test-unit - the pure-rule unit tests only (seconds)"
 	@echo "make bench  - run every benchmark in bench/ (figures in bench/results/)"
 	@echo "make data   - download GeoNames DE.zip once (online) and load the PLZ table"
 
@@ -40,6 +41,9 @@ admin: migrate
 
 test: $(STAMP)
 	@bash scripts/run_tests.sh $(PY)
+
+test-unit: $(STAMP)
+	@bash scripts/run_tests.sh $(PY) tests/unit -q
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -65,6 +65,7 @@ if actor.can(Permission.manage_users):
     admin.append(st.Page("pages/users.py", title=PAGE_TITLES["users"], icon=":material/group:", url_path="benutzer"))
 if actor.can(Permission.admin):
     admin.append(st.Page("pages/audit_log.py", title=PAGE_TITLES["audit"], icon=":material/history:", url_path="protokoll"))
+    admin.append(st.Page("pages/privacy.py", title=PAGE_TITLES["privacy"], icon=":material/shield_person:", url_path="datenschutz"))
 admin.append(st.Page("pages/account.py", title="Mein Konto", icon=":material/person:", url_path="konto"))
 
 page = st.navigation({NAV_SECTIONS["work"]: work, NAV_SECTIONS["master_data"]: master_data, NAV_SECTIONS["admin"]: admin})

@@ -22,7 +22,7 @@ from core.matching.regions import MatchingError, Region, active_regions, open_in
 
 
 def naive_propose(session: Session, therapist_id: int, *, today: date, settings: Optional[Settings] = None) -> list[int]:
-    """The predecessor's way (upstream-domain §3), for the benchmark only: every active
+    """The predecessor's way (one query per therapist–patient pair), for the benchmark only: every active
     search, one by one in Python, oldest first, the distance check first, then the other
     rules with their own queries per candidate; no pre-filter, no early stop, cut to
     MAX_INQUIRY_SIZE at the end."""

@@ -4,7 +4,7 @@
                              [--geonames PATH]
 
 - `demo`: about 300 therapists and 150 patients (the `make demo` data set);
-- `germany`: the target scale of DESIGN §11: 40,000 therapists, 100,000 patients of whom
+- `germany`: the target scale (docs/architecture.md, "Scale"): 40,000 therapists, 100,000 patients of whom
   20,000 have an active search, the rest history (successful, cancelled, paused, open);
 - a number: the germany preset multiplied by it (0.1 = 4,000 therapists ...).
 
@@ -66,7 +66,7 @@ UTC = timezone.utc
 DEFAULT_SEED = 20260
 MARKER_ACTION = "demo_data.load"
 MARKER_ENTITY = "demo_data"
-COOLING_DAYS = 28  # COOLING_WEEKS default (DESIGN §6)
+COOLING_DAYS = 28  # COOLING_WEEKS default (docs/architecture.md, "Parameters")
 EXPIRY_DAYS = 21  # INQUIRY_EXPIRY_DAYS default
 FOLLOW_UP_DAYS = 7  # FOLLOW_UP_DAYS default
 MAX_OPEN_PER_SEARCH = 4  # MAX_OPEN_INQUIRIES_PER_SEARCH default
@@ -309,7 +309,7 @@ Windows = dict[int, list[tuple[int, int]]]  # weekday (0 = Monday) -> sorted (st
 
 
 def format_windows(windows: Windows) -> str:
-    """The canonical text of DESIGN §13 (days in week order, ranges sorted, HH:MM)."""
+    """The canonical text (docs/architecture.md, "Weekly time windows") (days in week order, ranges sorted, HH:MM)."""
 
     def hm(minutes: int) -> str:
         return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -4,7 +4,7 @@ own module under jobs/, a JobSpec line below, and its German title in core.runne
 
 from __future__ import annotations
 
-from jobs import geo_jobs, housekeeping, mail_jobs, matching_jobs
+from jobs import geo_jobs, housekeeping, mail_jobs, matching_jobs, privacy_jobs
 from jobs.spec import JobSpec, cron, every
 
 JOBS: tuple[JobSpec, ...] = (
@@ -14,4 +14,5 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("geocoding", geo_jobs.geocode, every(minutes=2), misfire_grace_time=120),
     JobSpec("inquiry_expiry", matching_jobs.expire, cron(hour=6, minute=15), misfire_grace_time=6 * 3600),
     JobSpec("nightly_plan", matching_jobs.nightly_plan, cron(hour=2, minute=30), misfire_grace_time=3 * 3600),
+    JobSpec("privacy_retention", privacy_jobs.retention, cron(hour=3, minute=45), misfire_grace_time=6 * 3600),
 )

@@ -8,6 +8,7 @@ import os
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.orm import Session
 
 from core.bootstrap import bootstrap
@@ -16,6 +17,12 @@ from tests.support.databases import DatabaseFactory
 from tests.support.log_privacy import COLLECTOR
 
 bootstrap()  # the event handlers, as every entry point wires them
+
+# Hypothesis: a quick profile for the edit-test loop, a thorough one in CI (CI=true).
+# HYPOTHESIS_PROFILE=ci selects the thorough one locally too.
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "dev"))
 
 BACKENDS = ["sqlite", "postgresql"]
 

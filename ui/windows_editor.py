@@ -1,4 +1,4 @@
-"""Editor for weekly time windows (DESIGN §13): one row per weekday with its time ranges.
+"""Editor for weekly time windows (docs/architecture.md, "Weekly time windows"): one row per weekday with its time ranges.
 
 The editor only collects text; `core.timewindows` parses and checks it (through the
 services), so the same rules and German messages apply to forms, CSV and imports.

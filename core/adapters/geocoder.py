@@ -1,6 +1,6 @@
 """HTTP client for a Nominatim-compatible geocoder (self-hosted or the public OSM server).
 
-Only therapist practice addresses ever reach this module (DESIGN §8); the service in
+Only therapist practice addresses ever reach this module (docs/architecture.md, "Privacy"); the service in
 `core.geocoding` builds the `PracticeAddress` from a Therapist row and nothing else.
 
 Politeness, as the Nominatim usage policy asks:

@@ -1,7 +1,7 @@
 """Therapist coordinates: 116117 data first, else the practice address geocoded (cached,
 rate-limited), else the PLZ centroid (approximate).
 
-Privacy (DESIGN §8): only Therapist rows are ever geocoded. Patient addresses never
+Privacy (docs/architecture.md, "Privacy"): only Therapist rows are ever geocoded. Patient addresses never
 reach this module; `practice_address` refuses anything that is not a Therapist.
 
 The background job calls `geocode_pending_therapists`; the map page reads

@@ -21,7 +21,7 @@ from core.platform.models import Patient, PlzCentroid, Therapist
 from core.platform.vocab import CoordinatesSource
 from core.geo.distance import GEONAMES_ADMIN1_TO_STATE, GEONAMES_DE_URL, GEONAMES_MAX_BYTES, LatLon, STATE_CODES, _PLZ_RE, distances_km
 from core.platform.config import get_settings
-from core.platform.config import load_or_exit
+from core.platform import config
 from core.platform.db import get_engine, unit_of_work
 
 
@@ -401,7 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
 
-    settings = load_or_exit()
+    settings = config.load_or_exit()
     target = settings.path(settings.GEONAMES_PATH)
     if args.command in {"download", "data"} and (
         args.command == "download" or getattr(args, "force", False) or not target.is_file()

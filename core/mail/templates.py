@@ -20,6 +20,7 @@ from babel.dates import format_date as _babel_date
 from babel.numbers import format_decimal as _babel_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.platform.dates import age_on
 from core.platform.config import PROJECT_ROOT, Settings
 from core.platform.formatting import BERLIN, LOCALE
 from core.platform.vocab import Gender, Salutation
@@ -212,7 +213,7 @@ class Availability:
 
 
 def availability(text: Optional[str]) -> Availability:
-    """Every day and every range of a weekly-window text (DESIGN §13), full day names.
+    """Every day and every range of a weekly-window text (docs/architecture.md, "Weekly time windows"), full day names.
 
     Uses core.timewindows.format for the normal form; text it rejects is shown verbatim
     rather than dropped (upstream showed only the first range per day)."""
@@ -234,13 +235,6 @@ def availability(text: Optional[str]) -> Availability:
         pretty = ", ".join(r.replace("-", "–") for r in ranges.split(", "))
         days.append(AvailabilityDay(day=names.get(key, key), ranges=f"{pretty} Uhr"))
     return Availability(days=tuple(days))
-
-
-def age_on(birth_date: Optional[date], today: date) -> Optional[int]:
-    if birth_date is None:
-        return None
-    years = today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
-    return max(years, 0)
 
 
 def gender_word(gender: Gender | str | None) -> str:

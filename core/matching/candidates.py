@@ -130,7 +130,7 @@ def load_searches_near(
             Patient.lat.between(min(b.min_lat for b in boxes), max(b.max_lat for b in boxes)),
             Patient.lon.between(min(b.min_lon for b in boxes), max(b.max_lon for b in boxes)),
         )
-    rows = session.execute(stmt.order_by(Search.started_on, Search.id)).all()
+    rows = session.execute(stmt.order_by(*rules.waiting_order_sql())).all()
     return _search_frame(rows, today=today, default_km=default_km)
 
 
@@ -181,12 +181,12 @@ def load_searches_reaching(
     if cos_low >= 0.2 and abs(lon0) <= 160:
         dlon = func.abs(Patient.lon - lon0)
         stmt = stmt.where(dlon <= 14.0, dlon * (KM_PER_DEG * cos_low * 0.99 / factor) - margin <= max_km)
-    rows = session.execute(stmt.order_by(Search.started_on, Search.id)).all()
+    rows = session.execute(stmt.order_by(*rules.waiting_order_sql())).all()
     return _search_frame(rows, today=today, default_km=default_km)
 
 
 def load_all_searches(session: Session, *, today: date, default_km: int) -> SearchFrame:
-    rows = session.execute(_candidate_search_stmt().order_by(Search.started_on, Search.id)).all()
+    rows = session.execute(_candidate_search_stmt().order_by(*rules.waiting_order_sql())).all()
     return _search_frame(rows, today=today, default_km=default_km)
 
 

@@ -11,6 +11,8 @@ from typing import Optional
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from core.registry.cooling import is_cooling
+from core.platform.models import method_codes
 from core.geo import distance as geo
 from core.matching import rules
 from core.platform.models import Inquiry, Therapist
@@ -61,9 +63,7 @@ def _open_inquiry_of_therapist():
 
 
 def _methods_of(row) -> frozenset[str]:
-    return frozenset(
-        code for code, on in (("VT", row.offers_vt), ("TP", row.offers_tp), ("AP", row.offers_ap), ("ST", row.offers_st)) if on
-    )
+    return frozenset(method_codes(row))
 
 
 def profile_of(row) -> rules.TherapistProfile:
@@ -190,7 +190,7 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
             if any(m.open_inquiry_id is not None for m in group):
                 hidden_pending += 1
                 continue
-            if any(m.next_contact_at is not None and m.next_contact_at > today for m in group):
+            if any(is_cooling(m.next_contact_at, today) for m in group):
                 hidden_cooling += 1
                 continue
             candidates = [m for m in group if m.id in region_ids]
@@ -202,7 +202,7 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
             if r.open_inquiry_id is not None:
                 hidden_pending += 1
                 continue
-            if r.next_contact_at is not None and r.next_contact_at > today:
+            if is_cooling(r.next_contact_at, today):
                 hidden_cooling += 1
                 continue
         out.append(

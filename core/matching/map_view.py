@@ -13,6 +13,8 @@ import numpy as np
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.registry.cooling import is_cooling
+from core.platform.models import method_codes
 from core.geo import distance as geo
 from core.platform import timewindows
 from core.matching import rules
@@ -89,7 +91,7 @@ def classify(status: TherapistStatus, next_contact_at: Optional[date], has_open_
         return MapState.unavailable
     if has_open_inquiry:
         return MapState.open_inquiry
-    if next_contact_at is not None and next_contact_at > today:
+    if is_cooling(next_contact_at, today):
         return MapState.cooling
     return MapState.contactable
 
@@ -155,7 +157,7 @@ def _points(session: Session, rows, today: date, distances: Optional[np.ndarray]
         practice = practices.get(rules.normalise_email(r.email) or "")
         has_open = bool(r.open_inq) or (practice is not None and practice.open_inquiry)
         cooling = max((d for d in (r.next_contact_at, practice.cooling_until if practice else None) if d), default=None)
-        methods = [m for m, on in (("VT", r.offers_vt), ("TP", r.offers_tp), ("AP", r.offers_ap), ("ST", r.offers_st)) if on]
+        methods = list(method_codes(r))
         d = None if distances is None or np.isnan(distances[i]) else float(distances[i])
         points.append(
             TherapistPoint(
@@ -198,7 +200,7 @@ def _active_patients(session: Session, today: date, *conditions) -> list[Patient
                Patient.lon, Patient.max_distance_km)
         .join(Patient, Patient.id == Search.patient_id)
         .where(Search.status == SearchStatus.active, Patient.lat.is_not(None), *conditions)
-        .order_by(Search.started_on, Search.id)
+        .order_by(*rules.waiting_order_sql())
         .limit(MAX_THERAPISTS)
     ).all()
     return [
@@ -264,5 +266,5 @@ def find_patients(session: Session, actor: Actor, query: str, *, limit: int = 50
     elif q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(func.lower(Patient.last_name).like(like), func.lower(Patient.first_name).like(like)))
-    rows = session.execute(stmt.order_by(Search.started_on, Patient.id).limit(limit)).all()
+    rows = session.execute(stmt.order_by(*rules.waiting_order_sql()).limit(limit)).all()
     return [PatientChoice(r[0], f"{r[1]} {r[2]} (Nr. {r[0]}, PLZ {r[3] or '–'})") for r in rows]

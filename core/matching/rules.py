@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
+from core.platform.models import Search
+from core.platform.dates import age_on  # noqa: F401 - one home, re-used by the rules
+from core.registry.cooling import cooling_until, is_cooling, later_cooling  # noqa: F401 - one home
 from core.platform.formatting import BERLIN, format_date, format_km, format_number
 from core.platform.vocab import Gender, GenderPreference, Outcome, ResponseType, SearchStatus, TherapistStatus
 
@@ -110,16 +113,6 @@ class TherapistState:
 # --------------------------------------------------------------------------- small helpers
 
 
-def age_on(birth_date: Optional[date], today: date) -> Optional[int]:
-    """Whole years on `today` (a birthday on 29 Feb counts on 1 Mar in other years)."""
-    if birth_date is None:
-        return None
-    years = today.year - birth_date.year
-    if (today.month, today.day) < (birth_date.month, birth_date.day):
-        years -= 1
-    return years
-
-
 def effective_max_km(max_distance_km: Optional[int], default_km: int) -> int:
     return int(max_distance_km) if max_distance_km else int(default_km)
 
@@ -145,7 +138,7 @@ def rule_therapist_active(status: TherapistStatus) -> Optional[str]:
 
 def rule_cooling(next_contact_at: Optional[date], today: date) -> Optional[str]:
     """Cooling: no new inquiry before next_contact_at (a date ≤ today has passed)."""
-    if next_contact_at is None or next_contact_at <= today:
+    if not is_cooling(next_contact_at, today):
         return None
     return f"Abkühlungsphase: Die Therapeut:in darf erst ab {format_date(next_contact_at)} wieder angefragt werden."
 
@@ -394,6 +387,11 @@ def waiting_order_key(started_on: date, search_id: int) -> tuple[int, int]:
     return (started_on.toordinal(), search_id)
 
 
+def waiting_order_sql() -> tuple:
+    """SQL twin of `waiting_order_key`: the ORDER BY every query of waiting searches uses."""
+    return (Search.started_on.asc(), Search.id.asc())
+
+
 # --------------------------------------------------------------------------- contactable order and practices
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
@@ -488,15 +486,6 @@ def response_type(outcomes: Iterable[Outcome]) -> ResponseType:
     if any(o in REJECTIONS for o in values):
         return ResponseType.all_rejected
     return ResponseType.no_response
-
-
-def cooling_until(answer_day: date, weeks: int) -> date:
-    return answer_day + timedelta(weeks=weeks)
-
-
-def later_cooling(current: Optional[date], new: date) -> date:
-    """Cooling never gets shorter by a new answer."""
-    return new if current is None or new > current else current
 
 
 def expiry_cutoff(now: datetime, expiry_days: int) -> datetime:

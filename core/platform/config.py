@@ -1,6 +1,6 @@
 """One Settings object, read from the environment and an optional `.env` file.
 
-Every parameter of DESIGN §6 plus the technical settings (database, SMTP, geocoder,
+Every parameter of docs/architecture.md ("Parameters") plus the technical settings (database, SMTP, geocoder,
 imports, secrets). Values are validated once; a bad value raises `SettingsError` whose
 message names the setting, and `load_or_exit()` turns that into one line on stderr and
 exit code 2 (never a traceback).
@@ -81,7 +81,7 @@ def _str(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    # Domain parameters (DESIGN §6)
+    # Domain parameters (docs/architecture.md, "Parameters")
     MAX_INQUIRY_SIZE: int = 6
     PLZ_PREFIX_DIGITS: int = 2
     DEFAULT_MAX_DISTANCE_KM: int = 25
@@ -135,6 +135,8 @@ class Settings:
     # Imports
     IMPORT_FOLDER: str = "var/imports"
     ARZTSUCHE_LIVE: bool = False
+    # Privacy: anonymise patients this many days after their search ended (0: never automatically)
+    PATIENT_RETENTION_DAYS: int = 730
     # Job runner
     HEARTBEAT_SECONDS: int = 30
     JOB_LOCK_PATH: str = "var/jobs.lock"
@@ -195,6 +197,7 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
     "IMPORT_FOLDER": _str,
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
+    "PATIENT_RETENTION_DAYS": _int("PATIENT_RETENTION_DAYS", 0, 36500),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,
 }

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.platform.config import PROJECT_ROOT, get_settings
 
 _engines: dict[str, Engine] = {}
+READ_ONLY_OPTION = "tp_read_only"  # execution option read_session sets on its connection
 _lock = threading.Lock()
 
 
@@ -62,8 +63,13 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
-            # IMMEDIATE takes the write lock at the start: no "database is locked" upgrade races.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers: IMMEDIATE takes the write lock at the start, so there are no "database is
+            # locked" upgrade races. Readers (read_session): a deferred BEGIN, which in WAL mode
+            # reads a snapshot without waiting for a writer (the job runner's long batches).
+            if conn.get_execution_options().get(READ_ONLY_OPTION):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -111,9 +117,11 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
 @contextmanager
 def read_session(engine: Engine | None = None) -> Iterator[Session]:
     """A session for queries only; never commits. Loaded objects stay readable after the
-    block (close() detaches them without expiring their attributes)."""
+    block (close() detaches them without expiring their attributes). On SQLite its
+    transaction is deferred, so a reader never queues behind a writer."""
     session = session_factory(engine)()
     try:
+        session.connection(execution_options={READ_ONLY_OPTION: True})
         yield session
     finally:
         session.close()

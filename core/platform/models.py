@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed ORM models for every entity of DESIGN §4.
+"""SQLAlchemy 2 typed ORM models for every entity of the domain (docs/architecture.md, "Domain model").
 
 The schema itself is created only by Alembic migrations (migrations/); tests check that
 these models and the migrations agree. Enum values are English snake_case (core.vocab);
@@ -221,8 +221,18 @@ class Patient(TimestampMixin, Base):
     consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     last_contact_on: Mapped[Optional[date]]
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    anonymised_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
 
     searches: Mapped[list["Search"]] = relationship(back_populates="patient", passive_deletes="all")
+
+
+# The method codes (Verfahren) and the Therapist columns that hold them: the one mapping.
+METHOD_COLUMNS: dict[str, str] = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
+
+
+def method_codes(row) -> tuple[str, ...]:
+    """The method codes a therapist (model or result row with the offers_* columns) offers."""
+    return tuple(code for code, column in METHOD_COLUMNS.items() if getattr(row, column))
 
 
 class Therapist(TimestampMixin, Base):
@@ -294,11 +304,7 @@ class Therapist(TimestampMixin, Base):
 
     @property
     def methods(self) -> set[str]:
-        return {
-            code
-            for code, on in (("VT", self.offers_vt), ("TP", self.offers_tp), ("AP", self.offers_ap), ("ST", self.offers_st))
-            if on
-        }
+        return set(method_codes(self))
 
     @property
     def full_name(self) -> str:

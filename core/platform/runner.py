@@ -63,6 +63,7 @@ JOB_TITLES: dict[str, str] = {
     "geocoding": "Geokodierung der Praxisadressen",
     "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
     "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
+    "privacy_retention": "Anonymisierung nach Ablauf der Aufbewahrungsfrist",
 }
 ORPHANED_RUN_ERROR = (
     "Lauf abgebrochen: Der Hintergrunddienst wurde beendet, bevor der Lauf fertig war."

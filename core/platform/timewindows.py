@@ -1,4 +1,4 @@
-"""Canonical weekly time windows (DESIGN §13): phone hours and patient availability.
+"""Canonical weekly time windows (docs/architecture.md, "Weekly time windows"): phone hours and patient availability.
 
 Normal form: ``Mo 09:00-12:00, 14:00-15:30; Mi 08:00-09:00; Fr 13:00-14:00``
 
@@ -12,7 +12,7 @@ unknown days, malformed times, end ≤ start and overlapping ranges with a Germa
 naming the problem. `format` always writes the normal form (days in week order, ranges
 sorted), so ``format(parse(text))`` is the canonical spelling of any accepted text.
 
-Contract (DESIGN §14): ``parse(text) -> list[TimeWindow]``, ``format(windows) -> str``.
+Contract (docs/architecture.md, "Contracts"): ``parse(text) -> list[TimeWindow]``, ``format(windows) -> str``.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def validate(windows: Iterable) -> Windows:
     return [TimeWindow(d, s, e) for d in sorted(by_day) for s, e in _check_overlaps(by_day[d], d)]
 
 
-def format(windows: Iterable) -> str:  # noqa: A001 - the contract name (DESIGN §14)
+def format(windows: Iterable) -> str:  # noqa: A001 - the contract name (docs/architecture.md)
     """The normal form: days in week order, ranges sorted, ``; `` and ``, `` separators."""
     by_day: dict[int, list[str]] = {}
     for w in validate(windows):

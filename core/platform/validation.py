@@ -19,6 +19,7 @@ from typing import Any, Callable, Container, Iterable, Mapping, Optional, TypeVa
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email as _validate_email
 
+from core.platform.dates import age_on
 from core.platform import timewindows
 from core.platform.vocab import SYMPTOMS, Labeled, Method
 
@@ -359,10 +360,6 @@ def validate_kvnr(value: Any, *, field: str = "insurance_number") -> Optional[st
 MIN_AGE, MAX_AGE = 14, 110
 
 
-def age_on(birth_date: date, today: date) -> int:
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
-
-
 def validate_birth_date(value: Any, *, today: date, field: str = "birth_date") -> Optional[date]:
     """Not in the future; age between 14 and 110 years."""
     born = parse_date(field, value)
@@ -491,13 +488,18 @@ def validate_age_range(age_min: Any, age_max: Any) -> tuple[Optional[int], Optio
 
 
 def validate_windows(value: Any, *, field: str) -> Optional[str]:
-    """Weekly windows in any accepted spelling → the normal form of DESIGN §13 (None when empty)."""
+    """Weekly windows in any accepted spelling → the normal form (docs/architecture.md, "Weekly time windows") (None when empty)."""
     if blank(value):
         return None
     try:
-        windows = timewindows.parse(str(value)) if isinstance(value, str) else timewindows.validate(value)
+        if isinstance(value, (list, tuple)):
+            windows = timewindows.validate(value)
+        else:
+            windows = timewindows.parse(str(value))
     except timewindows.TimeWindowError as exc:
         raise FieldError(field, f"{label(field)}: {exc.message}") from None
+    except (TypeError, ValueError):  # a list of something that isn't (day, start, end)
+        raise FieldError(field, f"{label(field)}: unbekanntes Format – erwartet z. B. „{timewindows.EXAMPLE}“.") from None
     return timewindows.format(windows) or None
 
 

@@ -335,7 +335,7 @@ LABELS: dict[type, dict] = {
     },
 }
 
-# Fixed symptom list (reference/upstream-domain.md §1.1), 30 values in 6 groups.
+# Fixed symptom list (docs/architecture.md, "Domain model"), 30 values in 6 groups.
 SYMPTOM_GROUPS: dict[str, list[str]] = {
     "Häufig": [
         "Depression / Niedergeschlagenheit",
@@ -394,8 +394,8 @@ PAGE_TITLES = {
     "map": "Karte",
     "imports": "Importe",
     "users": "Benutzer",
-    "settings": "Einstellungen",
     "audit": "Protokoll",
+    "privacy": "Datenschutz",
 }
 
 
@@ -475,6 +475,13 @@ AUDIT_ACTIONS: dict[str, str] = {
     "call.inquiry": "Anruf für Anfrage geplant",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
+    "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",
+    "patient.anonymise": "Patient:in: anonymisiert",
+    "read.patient": "Patient:in: Details angesehen",
+    "read.email": "E-Mail mit Patientendaten angesehen",
+    "read.reply": "Antwort einer Therapeut:in angesehen",
+    "read.export": "Patient:in: Daten exportiert",
+    "read.contact_log": "Patient:in: Kontaktprotokoll erstellt",
 }
 for _action, _label in HISTORY_ACTIONS.items():
     AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")

@@ -2,7 +2,7 @@
 
 - `;` separator, UTF-8 (a BOM is accepted and written, so Excel opens the file right),
   dates `TT.MM.JJJJ`, yes/no as `ja`/`nein`, lists separated by `|`, weekly windows in
-  the canonical form of DESIGN §13; headers are the German field names of the forms.
+  the canonical form (docs/architecture.md, "Weekly time windows"); headers are the German field names of the forms.
 - Import is two steps: `preview_import` checks every row with the same rules as the forms
   and lists every bad row with its reasons (plus duplicate warnings); `commit_import`
   checks again and inserts all rows in the caller's transaction, or nothing at all.

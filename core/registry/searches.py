@@ -1,4 +1,4 @@
-"""Platzsuche (search) lifecycle: the state machine of DESIGN §4 as a pure function, and
+"""Platzsuche (search) lifecycle: the state machine of a search as a pure function, and
 the services that start, pause, resume and cancel a patient's search.
 
 States: active → successful | paused | cancelled; paused → active | cancelled;

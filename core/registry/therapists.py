@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from core.platform import audit, events
 from core.platform import validation as v
-from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
+from core.registry.cooling import cooling_clause, is_cooling
+from core.platform.models import METHOD_COLUMNS, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.registry.exclusions import exclusions_for_therapist
 from core.registry.patient_detail import HistoryItem, audit_items
 from core.registry.patients import DuplicateMatch, DuplicateWarning, PlzTable, _contains_ci, _fold, _PlusOne
@@ -26,7 +27,6 @@ from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Gender, GenderPreference, Method, Outcome, Salutation, TherapistStatus
 from core.geo.geocoding import request_geocoding
 
-METHOD_COLUMNS = {"VT": "offers_vt", "TP": "offers_tp", "AP": "offers_ap", "ST": "offers_st"}
 
 FIELDS: tuple[str, ...] = (
     "salutation", "title", "first_name", "last_name", "gender",
@@ -408,7 +408,7 @@ def _filtered(session: Session, flt: TherapistFilter, today: date) -> Select:
     if flt.knows_us is not None:
         stmt = stmt.where(Therapist.knows_us.is_(flt.knows_us))
     if flt.in_cooling is not None:
-        cooling = Therapist.next_contact_at > today
+        cooling = cooling_clause(today)
         stmt = stmt.where(cooling if flt.in_cooling else or_(Therapist.next_contact_at.is_(None), ~cooling))
     if flt.has_email is not None:
         has = (Therapist.email.is_not(None)) & (Therapist.email != "")
@@ -466,7 +466,7 @@ def list_therapists(
                 potentially_available=r.potentially_available,
                 knows_us=r.knows_us,
                 next_contact_at=r.next_contact_at,
-                in_cooling=r.next_contact_at is not None and r.next_contact_at > today,
+                in_cooling=is_cooling(r.next_contact_at, today),
                 has_email=bool(r.email),
                 has_phone_hours=bool(r.phone_hours),
                 email=r.email if show else None,
@@ -549,7 +549,7 @@ def get_therapist(session: Session, actor: Actor, therapist_id: int, *, today: d
         status=t.status,
         status_reason=t.status_reason,
         status_changed_on=t.status_changed_on,
-        in_cooling=t.next_contact_at is not None and t.next_contact_at > today,
+        in_cooling=is_cooling(t.next_contact_at, today),
         coordinates_source=t.coordinates_source,
         has_coordinates=t.lat is not None and t.lon is not None,
         external_id=t.external_id,

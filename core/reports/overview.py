@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.registry.cooling import cooling_clause
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
@@ -61,7 +62,7 @@ def overview(session: Session, actor: Actor, *, today: date, now: datetime) -> O
         therapists_cooling=_count(
             session,
             select(func.count()).select_from(Therapist).where(
-                Therapist.status == TherapistStatus.active, Therapist.next_contact_at > today
+                Therapist.status == TherapistStatus.active, cooling_clause(today)
             ),
         ),
         therapists_blocked=_count(

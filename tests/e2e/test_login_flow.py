@@ -23,14 +23,10 @@ def test_login_survives_reload_and_logout_ends_it(server, page):
     wait_for_app(page)
     page.get_by_label("Benutzername").wait_for()
     screenshot(page, "login_form")
-    _login(page, Role.coordinator)
+    # the cookie is set by the hand-off route: wait for its answer, not for a fixed time
+    with page.expect_response(lambda r: "/_app/session" in r.url and r.ok, timeout=30_000):
+        _login(page, Role.coordinator)
     page.get_by_role("heading", name="Übersicht").wait_for()
-    # the cookie is set by the hand-off route; wait until the browser has it
-    page.wait_for_function("() => true")
-    for _ in range(50):
-        if any(c["name"] == "tp_session" for c in page.context.cookies()):
-            break
-        page.wait_for_timeout(100)
     cookie = next(c for c in page.context.cookies() if c["name"] == "tp_session")
     assert cookie["httpOnly"] is True
     screenshot(page, "home_after_login")
@@ -56,6 +52,6 @@ def test_viewer_cannot_open_admin_page_by_url(server, page):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/benutzer")
     wait_for_app(page)
-    page.wait_for_timeout(500)
+    page.get_by_role("heading", name="Übersicht").or_(page.get_by_label("Benutzername")).first.wait_for()
     assert page.get_by_role("heading", name="Benutzer").count() == 0
     assert page.get_by_role("heading", name="Übersicht").count() == 1 or page.get_by_label("Benutzername").count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import re
 
 import pytest
@@ -31,17 +32,24 @@ def test_map_screenshot_offline_is_not_blank(server, page):
     wait_for_app(page)
     canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first
     canvas.wait_for(state="visible", timeout=30_000)
-    page.wait_for_timeout(1500)  # deck.gl draws on the next animation frames
     ARTIFACTS.mkdir(exist_ok=True)
-    png = canvas.screenshot(path=str(ARTIFACTS / "map_patient.png"))
+    # deck.gl draws on the next animation frames: wait until the canvas shows the layers
+    def drawn(img) -> bool:
+        pixels = {img.getpixel((x, y)) for x in range(0, img.width, 2) for y in range(0, img.height, 2)}
+        green = any(abs(r - 34) < 30 and abs(g - 139) < 30 and abs(b - 34) < 30 for r, g, b in pixels)
+        red = any(r > 170 and g < 70 and b < 70 for r, g, b in pixels)
+        return green and red  # the contactable green and the red max-distance ring
+
+    deadline = time.monotonic() + 30
+    while True:
+        png = canvas.screenshot(path=str(ARTIFACTS / "map_patient.png"))
+        img = Image.open(io.BytesIO(png)).convert("RGB")
+        if drawn(img) or time.monotonic() > deadline:
+            break
     page.screenshot(path=str(ARTIFACTS / "map_page.png"), full_page=True)
-    img = Image.open(io.BytesIO(png)).convert("RGB")
     colours = img.getcolors(maxcolors=1_000_000) or []
     assert len(colours) > 5, "map canvas is blank"
-    # the contactable green and the red max-distance ring are drawn somewhere
-    pixels = {img.getpixel((x, y)) for x in range(0, img.width, 2) for y in range(0, img.height, 2)}
-    assert any(abs(r - 34) < 30 and abs(g - 139) < 30 and abs(b - 34) < 30 for r, g, b in pixels)
-    assert any(r > 170 and g < 70 and b < 70 for r, g, b in pixels)
+    assert drawn(img), "the contactable therapist (green) and the distance ring (red) are not drawn"
 
 
 def test_map_card_creates_inquiry(server, page):

@@ -21,7 +21,7 @@ from core.inquiries import loading as inquiry_loading
 from core.platform.db import make_engine, unit_of_work
 from core.platform.models import Inquiry, InquiryPatient, Search
 from core.platform.vocab import InquiryStatus, Outcome
-from tests.integration.test_matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist, open_inquiry
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist, open_inquiry
 
 WAIT_S = 30  # upper bound for a thread to reach a state; never a fixed sleep
 

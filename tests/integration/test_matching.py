@@ -18,7 +18,7 @@ from core.matching import regions
 from core.platform.models import PatientExclusion, SearchExclusion
 from core.platform.permissions import PermissionDenied
 from core.platform.vocab import Outcome
-from tests.integration.test_matching_fixtures import (
+from tests.support.matching_fixtures import (
     BASE,
     COORD,
     SETTINGS,

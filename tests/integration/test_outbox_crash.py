@@ -21,7 +21,7 @@ from core.platform.db import make_engine, read_session, unit_of_work
 from core.platform.models import OutboxEmail, Patient
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, Role
-from tests.integration.test_outbox_support import SinkHandler, SmtpSink, settings_for
+from tests.support.outbox_fixtures import SinkHandler, SmtpSink, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)

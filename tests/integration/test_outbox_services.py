@@ -21,7 +21,7 @@ from core.platform.models import AuditEntry, OutboxEmail, PhoneCall, Therapist
 from core.mail.rules import OutboxError
 from core.platform.permissions import Actor, PermissionDenied
 from core.platform.vocab import CallPurpose, EmailState, InquiryChannel, InquiryStatus, Outcome, Role
-from tests.integration.test_outbox_support import (
+from tests.support.outbox_fixtures import (
     make_inquiry,
     make_patient,
     make_search,

@@ -24,7 +24,7 @@ from core.adapters.smtp import SendError
 from core.platform.models import Inquiry, OutboxEmail
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InquiryStatus, Outcome, Role
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist, settings_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
 START = datetime(2026, 1, 5, 7, 0, tzinfo=timezone.utc)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from core.platform.models import InquiryPatient
 from core.reports.overview import overview
-from tests.integration.test_matching_fixtures import COORD, NOW, TODAY, make_search, make_therapist, open_inquiry
+from tests.support.matching_fixtures import COORD, NOW, TODAY, make_search, make_therapist, open_inquiry
 
 
 def test_overview_counts(db_session):

@@ -21,7 +21,7 @@ from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryOrigin, InquiryStatus
 from jobs import matching_jobs
 from jobs.spec import JobContext
-from tests.integration.test_matching_fixtures import (
+from tests.support.matching_fixtures import (
     COORD,
     NOW,
     SETTINGS,

@@ -170,7 +170,7 @@ def test_pause_and_cancel_withdraw_the_search_from_open_inquiries(db_session):
     inquiry (dropped; the inquiry is cancelled when nobody is left)."""
     from core.platform.models import Inquiry
     from core.platform.vocab import InquiryStatus
-    from tests.integration.test_matching_fixtures import make_search, make_therapist, open_inquiry
+    from tests.support.matching_fixtures import make_search, make_therapist, open_inquiry
 
     paused, other = make_search(db_session), make_search(db_session)
     sent = open_inquiry(db_session, make_therapist(db_session).id, [paused.id, other.id], status="sent")

@@ -22,7 +22,7 @@ from core.adapters.smtp import SendError, SmtpSender, make_sender
 from core.platform.models import OutboxEmail
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InquiryStatus, Role
-from tests.integration.test_outbox_support import (
+from tests.support.outbox_fixtures import (
     SinkHandler,
     SmtpSink,
     free_port,

@@ -271,7 +271,7 @@ def test_history_inquiries_emails_calls_audit(db_session):
 
 
 def test_blocking_cancels_unsent_inquiries_but_keeps_sent_ones(db_session):
-    from tests.integration.test_matching_fixtures import make_search, make_therapist, open_inquiry
+    from tests.support.matching_fixtures import make_search, make_therapist, open_inquiry
 
     t = make_therapist(db_session)
     draft = open_inquiry(db_session, t.id, [make_search(db_session).id], status="draft")

@@ -4,13 +4,14 @@ login through the real login form."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from core.platform import users
 from core.platform.db import get_engine, unit_of_work
-from core.platform.permissions import SYSTEM
+from core.platform.models import User
 from core.platform.vocab import Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,15 +27,26 @@ ACCOUNTS = {
 PAGES_BY_ROLE = {
     Role.viewer: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
     Role.coordinator: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
-    Role.admin: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py"],
+    Role.admin: ["pages/home.py", "pages/matching.py", "pages/outbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py", "pages/privacy.py"],
 }
 
 
+@lru_cache(maxsize=None)
+def _password_hash(password: str) -> str:
+    """argon2 is slow on purpose: hash each test password once per test session."""
+    return users.hash_password(password)
+
+
 def create_accounts(url: str) -> None:
+    """One account per role, inserted with pre-computed hashes (the login form still
+    verifies them the real way)."""
     now = datetime.now(timezone.utc)
     with unit_of_work(get_engine(url)) as s:
         for role, (name, password) in ACCOUNTS.items():
-            users.create_user(s, SYSTEM, username=name, display_name=f"Test {role.label}", role=role, password=password, now=now)
+            s.add(User(
+                username=name, display_name=f"Test {role.label}", role=role, password_hash=_password_hash(password),
+                active=True, must_change_password=False, created_at=now, updated_at=now,
+            ))
 
 
 def new_app(timeout: float = 30) -> AppTest:

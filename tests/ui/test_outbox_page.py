@@ -18,7 +18,7 @@ from core.platform.db import get_engine, read_session, unit_of_work
 from core.platform.models import OutboxEmail
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, Role
-from tests.integration.test_outbox_support import make_inquiry, make_patient, make_therapist
+from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist
 from tests.support.apptest import login, texts
 
 COORD = Actor(user_id=None, username="seed", role=Role.coordinator)

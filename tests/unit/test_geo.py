@@ -64,7 +64,7 @@ def test_distance_nan_stays_nan():
 # --------------------------------------------------------------------------- one-to-many
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(points, st.lists(points, min_size=0, max_size=40))
 def test_vectorised_equals_scalar(origin, others):
     lat = [p[0] for p in others]
@@ -103,7 +103,7 @@ def _destination(origin, distance_km, bearing_deg):
     return math.degrees(lat2), lon2
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(
     st.tuples(st.floats(min_value=-89.9, max_value=89.9), lons),
     st.floats(min_value=0, max_value=3000),
@@ -117,7 +117,7 @@ def test_bbox_contains_every_point_within_radius(center, radius, fraction, beari
     assert box.contains(point), (box, point)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(st.tuples(st.floats(min_value=47, max_value=55.1), st.floats(min_value=5.8, max_value=15.1)), st.floats(1, 200))
 def test_bbox_is_tight_in_germany(center, radius):
     box = geo.bounding_box(center, radius)

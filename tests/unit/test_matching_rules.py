@@ -186,7 +186,7 @@ ages = st.one_of(st.none(), st.integers(0, 99))
 bounds = st.one_of(st.none(), st.integers(0, 99))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(
     d=st.one_of(st.none(), st.floats(0, 60)), max_km=st.integers(1, 50), pg=genders, pp=prefs, pm=methods,
     og=st.one_of(st.none(), st.booleans()), age=ages, tg=genders, tp=prefs, tm=methods, ind=st.booleans(),
@@ -219,7 +219,7 @@ def test_profile_mask_equals_scalar_rules(d, max_km, pg, pp, pm, og, age, tg, tp
 # --------------------------------------------------------------------------- proposal
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(ids=st.lists(st.integers(1, 50), max_size=40), size=st.integers(1, 10))
 def test_take_proposal_never_exceeds_size_nor_duplicates(ids, size):
     out = matching_rules.take_proposal(ids, size)
@@ -325,7 +325,7 @@ def plan_inputs(draw):
     return searches, candidates, draw(st.integers(1, 6))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 @given(plan_inputs())
 def test_plan_respects_caps_and_candidates(data):
     searches, candidates, max_size = data

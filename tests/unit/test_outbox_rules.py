@@ -89,7 +89,7 @@ def test_earliest_send_time_fits_gaps_and_skips_conflicts():
     offsets=st.lists(st.integers(min_value=-7 * 24, max_value=60 * 24), max_size=8),
     interval=st.integers(min_value=1, max_value=14),
 )
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)  # examples per the hypothesis profile (tests/conftest.py)
 def test_earliest_send_time_keeps_the_interval_to_every_other_mail(offsets, interval):
     occupied = [NOW + timedelta(hours=h) for h in offsets]
     t = earliest_send_time(NOW, occupied, interval)
