@@ -21,7 +21,7 @@ from core.platform.logs import scrub
 from core.platform.models import Patient, User
 from core.platform.permissions import SYSTEM, Actor
 from core.platform.vocab import Role
-from tests.integration.test_outbox_support import make_patient, settings_for
+from tests.support.outbox_fixtures import make_patient, settings_for
 from tests.support.log_privacy import LogPrivacyCollector
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)

@@ -3,8 +3,8 @@
 Replaces the per-account lockout (anyone could lock any account with five anonymous tries)
 by growing waits per typed name and source; see core/platform/auth.py.
 
-Revision ID: 0006
-Revises: 0002
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 21:00:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0002"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
