@@ -27,7 +27,7 @@ MIN_NEEDLE = 6  # shorter strings ("Anna") would match ordinary words
 @dataclass
 class LogPrivacyCollector:
     needles: set[str] = field(default_factory=set)
-    lines: list[tuple[str, str]] = field(default_factory=list)  # (where, text)
+    lines: dict[str, str] = field(default_factory=dict)  # text -> where (each distinct text once)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     installed: bool = False
 
@@ -58,7 +58,7 @@ class LogPrivacyCollector:
         elif record.exc_info and record.exc_info[0] is not None:
             text += "\n" + logging.Formatter().formatException(record.exc_info)
         with self._lock:
-            self.lines.append((record.name, text))
+            self.lines.setdefault(text[:20_000], record.name)
 
     def install(self) -> None:
         if self.installed:
@@ -79,14 +79,18 @@ class LogPrivacyCollector:
 
     def add_external(self, where: str, text: str) -> None:
         with self._lock:
-            self.lines.extend((where, line) for line in text.splitlines())
+            for line in text.splitlines():
+                self.lines.setdefault(line, where)
 
     # ------------------------------------------------------------------ the check
 
     def violations(self, needles: set[str] | None = None, lines=None) -> list[str]:
         needles = {n.lower() for n in (needles if needles is not None else self.needles)}
         found = []
-        for where, text in (lines if lines is not None else list(self.lines)):
+        if lines is None:
+            with self._lock:
+                lines = [(where, text) for text, where in self.lines.items()]
+        for where, text in lines:
             low = text.lower()
             for needle in needles:
                 if needle in low:
