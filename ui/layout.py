@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import streamlit as st
+from sqlalchemy import exc as sa_exc
 
 from core.platform.permissions import PermissionDenied
 from core.platform.validation import ValidationErrors
@@ -30,8 +31,22 @@ def badge_md(state: Labeled) -> str:
     return f":{state.color}-badge[{state.label}]"
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """The database is down or the connection broke (a restart, a network blip)."""
+    return isinstance(exc, sa_exc.OperationalError) or (
+        isinstance(exc, sa_exc.DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+    )
+
+
 def unexpected_error(exc: BaseException) -> None:
     ref = uuid.uuid4().hex[:8].upper()
+    if database_unreachable(exc):
+        log.warning("Datenbank nicht erreichbar, Referenz %s: %s", ref, type(exc).__name__)
+        st.error(
+            "Die Datenbank ist gerade nicht erreichbar. Ihre Eingaben sind nicht verloren – bitte in einem "
+            f"Moment noch einmal versuchen. (Referenz **{ref}**)"
+        )
+        return
     log.error("Unerwarteter Fehler, Referenz %s", ref, exc_info=exc)
     st.error(
         f"Es ist ein unerwarteter Fehler aufgetreten. Bitte versuchen Sie es erneut; "

@@ -14,7 +14,7 @@ from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
 from core.platform.formatting import format_date
-from core.platform.models import Inquiry, InquiryPatient, Patient, Search, SearchExclusion, Therapist
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, SearchExclusion, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.lifecycle import _cancel, _mail_in_flight, close_consequences
@@ -82,8 +82,11 @@ def withdraw_search(
             inquiry.updated_at = now
             how = "dropped"
             if not inquiry.patients:
-                if inquiry.origin == InquiryOrigin.nightly and inquiry.status == InquiryStatus.draft:
-                    session.delete(inquiry)
+                if (
+                    inquiry.origin == InquiryOrigin.nightly and inquiry.status == InquiryStatus.draft
+                    and not _has_mails(session, inquiry.id)
+                ):
+                    session.delete(inquiry)  # an untouched suggestion of the night leaves no trace
                 else:
                     _cancel(session, actor, inquiry, now=now, reason="Keine Patient:in mehr in der Anfrage")
                 how = "cancelled"
@@ -103,6 +106,11 @@ def withdraw_search(
         )
         out.append(Withdrawal(inquiry_id, how))
     return out
+
+
+def _has_mails(session: Session, inquiry_id: int) -> bool:
+    """A rendered mail (even a cancelled draft) keeps its inquiry: it is cancelled, not deleted."""
+    return session.scalar(select(OutboxEmail.id).where(OutboxEmail.inquiry_id == inquiry_id).limit(1)) is not None
 
 
 # =========================================================================== answers

@@ -357,6 +357,7 @@ def approve_many(
     session: Session, actor: Actor, email_ids: Sequence[int], now: datetime, *, settings: Optional[Settings] = None
 ) -> int:
     """Approve several drafts in one transaction (all or none)."""
+    actor.require(Permission.edit)
     for email_id in email_ids:
         approve(session, actor, email_id, now, settings=settings)
     return len(email_ids)

@@ -20,7 +20,7 @@ from core.mail import delivery as mail_delivery
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, SearchExclusion, Therapist
 from core.platform.permissions import PermissionDenied
 from core.platform.vocab import CallState, EmailState, InquiryChannel, InquiryStatus, Outcome, PatientStatus, ResponseType, SearchStatus
-from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north
+from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, VIEWER, make_search, make_therapist, north, open_inquiry
 
 A, RC, RU, RO, NR = (Outcome.accepted, Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other,
                      Outcome.no_response)
@@ -441,3 +441,25 @@ def test_full_flow_create_send_answer_conflict_withdrawal_success(db_session):
     actions = set(s.scalars(select(AuditEntry.action)))
     assert {"inquiry.create", "inquiry.send", "inquiry.answer", "inquiry.withdraw", "inquiry.conflict",
             "inquiry.resolve_conflict", "search.placed", "search.exclude", "search.success_confirmed"} <= actions
+
+
+def test_a_nightly_draft_with_a_rendered_mail_is_cancelled_not_deleted_when_its_last_patient_leaves(db_session):
+    """Found by bench/load.py: withdrawing the only patient of a nightly draft whose mail had
+    been rendered deleted the inquiry under its mail (foreign-key violation, answer lost)."""
+    from core.platform.models import OutboxEmail
+    from core.registry import searches as registry_searches
+
+    t = make_therapist(db_session)
+    s = make_search(db_session)
+    inquiry = open_inquiry(db_session, t.id, [s.id], status="draft", origin="nightly")
+    db_session.add(OutboxEmail(
+        therapist_id=t.id, inquiry_id=inquiry.id, to_address="praxis@example.org", to_name="Praxis", subject="Anfrage",
+        body_html="<p>x</p>", body_text="x", template="therapist_inquiry", state="draft",
+    ))
+    db_session.flush()
+    registry_searches.pause_search(db_session, COORD, s.id, today=TODAY, now=NOW)
+    db_session.flush()
+    db_session.refresh(inquiry)
+    assert inquiry.status == InquiryStatus.cancelled
+    mail = db_session.scalars(select(OutboxEmail).where(OutboxEmail.inquiry_id == inquiry.id)).one()
+    assert mail.state == EmailState.cancelled
