@@ -55,10 +55,13 @@ if selected_rows:
             + ". Die Wartezeit gilt nur für die Quelle der Fehlversuche; die Person selbst kann sich von ihrem Gerät anmelden."
         )
         if st.button("Sperre aufheben", key=f"unlock_{u.id}", icon=":material/lock_open:"):
-            with unit_of_work() as s:
-                auth.unlock_account(s, context.settings(), actor, u.id, now=context.now())
-            st.session_state["users_toast"] = f"Sperre für {u.username} aufgehoben."
-            st.rerun()
+            try:
+                with unit_of_work() as s:
+                    auth.unlock_account(s, context.settings(), actor, u.id, now=context.now())
+                st.session_state["users_toast"] = f"Sperre für {u.username} aufgehoben."
+                st.rerun()
+            except users.UserError as exc:
+                st.error(str(exc))
     with col_role:
         with st.form(f"role_{u.id}"):
             new_role = st.selectbox(

@@ -158,7 +158,7 @@ def unlock_account(session: Session, settings: Settings, actor: Actor, user_id: 
     actor.require(Permission.manage_users)
     user = session.get(User, user_id, with_for_update=True)
     if user is None:
-        raise PermissionDenied("Benutzer nicht gefunden.")
+        raise users.UserError("user", "Benutzer nicht gefunden.")
     lifted = lift_throttles(session, settings, user.username)
     user.failed_logins = 0
     user.locked_until = None
