@@ -9,7 +9,7 @@ from typing import Optional
 import streamlit as st
 
 from core.platform import auth
-from core.platform.db import unit_of_work
+from core.platform.db import read_session, unit_of_work
 from core.platform.permissions import Actor
 from ui import context
 
@@ -29,8 +29,13 @@ def current_actor() -> Optional[Actor]:
     timeout apply to this tab at once, never the role cached at login."""
     session_id: Optional[int] = st.session_state.get(_SESSION_ID)
     if session_id is not None:
-        with unit_of_work() as s:
-            actor = auth.session_actor(s, context.settings(), session_id, now=context.now())
+        settings, now = context.settings(), context.now()
+        with read_session() as s:
+            check = auth.check_session(s, settings, session_id, now=now)
+        actor = check.actor
+        if check.needs_write:  # at most once a minute: last seen, or the idle timeout ends it
+            with unit_of_work() as s:
+                actor = auth.session_actor(s, settings, session_id, now=now)
         if actor is None:
             _forget()
             st.session_state[_CLEAR_COOKIE] = True

@@ -276,21 +276,45 @@ def _idle_limit(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.SESSION_IDLE_MINUTES)
 
 
+def _row_state(session: Session, settings: Settings, row: Optional[LoginSession], *, now: datetime) -> tuple[Optional[User], str]:
+    """(user, what to write) for a session row, reading only: write is "" (nothing),
+    "touch" (last_seen_at is a minute old) or "idle" (to be revoked)."""
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None, ""
+    if row.last_seen_at is not None and row.last_seen_at + _idle_limit(settings) <= now:
+        return None, "idle"
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None, ""
+    if row.last_seen_at is None or (now - row.last_seen_at).total_seconds() >= TOUCH_SECONDS:
+        return user, "touch"
+    return user, ""
+
+
 def _live_row(session: Session, settings: Settings, row: Optional[LoginSession], *, now: datetime) -> Optional[User]:
     """The user of a session row that is still good (not revoked, not expired, not idle,
     user active); an idle row is revoked on the way. Touches last_seen_at (at most once a minute)."""
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    if row.last_seen_at is not None and row.last_seen_at + _idle_limit(settings) <= now:
+    user, write = _row_state(session, settings, row, now=now)
+    if write == "idle":
         row.revoked_at = now
         row.revoke_reason = "idle"
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    if row.last_seen_at is None or (now - row.last_seen_at).total_seconds() >= TOUCH_SECONDS:
+    elif write == "touch":
         row.last_seen_at = now
     return user
+
+
+@dataclass(frozen=True)
+class SessionCheck:
+    actor: Optional[Actor]
+    needs_write: bool  # call session_actor in a unit of work (touch or idle revoke)
+
+
+def check_session(session: Session, settings: Settings, session_id: int, *, now: datetime) -> SessionCheck:
+    """Read-only twin of `session_actor` for every click: the current actor, and whether a
+    write is due (last_seen_at a minute old, or the idle timeout passed). Dashboard reads
+    stay deferred on SQLite; the write happens at most once a minute per tab."""
+    user, write = _row_state(session, settings, session.get(LoginSession, session_id), now=now)
+    return SessionCheck(actor_for(user) if user is not None else None, bool(write))
 
 
 def resolve_token(session: Session, settings: Settings, token: str, *, now: datetime) -> Optional[tuple[Actor, int]]:

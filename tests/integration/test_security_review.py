@@ -310,3 +310,16 @@ def test_p12_viewers_see_the_delivery_warning_without_the_address(db_session, no
     assert seen.attention_reason.startswith("E-Mail nicht zugestellt: 550")
     full = inquiry_views.inquiry_detail(db_session, coord, inquiry.id, today=now.date(), now=now)
     assert full.attention_reason == reason
+
+
+def test_p1_the_per_click_check_reads_only_and_asks_for_a_write_once_a_minute(db_session, now):
+    u = make_user(db_session, now)
+    sid, _ = login_session(db_session, u, now)
+    db_session.flush()
+    fresh = auth.check_session(db_session, SETTINGS, sid, now=now + timedelta(seconds=10))
+    assert fresh.actor.role == Role.coordinator and not fresh.needs_write
+    assert not db_session.dirty
+    due = auth.check_session(db_session, SETTINGS, sid, now=now + timedelta(minutes=2))
+    assert due.actor is not None and due.needs_write and not db_session.dirty
+    idle = auth.check_session(db_session, SETTINGS, sid, now=now + timedelta(minutes=SETTINGS.SESSION_IDLE_MINUTES + 1))
+    assert idle.actor is None and idle.needs_write
