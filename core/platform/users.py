@@ -106,8 +106,9 @@ def password_problem(password: str, *, username: str = "") -> Optional[str]:
     if low in COMMON_PASSWORDS or stem in COMMON_PASSWORDS or core_ in COMMON_PASSWORDS or _is_sequence(re.sub(r"\W", "", low) or low):
         return "Passwort: zu verbreitet, es steht in jeder Liste häufiger Passwörter. Bitte ein anderes wählen."
     name = (username or "").strip().lower()
-    if name and len(name) >= 3 and name in low:
-        return "Passwort: darf den Benutzernamen nicht enthalten."
+    rest = low.replace(name, "") if name and len(name) >= 3 else low
+    if rest != low and len(re.sub(r"[\d\W_]", "", rest)) < 4:
+        return "Passwort: besteht fast nur aus dem Benutzernamen. Bitte ein anderes wählen."
     return None
 
 
