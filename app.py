@@ -53,8 +53,10 @@ if must_change:
     st.stop()
 
 work = [st.Page("pages/home.py", title=PAGE_TITLES["home"], icon=":material/dashboard:", url_path="uebersicht", default=True)]
+work.append(st.Page("pages/calls.py", title=PAGE_TITLES["calls"], icon=":material/call:", url_path="anrufliste"))
 work.append(st.Page("pages/matching.py", title=PAGE_TITLES["matching"], icon=":material/handshake:", url_path="vermittlung"))
 work.append(st.Page("pages/outbox.py", title=PAGE_TITLES["outbox"], icon=":material/outbox:", url_path="postausgang"))
+work.append(st.Page("pages/inbox.py", title=PAGE_TITLES["inbox"], icon=":material/inbox:", url_path="posteingang"))
 master_data = [
     st.Page("pages/patients.py", title=PAGE_TITLES["patients"], icon=":material/personal_injury:", url_path="patienten"),
     st.Page("pages/therapists.py", title=PAGE_TITLES["therapists"], icon=":material/psychology:", url_path="therapeuten"),

@@ -7,6 +7,7 @@ raises (core.platform.events.BusNotWired), so no consequence is ever skipped sil
 
 from __future__ import annotations
 
+from core.calls import handlers as call_handlers
 from core.inquiries import handlers as inquiry_handlers
 from core.mail import handlers as mail_handlers
 from core.platform import events, lengths, logs
@@ -19,4 +20,5 @@ def bootstrap() -> None:
         return
     mail_handlers.register()
     inquiry_handlers.register()
+    call_handlers.register()
     events.mark_wired()

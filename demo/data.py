@@ -59,7 +59,7 @@ from demo.cities import AREA_CODE_BY_PLZ, DEMO_CITIES, WEIGHT_BY_PLZ
 from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, Patient, PatientExclusion, PhoneCall, PlzCentroid, Search, SearchExclusion, Therapist, User, UTCDateTime
 from core.platform.permissions import SYSTEM
 from core.platform.validation import kvnr_check_digit
-from core.platform.vocab import SYMPTOM_GROUPS, SYMPTOMS, CallPurpose, CallState, CoordinatesSource, EmailState, Gender, GenderPreference, InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, PatientStatus, ResponseType, Role, Salutation, SearchStatus, TherapistStatus, Transport
+from core.platform.vocab import SYMPTOM_GROUPS, SYMPTOMS, CallPurpose, CallResult, CallState, CoordinatesSource, EmailState, Gender, GenderPreference, InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, PatientStatus, ResponseType, Role, Salutation, SearchStatus, TherapistStatus, Transport
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = timezone.utc
@@ -1275,6 +1275,8 @@ class _Generator:
                 "duration_minutes": 5 if therapist_id else 10,
                 "state": state,
                 "outcome": outcome,
+                "result": (None if not done else CallResult.voicemail if outcome == "Mailbox"
+                           else CallResult.reached if state == CallState.done else CallResult.not_reached),
                 "notes": None,
                 "attempt": attempt,
                 "previous_call_id": previous,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import traceback
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.platform.config import Settings
-from core.platform.db import unit_of_work
+from core.platform.db import RETRY_ATTEMPTS, RETRY_PAUSE_S, ConcurrentChange, unit_of_work
 from core.platform.logs import scrub
 from core.platform.runner import finish_job_run, start_job_run
 from jobs.spec import JobContext, JobSpec
@@ -101,7 +102,7 @@ def run_job(
         ctx = JobContext(now=started, runner_id=runner_id, settings=settings, session_scope=partial(unit_of_work, engine))
         t0 = time.monotonic()
         try:
-            summary = spec.func(ctx)
+            summary = _run_with_retries(spec, ctx)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, the scheduler goes on
             log.exception("Job %s fehlgeschlagen nach %.2f s", spec.id, time.monotonic() - t0)
             error = describe_exception(exc)
@@ -126,6 +127,22 @@ def _finish_or_remember(
             raise
         log.warning("Ende von Lauf %s nicht eintragbar, wird nachgetragen: %s", run_id, type(exc).__name__)
         tracker.remember(UnwrittenEnd(run_id, now, summary, error))
+
+
+def _run_with_retries(spec: JobSpec, ctx: JobContext, *, sleep: Callable[[float], None] = time.sleep):
+    """The job's units of work are plain `with` blocks; when one of them lost a race every
+    time (ConcurrentChange: deadlock or serialization failure), the whole job runs again
+    after a short jittered pause, as its next scheduled run would (jobs only pick up what is
+    still due, so a repeated run does no work twice)."""
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        try:
+            return spec.func(ctx)
+        except ConcurrentChange:
+            if attempt >= RETRY_ATTEMPTS:
+                raise
+            log.info("Job %s: gleichzeitige Änderung, Versuch %d wird wiederholt", spec.id, attempt)
+            sleep(RETRY_PAUSE_S * attempt * random.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def describe_exception(exc: BaseException) -> str:

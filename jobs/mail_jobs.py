@@ -1,5 +1,5 @@
-"""E-mail jobs: deliver the outbox, and follow up unanswered e-mail inquiries (thin calls
-into core.outbox).
+"""E-mail jobs: deliver the outbox (thin calls into core.mail). Follow-ups are in
+jobs/call_jobs.py.
 
 Environment (tests and development only, like JOBS_INTERVAL_SECONDS):
 OUTBOX_LEASE_SECONDS  how long a claimed mail belongs to this runner (default 300); after a
@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timedelta
 
 from core.mail import delivery
-from core.mail import follow_ups
 from core.mail import rules as mail_rules
 from core.adapters.smtp import make_sender
 from jobs.spec import JobContext
@@ -45,10 +44,4 @@ def deliver(ctx: JobContext) -> str:
         lease=lease(),
         max_batches=MAX_BATCHES_PER_RUN,
     )
-    return report.summary()
-
-
-def follow_up(ctx: JobContext) -> str:
-    with ctx.session_scope() as session:
-        report = follow_ups.schedule_follow_ups(session, now=ctx.now, settings=ctx.settings)
     return report.summary()

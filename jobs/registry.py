@@ -4,13 +4,14 @@ own module under jobs/, a JobSpec line below, and its German title in core.runne
 
 from __future__ import annotations
 
-from jobs import geo_jobs, housekeeping, mail_jobs, matching_jobs, privacy_jobs
+from jobs import call_jobs, geo_jobs, housekeeping, inbox_jobs, mail_jobs, matching_jobs, privacy_jobs
 from jobs.spec import JobSpec, cron, every
 
 JOBS: tuple[JobSpec, ...] = (
     JobSpec("housekeeping", housekeeping.run, cron(minute="*/15"), misfire_grace_time=600),
     JobSpec("outbox_delivery", mail_jobs.deliver, every(seconds=30), misfire_grace_time=60),
-    JobSpec("follow_ups", mail_jobs.follow_up, cron(minute=5), misfire_grace_time=3000),
+    JobSpec("inbox", inbox_jobs.fetch, every(minutes=3), misfire_grace_time=180),
+    JobSpec("follow_ups", call_jobs.follow_up, cron(minute=5), misfire_grace_time=3000),
     JobSpec("geocoding", geo_jobs.geocode, every(minutes=2), misfire_grace_time=120),
     JobSpec("inquiry_expiry", matching_jobs.expire, cron(hour=6, minute=15), misfire_grace_time=6 * 3600),
     JobSpec("nightly_plan", matching_jobs.nightly_plan, cron(hour=2, minute=30), misfire_grace_time=3 * 3600),

@@ -34,7 +34,10 @@ c[3].metric("Beantwortet (7 Tage)", n(o.inquiries_answered_7d))
 st.subheader("Heute zu tun")
 c = st.columns(4)
 c[0].metric("Anrufe heute", n(o.calls_today))
+c[0].page_link("pages/calls.py", label="Zur Anrufliste", icon=":material/call:")
 c[1].metric("Überfällige Anrufe", n(o.calls_overdue))
+if o.calls_overdue:
+    c[1].page_link("pages/calls.py", label="Überfällige ansehen", icon=":material/schedule:")
 c[2].metric("E-Mails in Warteschlange", n(o.emails_queued))
 c[3].metric("Fehlgeschlagene E-Mails", n(o.emails_failed))
 todo = []
@@ -47,6 +50,14 @@ if o.inquiries_draft:
 if todo:
     st.info("  \n".join(todo), icon=":material/task_alt:")
     st.page_link("pages/matching.py", label="Zur Vermittlung", icon=":material/handshake:")
+inbox_todo = []
+if o.replies_waiting:
+    inbox_todo.append(f"**{n(o.replies_waiting)}** {'Antwort wartet' if o.replies_waiting == 1 else 'Antworten warten'} im Posteingang auf das Erfassen")
+if o.inbox_unassigned:
+    inbox_todo.append(f"**{n(o.inbox_unassigned)}** {'Nachricht' if o.inbox_unassigned == 1 else 'Nachrichten'} im Posteingang nicht zugeordnet")
+if inbox_todo:
+    st.info("  \n".join(inbox_todo), icon=":material/inbox:")
+    st.page_link("pages/inbox.py", label="Zum Posteingang", icon=":material/inbox:")
 
 st.subheader("Hintergrunddienst")
 if status.alive:

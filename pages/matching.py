@@ -11,6 +11,7 @@ from typing import Any, Optional
 import pandas as pd
 import streamlit as st
 
+from core.inbox import views as inbox_views
 from core.inquiries import answers as inquiries_answers
 from core.inquiries import closing
 from core.inquiries import lifecycle as inquiries_lifecycle
@@ -21,7 +22,7 @@ from core.matching import proposal_view as matching_proposal_view
 from core.matching import regions as matching_regions
 from core.planning import planner
 from core.matching import rules
-from core.platform.db import read_session, unit_of_work
+from core.platform.db import ConcurrentChange, read_session, run_unit_of_work, unit_of_work
 from core.platform.formatting import format_date, format_datetime, format_km, format_number
 from core.platform.permissions import Permission
 from core.platform.vocab import PAGE_TITLES, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
@@ -303,8 +304,9 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         st.markdown("**Antwort erfassen** – ein Ergebnis je Patient:in")
         choices: dict[int, Any] = {}
         notes: dict[int, str] = {}
+        until: dict[int, Any] = {}
         for m in active + late:
-            c1, c2 = st.columns([2, 3])
+            c1, c2, c3 = st.columns([2, 2, 1.4])
             label = f"{m.position}. {m.patient_name}" + (" (zurückgezogen)" if m.withdrawn_at else "")
             opts: list[Any] = ([None] if m.withdrawn_at else []) + options
             choices[m.search_id] = c1.selectbox(
@@ -314,6 +316,9 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
             )
             notes[m.search_id] = c2.text_input("Notiz", key=f"mt_note_{detail.row.id}_{m.search_id}",
                                                label_visibility="visible")
+            until[m.search_id] = c3.date_input("Warteliste: voraussichtlich ab", value=None, format="DD.MM.YYYY",
+                                               key=f"mt_until_{detail.row.id}_{m.search_id}",
+                                               help="Nur bei „auf Warteliste“: wann die Praxis voraussichtlich Platz hat.")
         submitted = st.form_submit_button("Antwort speichern", type="primary")
     if submitted:
         given = {sid: o for sid, o in choices.items() if o is not None}
@@ -322,12 +327,32 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
             st.error("Bitte für jede Patient:in ein Ergebnis wählen (fehlt: " + ", ".join(m.patient_name for m in missing) + ").")
             return
         try:
-            with unit_of_work() as s:
-                report = inquiries_answers.record_answer(s, actor, detail.row.id, given, today=today, now=now,
-                                           notes={k: v for k, v in notes.items() if v}, settings=settings)
+            # retried on a deadlock or serialization failure; the form keeps its input either way
+            report = run_unit_of_work(lambda s: inquiries_answers.record_answer(
+                s, actor, detail.row.id, given, today=today, now=now,
+                notes={k: v for k, v in notes.items() if v}, settings=settings,
+                waitlist_until={k: v for k, v in until.items() if v}))
             _done(report.summary())
         except inquiry_loading.InquiryError as exc:
             _show_inquiry_error(exc)
+        except ConcurrentChange as exc:
+            st.warning(str(exc), icon=":material/sync_problem:")
+
+
+def _replies(inquiry_id: int) -> None:
+    """The mails received about this inquiry (Posteingang), in the order they arrived."""
+    with read_session() as s:
+        replies = inbox_views.replies_for_inquiry(s, actor, inquiry_id)
+    if not replies:
+        return
+    st.markdown(f"**Posteingang** – {format_number(len(replies))} {'Nachricht' if len(replies) == 1 else 'Nachrichten'} zu dieser Anfrage")
+    st.dataframe(
+        rv.frame([{"Eingang": format_datetime(r.received_at), "Art": r.kind.label, "Status": r.state.label,
+                   "Betreff": r.subject} for r in replies]),
+        key=f"mt_replies_{inquiry_id}", hide_index=True, width="stretch", placeholder="–",
+    )
+    st.page_link("pages/inbox.py", label="Neueste Nachricht im Posteingang öffnen", icon=":material/inbox:",
+                 query_params={"nachricht": str(replies[-1].id)})
 
 
 def _detail_panel(inquiry_id: int) -> None:
@@ -373,6 +398,7 @@ def _detail_panel(inquiry_id: int) -> None:
         ),
         key=f"mt_members_{inquiry_id}", hide_index=True, width="stretch", placeholder="–",
     )
+    _replies(inquiry_id)
     if not can_edit:
         return
     c1, c2, c3 = st.columns(3)

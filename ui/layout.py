@@ -10,6 +10,7 @@ from typing import Iterator
 import streamlit as st
 from sqlalchemy import exc as sa_exc
 
+from core.platform.db import ConcurrentChange
 from core.platform.permissions import PermissionDenied
 from core.platform.validation import ValidationErrors
 from core.platform.vocab import Labeled
@@ -56,12 +57,16 @@ def unexpected_error(exc: BaseException) -> None:
 
 @contextmanager
 def guarded() -> Iterator[None]:
-    """Turn refusals into German messages and anything unexpected into a reference."""
+    """Turn refusals into German messages and anything unexpected into a reference. A unit
+    of work that lost a race every time it ran says so ("Gleichzeitige Änderung – bitte noch
+    einmal speichern"); the widgets keep what the coordinator typed."""
     try:
         yield
     except PermissionDenied as exc:
         st.error(str(exc))
     except ValidationErrors as exc:  # e.g. a text longer than its column (core.platform.lengths)
         st.error(str(exc))
+    except ConcurrentChange as exc:
+        st.warning(str(exc), icon=":material/sync_problem:")
     except Exception as exc:  # noqa: BLE001 - last line of defence, logged with reference
         unexpected_error(exc)

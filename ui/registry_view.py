@@ -1,12 +1,12 @@
 """Pieces shared by the Patient:innen and Therapeut:innen pages: value display, grouped
-details, field errors next to form fields, history table, CSV import/export panel,
-status columns with the vocabulary's colours."""
+details, history table, CSV import/export panel, paging, status columns with the
+vocabulary's colours. Forms come from ui.field_form, the page skeleton from ui.registry_page."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -16,15 +16,11 @@ from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import format_date, format_datetime, format_number
 from core.registry.patient_detail import HistoryItem
-from core.registry.patients import DuplicateWarning
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Labeled, Method
 from ui import context
 
 PAGE_SIZE = 50
-
-YES_NO_UNKNOWN: list[Optional[bool]] = [None, True, False]
-
 
 def frame(records: list[dict[str, Any]], *, ints: Sequence[str] = (), dates: Sequence[str] = ()) -> pd.DataFrame:
     """A table whose empty numbers and dates show as empty cells (not 'None')."""
@@ -40,10 +36,6 @@ def frame(records: list[dict[str, Any]], *, ints: Sequence[str] = (), dates: Seq
 
 def count_label(n: int, singular: str, plural: str) -> str:
     return f"{format_number(n)} {singular if n == 1 else plural}"
-
-
-def yes_no(value: Optional[bool]) -> str:
-    return "keine Angabe" if value is None else ("ja" if value else "nein")
 
 
 def show_value(field: str, value: Any) -> str:
@@ -91,37 +83,6 @@ def grouped_details(
                 st.markdown("  \n".join(lines))
     if hidden_note:
         st.caption(hidden_note)
-
-
-class FieldSlots:
-    """An empty slot under each form field, filled with the field's German error after submit."""
-
-    def __init__(self) -> None:
-        self._slots: dict[str, Any] = {}
-
-    def add(self, field: str) -> None:
-        self._slots[field] = st.empty()
-
-    def show(self, errors: Mapping[str, str]) -> list[str]:
-        """Put each error under its field; returns the messages that have no slot."""
-        rest = []
-        for field, message in errors.items():
-            slot = self._slots.get(field)
-            if slot is None:
-                rest.append(message)
-            else:
-                slot.error(message, icon=":material/error:")
-        return rest
-
-
-def show_duplicates(exc: DuplicateWarning) -> None:
-    st.warning(
-        "Mögliche Dublette gefunden:\n"
-        + "\n".join(f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches)
-        + "\n\nBitte prüfen. Wenn es eine andere Person ist, setzen Sie unten das Häkchen "
-        "„Trotzdem speichern“ und speichern erneut.",
-        icon=":material/content_copy:",
-    )
 
 
 def state_column(label: str, enum_cls: type[Labeled], **kwargs) -> Any:
@@ -268,28 +229,6 @@ def pager(total: int, *, key: str) -> int:
     return st.pagination(pages, key=key)
 
 
-def save_form(
-    save: Callable[[Any], tuple[int, str]], *, slots: Any, duplicate_key: str, domain_error: type[Exception]
-) -> Optional[tuple[int, str]]:
-    """Run `save(session)` in one unit of work and return (id, name) of the saved record, or
-    show why nothing was saved: field errors next to their fields, a possible duplicate as a
-    warning in the form (rerun; the user may confirm), a domain error as one German line."""
-    try:
-        with unit_of_work() as s:
-            return save(s)
-    except v.ValidationErrors as exc:
-        rest = slots.show(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
-    except DuplicateWarning as exc:
-        st.session_state[duplicate_key] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
-        ]
-        st.rerun()
-    except domain_error as exc:
-        st.error(str(exc))
-    return None
-
-
 def filtered_page(fetch: Callable[..., tuple[list, int]], flt: Any, *, prefix: str) -> tuple[list, int, int]:
     """One page of a filtered list: back to page 1 when the filter changed or the page ran
     empty (rows deleted meanwhile). `fetch(offset=, limit=)` runs the core query.
@@ -320,9 +259,3 @@ def tri_state(label: str, *, key: str, yes: str = "ja", no: str = "nein") -> Opt
         label, ["yes", "no"], format_func=lambda c: yes if c == "yes" else no, key=key, bind="query-params",
     )
     return None if choice is None else choice == "yes"
-
-
-def select_enum(label: str, options: Iterable[Any], value: Any, *, key: str, fmt: Callable[[Any], str]) -> Any:
-    opts = list(options)
-    index = opts.index(value) if value in opts else 0
-    return st.selectbox(label, opts, index=index, format_func=fmt, key=key)

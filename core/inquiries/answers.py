@@ -18,7 +18,8 @@ from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, 
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.lifecycle import _cancel, _mail_in_flight, close_consequences
-from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _lock_ids, _lock_practice, _renumber, _settings, reference
+from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _practice_ids, _renumber, _settings, reference
+from core.platform.locks import lock_rows, open_inquiries_holding
 
 
 # =========================================================================== withdrawal
@@ -148,6 +149,11 @@ def _start_cooling(session: Session, member_ids: Sequence[int], until: date, now
             t.updated_at = now
 
 
+def _accepted_ids(outcomes: Mapping[int, Outcome | str]) -> list[int]:
+    """Search ids answered with an acceptance (values not yet validated: others are ignored)."""
+    return [int(k) for k, v in outcomes.items() if v == Outcome.accepted or v == Outcome.accepted.value]
+
+
 def record_answer(
     session: Session,
     actor: Actor,
@@ -158,9 +164,12 @@ def record_answer(
     now: datetime,
     notes: Optional[Mapping[int, str]] = None,
     settings: Optional[Settings] = None,
+    waitlist_until: Optional[Mapping[int, Optional[date]]] = None,
 ) -> AnswerReport:
     """Record the therapist's answer: `outcomes` maps each (not withdrawn) member's search id
-    to accepted / rejected_capacity / rejected_unsuitable / rejected_other / no_response.
+    to accepted / rejected_capacity / rejected_unsuitable / rejected_other / waitlisted /
+    no_response; `waitlist_until` gives the expected date of a waiting-list place (optional).
+    A waiting-list answer counts as an answer (cooling) but places nobody: the search goes on.
 
     One transaction: the outcomes, the response type from them, cooling of the therapist and
     its practice (answer date + COOLING_WEEKS), placement on the first acceptance (a later
@@ -171,8 +180,15 @@ def record_answer(
     settings = _settings(settings)
     inquiry = _load_inquiry(session, inquiry_id)
     therapist = inquiry.therapist
-    practice = _lock_practice(session, therapist)
-    _lock_ids(session, Search, [m.search_id for m in inquiry.patients])
+    practice = _practice_ids(session, therapist)
+    # Everything this answer may change, locked up front in the global order (therapists,
+    # inquiries, searches: core.platform.locks): the practice (cooling), this inquiry, the
+    # other open inquiries an acceptance withdraws its patient from, and the searches.
+    lock_rows(
+        session, therapists=practice,
+        inquiries=[inquiry.id, *open_inquiries_holding(session, _accepted_ids(outcomes))],
+        searches=[m.search_id for m in inquiry.patients],
+    )
     inquiry = _load_inquiry(session, inquiry_id, lock=True)
     phone_pending = inquiry.channel == InquiryChannel.phone and inquiry.status == InquiryStatus.queued
     if inquiry.status == InquiryStatus.answered:
@@ -182,6 +198,13 @@ def record_answer(
     late = inquiry.status == InquiryStatus.expired or (
         inquiry.status == InquiryStatus.cancelled and inquiry.sent_at is not None
     )
+    if inquiry.status == InquiryStatus.cancelled and not late:
+        # e.g. a phone inquiry whose patients were placed elsewhere a moment before the call
+        pending_call = " (der Anruf stand noch aus)" if inquiry.channel == InquiryChannel.phone else ""
+        raise InquiryError(
+            f"Die Anfrage {reference(inquiry.id)} wurde storniert, bevor sie gesendet war{pending_call}; eine "
+            "Antwort lässt sich nicht mehr erfassen – bitte neu laden."
+        )
     if inquiry.status != InquiryStatus.sent and not late and not phone_pending:
         raise InquiryError(
             f"Die Anfrage {reference(inquiry.id)} ist {inquiry.status.label}; eine Antwort lässt sich erst "
@@ -202,6 +225,7 @@ def record_answer(
         m.outcome_at = now
         if notes and notes.get(m.search_id):
             m.outcome_notes = notes[m.search_id].strip()
+        m.waitlist_until = (waitlist_until or {}).get(m.search_id) if m.outcome == Outcome.waitlisted else None
     kind = rules.response_type(m.outcome for m in members)
     was = inquiry.status
     inquiry.status = InquiryStatus.answered
@@ -299,8 +323,7 @@ def record_later_outcome(
     outcome = Outcome(outcome)
     if outcome not in rules.LATER_OUTCOMES:
         raise InquiryError("Später lässt sich nur „nicht erschienen“ oder „in Sitzungen“ erfassen.")
-    inquiry = _load_inquiry(session, inquiry_id)
-    _lock_ids(session, Search, [search_id])
+    lock_rows(session, inquiries=[inquiry_id], searches=[search_id])
     inquiry = _load_inquiry(session, inquiry_id, lock=True)
     member = next((m for m in inquiry.patients if m.search_id == search_id), None)
     if member is None:

@@ -16,10 +16,12 @@ from core.platform.permissions import SYSTEM, Actor, Permission
 from core.platform.vocab import InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.answers import _start_cooling
 from core.inquiries.lifecycle import close_consequences
-from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _local_day, _lock_practice, _settings
+from core.inquiries.loading import InquiryError, _active_members, _flush, _fresh_searches, _load_inquiry, _local_day, _practice_ids, _settings
+from core.platform.locks import lock_for_search_change, lock_rows
 from core.mail import outbox
 from core.mail import rules as mail_rules
 from core.registry.searches import SearchAction, SearchError, change_search
+from core.platform.addresses import normalise_email
 
 
 # =========================================================================== expiry
@@ -45,9 +47,11 @@ def expire_inquiries(
     today = _local_day(now)
     until = rules.cooling_until(today, settings.COOLING_WEEKS)
     done = 0
+    # the whole batch's practices, then its inquiries: one lock call, in the global order
+    practices = {i: _practice_ids(session, _load_inquiry(session, i).therapist) for i in ids}
+    lock_rows(session, therapists=[t for p in practices.values() for t in p], inquiries=ids)
     for inquiry_id in ids:
-        inquiry = _load_inquiry(session, inquiry_id)
-        practice = _lock_practice(session, inquiry.therapist)
+        practice = practices[inquiry_id]
         inquiry = _load_inquiry(session, inquiry_id, lock=True)
         if inquiry.status != InquiryStatus.sent or not rules.is_expired(inquiry.sent_at, now, settings.INQUIRY_EXPIRY_DAYS):
             continue
@@ -89,6 +93,7 @@ def confirm_success(
 
     actor.require(Permission.edit)
     settings = _settings(settings)
+    lock_for_search_change(session, [search_id])
     search = _fresh_searches(session, [search_id]).get(search_id)
     if search is None:
         raise InquiryError("Diese Platzsuche gibt es nicht (mehr).")
@@ -120,7 +125,7 @@ def confirm_success(
     if not (patient.email or "").strip():
         message = "Erfolg bestätigt. Die Patient:in hat keine E-Mail-Adresse – bitte telefonisch informieren."
     else:
-        template = mt.PATIENT_PLACE_FOUND_EMAIL if rules.normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
+        template = mt.PATIENT_PLACE_FOUND_EMAIL if normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
         try:
             email = outbox.queue_patient_email(
                 session, actor, patient.id, template, now, therapist_id=therapist_id, approve=True, settings=settings

@@ -1,6 +1,7 @@
 """How the inquiries capability reacts to other capabilities' events (docs/architecture.md,
 "Events"): a paused or cancelled search leaves its open inquiries; a blocked or inactive
-therapist's unsent inquiries are cancelled; a closed inquiry's pending calls end."""
+therapist's unsent inquiries are cancelled. (A closed inquiry's pending calls end in
+core.calls.handlers.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from core.inquiries.answers import withdraw_search
 from core.inquiries.lifecycle import cancel_inquiry
 from core.inquiries.loading import InquiryError
 from core.platform import events
-from core.platform.models import Inquiry, PhoneCall
-from core.platform.vocab import CallState, InquiryStatus
+from core.platform.models import Inquiry
+from core.platform.vocab import InquiryStatus
 
 
 def on_search_stopped(session: Session, event: events.SearchStopped) -> None:
@@ -39,18 +40,6 @@ def on_therapist_unavailable(session: Session, event: events.TherapistUnavailabl
     return {"inquiries_cancelled": cancelled}
 
 
-def on_inquiry_closed_cancel_calls(session: Session, event: events.InquiryClosed) -> dict:
-    calls = session.scalars(
-        select(PhoneCall).where(PhoneCall.inquiry_id == event.inquiry_id, PhoneCall.state == CallState.scheduled)
-    ).all()
-    for call in calls:
-        call.state = CallState.cancelled
-        call.outcome = event.reason
-        call.updated_at = event.now
-    return {"calls_cancelled": len(calls)}
-
-
 def register() -> None:
     events.subscribe(events.SearchStopped, on_search_stopped)
     events.subscribe(events.TherapistUnavailable, on_therapist_unavailable)
-    events.subscribe(events.InquiryClosed, on_inquiry_closed_cancel_calls)

@@ -13,13 +13,14 @@ from core.matching import eligibility
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
-from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
+from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Therapist
 from core.platform.permissions import Actor, Permission
-from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
-from core.inquiries.loading import CALL_HOUR, InquiryError, _active_members, _flush, _load_inquiry, _lock_ids, _lock_practice, _reasons_message, _renumber, _settings, reference
-from core.mail.rules import next_weekday_at
+from core.platform.vocab import EmailState, InquiryChannel, InquiryOrigin, InquiryStatus
+from core.inquiries.loading import InquiryError, _active_members, _flush, _load_inquiry, _practice_ids, _reasons_message, _renumber, _settings, reference
+from core.platform.locks import lock_rows
 from core.mail import outbox
 from core.mail import rules as mail_rules
+from core.platform.addresses import normalise_email
 
 
 # =========================================================================== create
@@ -49,8 +50,7 @@ def create_inquiry(
     therapist = session.get(Therapist, therapist_id)
     if therapist is None:
         raise InquiryError("Diese Therapeut:in gibt es nicht (mehr).")
-    _lock_practice(session, therapist)
-    _lock_ids(session, Search, ids)
+    lock_rows(session, therapists=_practice_ids(session, therapist), searches=ids)
     check = eligibility.check_inquiry(session, therapist_id, ids, today=today, settings=settings)
     if not check.ok:
         raise InquiryError(_reasons_message(check), reasons=check.search_reasons, therapist_reasons=check.therapist_reasons)
@@ -78,7 +78,7 @@ def create_inquiry(
 
 
 def _channel_for(therapist: Therapist) -> InquiryChannel:
-    if rules.normalise_email(therapist.email):
+    if normalise_email(therapist.email):
         return InquiryChannel.email
     if therapist.phone:
         return InquiryChannel.phone
@@ -102,13 +102,6 @@ class SendReport:
     message: str = ""
 
 
-def first_call_time(now: datetime) -> datetime:
-    """When an inquiry call is put on the list: the next weekday 10:00 (Europe/Berlin)
-    until the call planner schedules inside phone hours."""
-
-    return next_weekday_at(now, CALL_HOUR)
-
-
 def send_inquiry(
     session: Session, actor: Actor, inquiry_id: int, *, today: date, now: datetime, settings: Optional[Settings] = None
 ) -> SendReport:
@@ -123,9 +116,10 @@ def send_inquiry(
     if inquiry.status != InquiryStatus.draft:
         raise InquiryError(f"Die Anfrage {reference(inquiry.id)} ist bereits {inquiry.status.label}.")
     therapist = inquiry.therapist
-    _lock_practice(session, therapist)
-    members = _active_members(inquiry)
-    _lock_ids(session, Search, [m.search_id for m in members])
+    lock_rows(
+        session, therapists=_practice_ids(session, therapist), inquiries=[inquiry.id],
+        searches=[m.search_id for m in _active_members(inquiry)],
+    )
     inquiry = _load_inquiry(session, inquiry_id, lock=True)
     if inquiry.status != InquiryStatus.draft:
         raise InquiryError(f"Die Anfrage {reference(inquiry.id)} ist bereits {inquiry.status.label}.")
@@ -168,22 +162,27 @@ def send_inquiry(
         report.email_id = email.id
         report.message = f"Die Anfrage {reference(inquiry.id)} liegt im Postausgang; sie gilt als gesendet, sobald die E-Mail zugestellt ist."
     else:
-        call = PhoneCall(
-            therapist_id=therapist.id, inquiry_id=inquiry.id, purpose=CallPurpose.inquiry,
-            scheduled_start=first_call_time(now), duration_minutes=settings.CALL_SLOT_MINUTES,
-            state=CallState.scheduled, attempt=1, created_at=now, updated_at=now,
-        )
-        session.add(call)
         inquiry.status = InquiryStatus.queued
         inquiry.queued_at = now
         _flush(session)
-        audit.record(session, actor, "call.inquiry", "phone_call", call.id, {"inquiry_id": inquiry.id}, now=now)
-        report.call_id = call.id
-        report.call_at = call.scheduled_start
-        report.message = (
-            f"Für die Anfrage {reference(inquiry.id)} steht ein Anruf auf der Anrufliste; sie gilt als gesendet, "
-            "sobald das Telefonat geführt ist."
+        # the calls capability plans the call in the therapist's phone hours (core.calls.handlers)
+        results = events.publish(
+            session, events.PhoneInquiryQueued(actor=actor, now=now, inquiry_id=inquiry.id, therapist_id=therapist.id)
         )
+        planned = next((r for r in results if isinstance(r, dict) and "call_id" in r), {})
+        report.call_id = planned.get("call_id")
+        report.call_at = planned.get("call_at")
+        if report.call_id is not None:
+            report.message = (
+                f"Für die Anfrage {reference(inquiry.id)} steht ein Anruf auf der Anrufliste; sie gilt als gesendet, "
+                "sobald das Telefonat geführt ist."
+            )
+        else:
+            why = planned.get("reason") or "kein Termin frei"
+            report.message = (
+                f"Die Anfrage {reference(inquiry.id)} wartet auf einen Anruf, es ist aber keiner geplant ({why}); "
+                "sie ist als „braucht Aufmerksamkeit“ markiert."
+            )
     report.sent = True
     report.channel = channel
     audit.record(session, actor, "inquiry.send", "inquiry", inquiry.id, {"channel": channel, "size": inquiry.size}, now=now)
@@ -202,6 +201,7 @@ def mark_call_made(session: Session, actor: Actor, inquiry_id: int, *, now: date
     inquiry.updated_at = now
     _flush(session)
     audit.record(session, actor, "inquiry.sent", "inquiry", inquiry.id, {"by": "phone"}, now=now)
+    events.publish(session, events.PhoneInquiryCalled(actor=actor, now=now, inquiry_id=inquiry.id))
     return inquiry
 
 
@@ -219,12 +219,15 @@ def _cancel(session: Session, actor: Actor, inquiry: Inquiry, *, now: datetime, 
 
 
 def cancel_inquiry(session: Session, actor: Actor, inquiry_id: int, *, now: datetime, reason: str = "") -> Inquiry:
-    """Cancel an unsent or unanswered inquiry (no cooling; the patients count again)."""
+    """Cancel an unsent or unanswered inquiry (no cooling; the patients count again). A
+    delivered e-mail inquiry can be cancelled too: its pending reminders and calls end,
+    the delivered mail stays delivered. Only while its mail is being handed to the SMTP
+    server (state sending) the answer is "try again in a moment"."""
     actor.require(Permission.edit)
     inquiry = _load_inquiry(session, inquiry_id, lock=True)
     if inquiry.status not in regions.OPEN_STATUSES:
         raise InquiryError(f"Die Anfrage {reference(inquiry.id)} ist {inquiry.status.label} und lässt sich nicht stornieren.")
-    if _mail_in_flight(session, inquiry.id):
+    if _mail_in_flight(session, inquiry.id, states=(EmailState.sending,)):
         raise InquiryError("Die E-Mail dieser Anfrage wird gerade gesendet; bitte gleich noch einmal versuchen.")
     _cancel(session, actor, inquiry, now=now, reason=(reason or "von Hand storniert").strip())
     _flush(session)
@@ -249,13 +252,16 @@ def close_consequences(session: Session, actor: Actor, inquiry: Inquiry, *, now:
     return merged
 
 
-def _mail_in_flight(session: Session, inquiry_id: int) -> bool:
+def _mail_in_flight(
+    session: Session, inquiry_id: int, *, states: Sequence[EmailState] = (EmailState.sending, EmailState.sent)
+) -> bool:
+    """Whether the inquiry's e-mail is being handed to SMTP or already was (`states`)."""
     return bool(
         session.scalar(
             select(func.count()).select_from(OutboxEmail).where(
                 OutboxEmail.inquiry_id == inquiry_id,
                 OutboxEmail.template == mt.THERAPIST_INQUIRY,
-                OutboxEmail.state.in_([EmailState.sending, EmailState.sent]),
+                OutboxEmail.state.in_(list(states)),
             )
         )
     )

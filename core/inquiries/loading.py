@@ -46,27 +46,20 @@ def _local_day(moment: datetime) -> date:
 # =========================================================================== locks and loading
 
 
-def _lock_ids(session: Session, model, ids: Sequence[int]) -> None:
-    """SELECT … FOR UPDATE in id order (PostgreSQL); a no-op on SQLite, where the
-    transaction already holds the write lock (BEGIN IMMEDIATE)."""
-    ids = sorted(set(ids))
-    if ids:
-        session.execute(select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update()).all()
-
-
-def _lock_practice(session: Session, therapist: Therapist) -> list[int]:
-    members = eligibility.practice_member_ids(session, therapist.id, therapist.email)
-    _lock_ids(session, Therapist, members)
-    return members
+def _practice_ids(session: Session, therapist: Therapist) -> list[int]:
+    """The therapist and every practice member (same normalised e-mail), in id order; the
+    rows an inquiry action locks first (core.platform.locks: therapists → inquiries → searches)."""
+    return eligibility.practice_member_ids(session, therapist.id, therapist.email)
 
 
 def _fresh_searches(session: Session, ids: Sequence[int]) -> dict[int, Search]:
-    """Search rows locked and re-read (not from the identity map)."""
+    """Search rows locked (FOR NO KEY UPDATE, in id order) and re-read, not from the
+    identity map. Callers lock therapists and inquiries before (core.platform.locks)."""
     ids = sorted(set(ids))
     if not ids:
         return {}
     rows = session.scalars(
-        select(Search).where(Search.id.in_(ids)).order_by(Search.id).with_for_update()
+        select(Search).where(Search.id.in_(ids)).order_by(Search.id).with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).all()
     return {s.id: s for s in rows}
@@ -75,7 +68,7 @@ def _fresh_searches(session: Session, ids: Sequence[int]) -> dict[int, Search]:
 def _load_inquiry(session: Session, inquiry_id: int, *, lock: bool = False) -> Inquiry:
     stmt = select(Inquiry).where(Inquiry.id == inquiry_id).options(selectinload(Inquiry.patients))
     if lock:
-        stmt = stmt.with_for_update(of=Inquiry).execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(of=Inquiry, key_share=True).execution_options(populate_existing=True)
     inquiry = session.scalars(stmt).one_or_none()
     if inquiry is None:
         raise InquiryError("Diese Anfrage gibt es nicht (mehr).")

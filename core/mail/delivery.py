@@ -18,11 +18,13 @@ from core.adapters.smtp import (
     build_message,
     new_message_id,
 )
+from core.platform.addresses import normalise_email
 from core.platform.config import Settings
-from core.platform.models import Inquiry, OutboxEmail, Patient, Therapist, TherapistDocument
+from core.platform.locks import lock_rows
+from core.platform.models import Inquiry, InvalidEmailAddress, OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryStatus
-from core.mail.outbox import _cancel, _local_date, _settings
+from core.mail.outbox import _cancel, _local_date, _settings, mailbox_members, to_mailbox
 from core.mail.rules import DEFAULT_BATCH_SIZE, DEFAULT_LEASE, FailureDecision, _INQUIRY_OPEN_FOR, decide_after_failure, log, weekly_limit_wait
 
 
@@ -81,6 +83,54 @@ def _due_condition(now: datetime):
     )
 
 
+def invalid_addresses(session: Session, addresses) -> dict[str, str]:
+    """{normalised address: reason} for the given addresses that bounced permanently and
+    were not cleared since (core.inbox flags them; correcting the e-mail gives a new address)."""
+    wanted = {normalise_email(a) for a in addresses if normalise_email(a)}
+    if not wanted:
+        return {}
+    return dict(session.execute(
+        select(InvalidEmailAddress.address, InvalidEmailAddress.reason)
+        .where(InvalidEmailAddress.address.in_(wanted), InvalidEmailAddress.cleared_at.is_(None))
+    ).all())
+
+
+def _fail_invalid_recipients(session: Session, rows: list[OutboxEmail], *, now: datetime,
+                             report: DeliveryReport) -> list[OutboxEmail]:
+    """Mails to an address flagged invalid are failed, not sent (no further mail until the
+    address is corrected); their inquiry is flagged for a call."""
+    invalid = invalid_addresses(session, {r.to_address for r in rows})
+    if not invalid:
+        return rows
+    kept = []
+    is_pg = session.get_bind().dialect.name == "postgresql"
+    for row in rows:
+        reason = invalid.get(normalise_email(row.to_address) or "")
+        if reason is None:
+            kept.append(row)
+            continue
+        if is_pg and row.template == mt.THERAPIST_INQUIRY and row.inquiry_id is not None and not session.scalars(
+            select(Inquiry.id).where(Inquiry.id == row.inquiry_id).with_for_update(skip_locked=True, key_share=True)
+        ).first():
+            continue  # a coordinator is changing the inquiry (and may want this mail): next run
+        text = (f"Nicht gesendet: Die Adresse {row.to_address} ist als ungültig markiert ({reason}). "
+                "Bitte die E-Mail-Adresse korrigieren.")[:2000]
+        row.state = EmailState.failed
+        row.last_error = text
+        row.lease_owner = None
+        row.lease_expires_at = None
+        row.updated_at = now
+        audit.record(session, SYSTEM, "email.failed", "outbox_email", row.id, {"error": text[:500]}, now=now)
+        if row.template == mt.THERAPIST_INQUIRY and row.inquiry_id is not None:
+            session.execute(
+                update(Inquiry).where(Inquiry.id == row.inquiry_id)
+                .values(needs_attention=True, attention_reason=text[:300], version=Inquiry.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+        report.failed += 1
+    return kept
+
+
 def claim_due(
     session: Session, *, owner: str, now: datetime, limit: int, lease_until: datetime, settings: Settings,
     report: Optional[DeliveryReport] = None,
@@ -89,8 +139,9 @@ def claim_due(
 
     Due: queued with next_attempt_at ≤ now, or sending with an expired lease (its runner
     died). Rows another runner is claiming are skipped (PostgreSQL SKIP LOCKED; SQLite
-    serialises writers anyway). The weekly limit is checked here again under a lock on the
-    therapist row, so two runners never send to the same therapist at once. Inquiry mails
+    serialises writers anyway). The weekly limit (per mailbox: the normalised recipient
+    address, whichever therapist record a mail is for) is checked here again under locks on
+    every therapist record of that mailbox, so two runners never send to one mailbox at once. Inquiry mails
     and reminders whose inquiry has moved on (answered, cancelled) are cancelled, not sent."""
     report = report if report is not None else DeliveryReport()
     is_pg = session.get_bind().dialect.name == "postgresql"
@@ -105,37 +156,48 @@ def claim_due(
     rows = list(session.scalars(stmt))
     if not rows:
         return []
+    rows = _fail_invalid_recipients(session, rows, now=now, report=report)
+    if not rows:
+        session.flush()
+        return []
     interval = settings.EMAIL_MIN_INTERVAL_DAYS
-    therapist_ids = {r.therapist_id for r in rows if r.therapist_id is not None}
+    # The weekly limit is per mailbox: the normalised recipient address, whichever therapist
+    # record a mail is for. A mailbox is held when this runner locked every therapist record
+    # with that address (SKIP LOCKED: another runner or a coordinator holds the rest).
+    mailbox = {r.id: normalise_email(r.to_address) for r in rows if r.therapist_id is not None}
+    members: dict[str, list[int]] = {}
+    for r in rows:
+        key = mailbox.get(r.id)
+        if key is not None:
+            members[key] = sorted(set(members.get(key) or mailbox_members(session, key)) | {r.therapist_id})
     locked: set[int] = set()
-    last_sent: dict[int, datetime] = {}
-    busy: set[int] = set()
-    if therapist_ids:
+    last_sent: dict[str, datetime] = {}
+    busy: set[str] = set()
+    if members:
+        wanted = sorted({t for ids in members.values() for t in ids})
         if is_pg:
             locked = set(
                 session.scalars(
-                    select(Therapist.id).where(Therapist.id.in_(therapist_ids)).with_for_update(skip_locked=True)
+                    select(Therapist.id).where(Therapist.id.in_(wanted)).order_by(Therapist.id)
+                    .with_for_update(skip_locked=True, key_share=True)
                 )
             )
         else:
-            locked = set(therapist_ids)
-        if locked:
-            last_sent = dict(
-                session.execute(
-                    select(OutboxEmail.therapist_id, func.max(OutboxEmail.sent_at))
-                    .where(OutboxEmail.therapist_id.in_(locked), OutboxEmail.state == EmailState.sent)
-                    .group_by(OutboxEmail.therapist_id)
-                ).all()
+            locked = set(wanted)
+        for key, ids in members.items():
+            if not set(ids) <= locked:
+                continue
+            sent_at = session.scalar(
+                select(func.max(OutboxEmail.sent_at)).where(to_mailbox(key, ids), OutboxEmail.state == EmailState.sent)
             )
-            busy = set(
-                session.scalars(
-                    select(OutboxEmail.therapist_id).where(
-                        OutboxEmail.therapist_id.in_(locked),
-                        OutboxEmail.state == EmailState.sending,
-                        OutboxEmail.lease_expires_at >= now,
-                    )
+            if sent_at is not None:
+                last_sent[key] = sent_at
+            if session.scalar(
+                select(func.count()).select_from(OutboxEmail).where(
+                    to_mailbox(key, ids), OutboxEmail.state == EmailState.sending, OutboxEmail.lease_expires_at >= now,
                 )
-            )
+            ):
+                busy.add(key)
     inquiry_ids = {r.inquiry_id for r in rows if r.inquiry_id is not None and r.template in _INQUIRY_OPEN_FOR}
     inquiry_state: dict[int, tuple[InquiryStatus, Optional[datetime]]] = {}
     if inquiry_ids:
@@ -146,7 +208,7 @@ def claim_due(
             ).all()
         }
     claimed_rows: list[OutboxEmail] = []
-    claimed_therapists: set[int] = set()
+    claimed_mailboxes: set[str] = set()
     for row in rows:
         if row.inquiry_id in inquiry_state:
             status, answered_at = inquiry_state[row.inquiry_id]
@@ -157,12 +219,12 @@ def claim_due(
                 _cancel(session, SYSTEM, row, now=now, reason=f"Nicht gesendet: die Anfrage ist inzwischen {status.label}.")
                 report.cancelled += 1
                 continue
-        tid = row.therapist_id
-        if tid is not None:
-            if tid not in locked or tid in claimed_therapists:
-                continue  # another runner holds this therapist, or one mail to them is already in this batch
-            wait = weekly_limit_wait(now, last_sent.get(tid), interval)
-            if wait is None and tid in busy:
+        key = mailbox.get(row.id)
+        if key is not None:
+            if not set(members[key]) <= locked or key in claimed_mailboxes:
+                continue  # another runner holds this mailbox, or one mail to it is already in this batch
+            wait = weekly_limit_wait(now, last_sent.get(key), interval)
+            if wait is None and key in busy:
                 wait = now + timedelta(days=interval)
             if wait is not None:
                 row.state = EmailState.queued
@@ -172,7 +234,7 @@ def claim_due(
                 row.updated_at = now
                 report.deferred += 1
                 continue
-            claimed_therapists.add(tid)
+            claimed_mailboxes.add(key)
         row.state = EmailState.sending
         row.lease_owner = owner
         row.lease_expires_at = lease_until
@@ -205,7 +267,13 @@ def claim_due(
 
 def mark_sent(session: Session, mail: ClaimedMail, *, owner: str, sent_at: datetime) -> bool:
     """Record a delivery (only while we still hold the lease). The inquiry of an inquiry
-    mail becomes sent with this time; the recipient's last contact is updated."""
+    mail becomes sent with this time; the recipient's last contact is updated. The therapist
+    and inquiry rows are locked first, in the global order (core.platform.locks), so that a
+    coordinator holding them (and wanting this mail) is waited for, never deadlocked with."""
+    lock_rows(
+        session, therapists=[mail.therapist_id] if mail.therapist_id is not None else [],
+        inquiries=[mail.inquiry_id] if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None else [],
+    )
     result = session.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == mail.id, OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
@@ -253,6 +321,8 @@ def record_failure(
         attempts_before=mail.attempts, temporary=error.temporary, now=now, max_attempts=settings.EMAIL_MAX_ATTEMPTS
     )
     text = error.text
+    if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None:
+        lock_rows(session, inquiries=[mail.inquiry_id])  # flagged below: its lock before the mail's
     if decision.state == EmailState.failed and error.temporary:
         text = f"{error.text} (aufgegeben nach {decision.attempts} Versuchen)"
     result = session.execute(

@@ -10,7 +10,9 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from core.platform import audit
 from core.mail import templates as mt
+from core.platform.addresses import email_key, normalise_email, therapists_with_email
 from core.platform.config import Settings, get_settings
+from core.platform.locks import lock_rows
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, Therapist, TherapistDocument
 from core.platform.permissions import Actor, Permission
@@ -30,10 +32,25 @@ def _local_date(moment: datetime) -> date:
     return moment.astimezone(BERLIN).date()
 
 
+def _lock_emails(session: Session, email_ids: Sequence[int]) -> None:
+    """Lock mails for a change in the global order (core.platform.locks): their inquiries
+    first (approving or cancelling an inquiry mail moves the inquiry on), then the mails."""
+    ids = sorted({int(i) for i in email_ids})
+    if not ids:
+        return
+    inquiry_ids = session.scalars(
+        select(OutboxEmail.inquiry_id).where(OutboxEmail.id.in_(ids), OutboxEmail.inquiry_id.is_not(None))
+    ).all()
+    lock_rows(session, inquiries=inquiry_ids)
+    session.execute(
+        select(OutboxEmail.id).where(OutboxEmail.id.in_(ids)).order_by(OutboxEmail.id).with_for_update(key_share=True)
+    ).all()
+
+
 def _get_email(session: Session, email_id: int, *, for_update: bool = False) -> OutboxEmail:
-    stmt = select(OutboxEmail).where(OutboxEmail.id == email_id).execution_options(populate_existing=True)
     if for_update:
-        stmt = stmt.with_for_update()
+        _lock_emails(session, [email_id])
+    stmt = select(OutboxEmail).where(OutboxEmail.id == email_id).execution_options(populate_existing=True)
     email = session.scalars(stmt).one_or_none()
     if email is None:
         raise OutboxError("Diese E-Mail gibt es nicht (mehr).")
@@ -50,12 +67,35 @@ def _validate_address(address: Optional[str], who: str) -> str:
         raise OutboxError(f"Die E-Mail-Adresse von {who} ist ungültig: {address}") from None
 
 
-def _therapist_occupied(session: Session, therapist_id: int, *, now: datetime, interval_days: int, exclude_id: Optional[int]) -> list[datetime]:
-    """Moments of other mails to this therapist that the weekly limit must keep apart from."""
+def mailbox_members(session: Session, address: Optional[str], therapist_ids: Sequence[int] = ()) -> list[int]:
+    """The therapist records whose mails go to the mailbox `address` (everyone whose
+    normalised e-mail it is), plus `therapist_ids`; in id order. The weekly limit counts
+    mails to one mailbox together, whichever of these records they are for."""
+    ids = {int(t) for t in therapist_ids if t is not None}
+    key = normalise_email(address)
+    if key:
+        ids.update(session.scalars(select(Therapist.id).where(therapists_with_email(key))))
+    return sorted(ids)
+
+
+def to_mailbox(key: str, member_ids: Sequence[int]):
+    """Therapist mails to the mailbox with normalised address `key` (the members narrow the
+    search to the index on therapist_id, sent_at)."""
+    return and_(OutboxEmail.therapist_id.in_(list(member_ids)), email_key(OutboxEmail.to_address) == key)
+
+
+def _mailbox_occupied(
+    session: Session, email: OutboxEmail, *, now: datetime, interval_days: int
+) -> list[datetime]:
+    """Moments of other therapist mails to the same mailbox (normalised recipient address,
+    any therapist record) that the weekly limit must keep apart from."""
+    key = normalise_email(email.to_address)
+    if not key:
+        return []
     horizon = now - timedelta(days=interval_days)
     rows = session.execute(
         select(OutboxEmail.id, OutboxEmail.state, OutboxEmail.sent_at, OutboxEmail.next_attempt_at).where(
-            OutboxEmail.therapist_id == therapist_id,
+            to_mailbox(key, mailbox_members(session, key, [email.therapist_id])),
             or_(
                 and_(OutboxEmail.state == EmailState.sent, OutboxEmail.sent_at >= horizon),
                 OutboxEmail.state.in_([EmailState.queued, EmailState.sending]),
@@ -64,7 +104,7 @@ def _therapist_occupied(session: Session, therapist_id: int, *, now: datetime, i
     ).all()
     occupied = []
     for row_id, state, sent_at, next_at in rows:
-        if row_id == exclude_id:
+        if row_id == email.id:
             continue
         if state == EmailState.sent:
             occupied.append(sent_at)
@@ -79,9 +119,7 @@ def _put_in_queue(session: Session, email: OutboxEmail, *, now: datetime, settin
     """queued, with the time the weekly limit allows (now for patients)."""
     go_at = now
     if email.therapist_id is not None:
-        occupied = _therapist_occupied(
-            session, email.therapist_id, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS, exclude_id=email.id
-        )
+        occupied = _mailbox_occupied(session, email, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
         go_at = earliest_send_time(now, occupied, settings.EMAIL_MIN_INTERVAL_DAYS)
     email.state = EmailState.queued
     email.queued_at = now
@@ -358,6 +396,7 @@ def approve_many(
 ) -> int:
     """Approve several drafts in one transaction (all or none)."""
     actor.require(Permission.edit)
+    _lock_emails(session, email_ids)
     for email_id in email_ids:
         approve(session, actor, email_id, now, settings=settings)
     return len(email_ids)
@@ -437,7 +476,7 @@ def cancel_pending_for_inquiry(session: Session, actor: Actor, inquiry_id: int, 
             OutboxEmail.inquiry_id == inquiry_id,
             OutboxEmail.template.in_([mt.THERAPIST_INQUIRY, mt.THERAPIST_REMINDER]),
             OutboxEmail.state.in_([EmailState.draft, EmailState.queued, EmailState.failed]),
-        ).with_for_update()
+        ).order_by(OutboxEmail.id).with_for_update(key_share=True)
     ).all()
     for email in emails:
         _cancel(session, actor, email, now=now, reason=reason)

@@ -17,6 +17,7 @@ from core.platform.config import Settings
 from core.platform.models import OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import EmailState
+from core.platform.text import contains_ci, has_control_chars
 from core.mail.outbox import _get_email, _settings
 from core.mail.rules import split_signature, waiting_text
 
@@ -119,10 +120,12 @@ def list_emails(
     states = TABS[tab]
     stmt = select(OutboxEmail).where(OutboxEmail.state.in_(list(states)))
     term = (search or "").strip()
+    if has_control_chars(term):  # a NUL byte matches nothing (PostgreSQL would refuse the query)
+        return [], 0
     if term:
-        conditions = [OutboxEmail.subject.ilike(f"%{term}%")]
+        conditions = [contains_ci(OutboxEmail.subject, term)]  # % and _ match literally
         if actor.can(Permission.view_sensitive):
-            conditions += [OutboxEmail.to_name.ilike(f"%{term}%"), OutboxEmail.to_address.ilike(f"%{term}%")]
+            conditions += [contains_ci(OutboxEmail.to_name, term), contains_ci(OutboxEmail.to_address, term)]
         ref = term.upper().removeprefix("A").split("-")[0]
         if ref.isdigit():
             conditions.append(OutboxEmail.inquiry_id == int(ref))

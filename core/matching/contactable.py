@@ -18,7 +18,8 @@ from core.matching import rules
 from core.platform.models import Inquiry, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import TherapistStatus
-from core.matching.regions import MAX_PAGE, Region, _chunks, _therapist_region_clause, email_key, open_inquiry_clause
+from core.matching.regions import MAX_PAGE, Region, _chunks, _therapist_region_clause, open_inquiry_clause
+from core.platform.addresses import email_key, normalise_email
 
 
 # =========================================================================== therapists: contactable
@@ -145,10 +146,10 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
 
     # Practices: every therapist (any status, anywhere) sharing a normalised e-mail.
     region_ids = {r.id for r in rows}
-    emails = {rules.normalise_email(r.email) for r in rows if rules.normalise_email(r.email)}
+    emails = {normalise_email(r.email) for r in rows if normalise_email(r.email)}
     members: dict[str, list] = defaultdict(list)
     for r in rows:
-        key = rules.normalise_email(r.email)
+        key = normalise_email(r.email)
         if key:
             members[key].append(r)
     if emails:
@@ -156,13 +157,13 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
             extra_stmt = select(*_THERAPIST_COLS, open_col).where(
                 Therapist.status != TherapistStatus.active, Therapist.email.is_not(None)
             )
-            extra = [r for r in session.execute(extra_stmt).all() if rules.normalise_email(r.email) in emails]
+            extra = [r for r in session.execute(extra_stmt).all() if normalise_email(r.email) in emails]
         else:
             # one hashed semi-join with the region's addresses (a long IN list would be
             # compared row by row)
             region_emails = select(email_key()).where(Therapist.status == TherapistStatus.active, clause)
             other = Therapist.__table__.alias("member")
-            member_key = func.lower(func.trim(other.c.email))
+            member_key = email_key(other.c.email)
             member_ids = [
                 i
                 for i in session.scalars(select(other.c.id).where(other.c.email.is_not(None), member_key.in_(region_emails)))
@@ -173,13 +174,13 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
                 extra.extend(session.execute(select(*_THERAPIST_COLS, open_col).where(Therapist.id.in_(chunk))).all())
         for r in extra:
             if r.id not in region_ids:
-                members[rules.normalise_email(r.email)].append(r)
+                members[normalise_email(r.email)].append(r)
 
     out: list[ContactableRow] = []
     hidden_pending = hidden_cooling = 0
     seen_practices: set[str] = set()
     for r in rows:
-        key = rules.normalise_email(r.email)
+        key = normalise_email(r.email)
         size = 1
         if key:
             if key in seen_practices:

@@ -15,7 +15,8 @@ from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.matching.candidates import SearchFrame, _SEARCH_COLS, load_relations, load_searches_reaching, search_profile
 from core.matching.contactable import _THERAPIST_COLS, profile_of
-from core.matching.regions import open_inquiry_clause, same_email
+from core.matching.regions import open_inquiry_clause
+from core.platform.addresses import normalise_email, therapists_with_email
 
 
 # =========================================================================== one therapist
@@ -33,10 +34,10 @@ def therapist_state(
         select(func.min(Inquiry.id)).where(Inquiry.therapist_id == therapist_id, open_inquiry_clause(exclude_inquiry_id))
     )
     practice_open = practice_cooling = None
-    key = rules.normalise_email(email)
+    key = normalise_email(email)
     if key:
         others = session.execute(
-            select(Therapist.id, Therapist.next_contact_at).where(same_email(key), Therapist.id != therapist_id)
+            select(Therapist.id, Therapist.next_contact_at).where(therapists_with_email(key), Therapist.id != therapist_id)
         ).all()
         if others:
             ids = [o.id for o in others]
@@ -52,10 +53,10 @@ def therapist_state(
 
 def practice_member_ids(session: Session, therapist_id: int, email: Optional[str]) -> list[int]:
     """The therapist and everyone sharing the normalised e-mail, in id order."""
-    key = rules.normalise_email(email)
+    key = normalise_email(email)
     if not key:
         return [therapist_id]
-    ids = set(session.scalars(select(Therapist.id).where(same_email(key))))
+    ids = set(session.scalars(select(Therapist.id).where(therapists_with_email(key))))
     ids.add(therapist_id)
     return sorted(ids)
 

@@ -18,11 +18,13 @@ from core.platform.models import method_codes
 from core.geo import distance as geo
 from core.platform import timewindows
 from core.matching import rules
-from core.matching.regions import email_key, open_inquiry_clause
+from core.matching.regions import open_inquiry_clause
 from core.platform.config import Settings
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import SearchStatus, TherapistStatus
+from core.platform.text import contains_ci, has_control_chars
+from core.platform.addresses import email_key, normalise_email
 
 RING_KM = (5, 10, 20)
 MAX_THERAPISTS = 5000  # a 2-digit region has at most a few thousand; more means a bad filter
@@ -134,7 +136,7 @@ class _Practice:
 def _practices(session: Session, rows) -> dict[str, _Practice]:
     """Per shared e-mail address (a practice, as matching sees it): does any member have an
     open inquiry, and until when does any member cool down. Members outside the shown area count."""
-    keys = sorted({k for k in (rules.normalise_email(r.email) for r in rows) if k})
+    keys = sorted({k for k in (normalise_email(r.email) for r in rows) if k})
     out: dict[str, _Practice] = {}
     open_inq = exists().where(Inquiry.therapist_id == Therapist.id, open_inquiry_clause())
     for start in range(0, len(keys), 500):
@@ -154,7 +156,7 @@ def _points(session: Session, rows, today: date, distances: Optional[np.ndarray]
     practices = _practices(session, rows)
     points = []
     for i, r in enumerate(rows):
-        practice = practices.get(rules.normalise_email(r.email) or "")
+        practice = practices.get(normalise_email(r.email) or "")
         has_open = bool(r.open_inq) or (practice is not None and practice.open_inquiry)
         cooling = max((d for d in (r.next_contact_at, practice.cooling_until if practice else None) if d), default=None)
         methods = list(method_codes(r))
@@ -261,10 +263,12 @@ def find_patients(session: Session, actor: Actor, query: str, *, limit: int = 50
         .where(Search.status == SearchStatus.active)
     )
     q = (query or "").strip()
-    if q.isdigit():
+    if has_control_chars(q):  # a NUL byte matches nobody (PostgreSQL would refuse the query)
+        return []
+    if q.isascii() and q.isdigit():
         stmt = stmt.where(or_(Patient.id == int(q), Patient.plz.startswith(q)))
     elif q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Patient.last_name).like(like), func.lower(Patient.first_name).like(like)))
+        # % and _ match literally; case-insensitive also for umlauts on SQLite
+        stmt = stmt.where(or_(contains_ci(Patient.last_name, q), contains_ci(Patient.first_name, q)))
     rows = session.execute(stmt.order_by(*rules.waiting_order_sql()).limit(limit)).all()
     return [PatientChoice(r[0], f"{r[1]} {r[2]} (Nr. {r[0]}, PLZ {r[3] or '–'})") for r in rows]

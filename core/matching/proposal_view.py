@@ -17,6 +17,7 @@ from core.matching.candidates import load_relations, load_searches_reaching, sea
 from core.matching.contactable import _full_name, profile_of
 from core.matching.eligibility import _therapist_row, therapist_state
 from core.matching.regions import MatchingError
+from core.platform.addresses import normalise_email
 
 
 # =========================================================================== proposal view for the page
@@ -108,7 +109,7 @@ def proposal_view(
         therapist_id=therapist_id,
         therapist_name=_full_name(row),
         therapist_place=" ".join(p for p in (row.plz, row.city) if p),
-        has_email=bool(rules.normalise_email(row.email)),
+        has_email=bool(normalise_email(row.email)),
         has_phone=bool(row.phone),
         therapist_reasons=t_reasons,
         eligible=eligible,

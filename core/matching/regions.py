@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from itertools import product
 
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
-import sqlalchemy as sa
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 from core.geo import distance as geo
@@ -14,10 +12,10 @@ from core.geo import plz as geo_plz
 from core.platform.config import get_settings
 from core.platform.formatting import format_number
 from core.platform.models import Inquiry, InquiryPatient, Patient, Search, Therapist
-from core.platform.vocab import InquiryOrigin, InquiryStatus, Outcome, SearchStatus
+from core.platform.vocab import OPEN_INQUIRY_STATUSES, InquiryOrigin, InquiryStatus, Outcome, SearchStatus
 
 
-OPEN_STATUSES = (InquiryStatus.draft, InquiryStatus.queued, InquiryStatus.sent)
+OPEN_STATUSES = OPEN_INQUIRY_STATUSES  # defined in the platform vocabulary (the lock order needs it too)
 MAX_REACH_KM = 200  # the bounding box never exceeds this radius (patients' limit is ≤ 200)
 IN_CHUNK = 5000  # ids per IN (...) list (SQLite's variable limit)
 MAX_PAGE = 500
@@ -51,25 +49,6 @@ def _chunks(values: Sequence[int], size: int = IN_CHUNK) -> Iterable[list[int]]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def email_key():
-    """SQL expression of the normalised e-mail (the practice key)."""
-    return func.lower(func.trim(Therapist.email))
-
-
-def same_email(key: str):
-    """Therapists whose normalised e-mail is `key`. Besides the exact test, the stored
-    address must start with a case variant of the key's first three characters: index
-    ranges on ix_therapists_email instead of a scan of every address (stored addresses are
-    validated, so they carry no leading blanks)."""
-
-    head = key[:3]
-    variants = {"".join(chars) for chars in product(*[sorted({c.lower(), c.upper()}) for c in head])}
-    ranges = [
-        and_(Therapist.email >= v, Therapist.email < v[:-1] + chr(ord(v[-1]) + 1)) for v in sorted(variants) if v
-    ]
-    return and_(sa.or_(*ranges), email_key() == key) if ranges else email_key() == key
 
 
 # =========================================================================== regions

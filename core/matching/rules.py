@@ -22,6 +22,7 @@ ANSWER_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.rejected_unsuitable,
     Outcome.rejected_other,
     Outcome.no_response,
+    Outcome.waitlisted,
 )
 LATER_OUTCOMES: tuple[Outcome, ...] = (Outcome.no_show, Outcome.in_sessions)
 REJECTIONS = frozenset({Outcome.rejected_capacity, Outcome.rejected_unsuitable, Outcome.rejected_other})
@@ -394,30 +395,37 @@ def waiting_order_sql() -> tuple:
 
 # --------------------------------------------------------------------------- contactable order and practices
 
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "ae", "Ö": "oe", "Ü": "ue"})
+# Letters that Unicode does not decompose into a base letter plus accents (so NFKD alone
+# would drop them: "Yılmaz" → "ylmaz"), with their usual Latin spelling; ä/ö/ü the German way.
+_TRANSLIT = {
+    "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ẞ": "ss",
+    "ı": "i", "ł": "l", "ø": "o", "đ": "dj", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
+    "ħ": "h", "ŧ": "t", "ŀ": "l", "ĸ": "k", "ŋ": "ng", "ſ": "s",
+}
+# the same with umlauts as plain vowels ("Müller" → "muller", as some addresses spell it)
+_PLAIN = {**_TRANSLIT, "ä": "a", "ö": "o", "ü": "u", "đ": "d"}
+_TABLES = {"german": str.maketrans(_TRANSLIT), "plain": str.maketrans(_PLAIN)}
 
 
-def fold_name(text: Optional[str]) -> str:
-    """Lower case, ä→ae, ö→oe, ü→ue, ß→ss, accents dropped, letters only."""
-    text = (text or "").translate(_TRANSLIT).lower()
+def fold_name(text: Optional[str], *, umlauts: str = "german") -> str:
+    """Lower case, letters a–z only: ä→ae, ö→oe, ü→ue (umlauts="plain": ä→a …), ß→ss,
+    ı→i, ł→l, ø→o, đ→dj, æ→ae, œ→oe, þ→th …, other accents dropped (é→e, ş→s, ğ→g)."""
+    text = unicodedata.normalize("NFC", (text or "").lower()).translate(_TABLES[umlauts])
     text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if "a" <= ch <= "z")
 
 
-def normalise_email(email: Optional[str]) -> Optional[str]:
-    value = (email or "").strip().lower()
-    return value or None
-
-
 def surname_in_address(last_name: Optional[str], email: str) -> bool:
     """The member's surname (folded; also each part of a double name; at least 3 letters,
-    so "Li" does not match every address) occurs in the e-mail address (folded alike)."""
+    so "Li" does not match every address) occurs in the e-mail address (folded alike).
+    Umlauts count either way: "Müller" is found in "mueller@…" and in "muller@…"."""
     address = fold_name(email)
-    whole = fold_name(last_name)
-    if len(whole) >= 3 and whole in address:
-        return True
-    parts = [fold_name(p) for p in re.split(r"[\s\-]+", last_name or "")]
-    return any(len(p) >= 3 and p in address for p in parts)
+    parts = [last_name or ""] + re.split(r"[\s\-]+", last_name or "")
+    return any(
+        len(folded) >= 3 and folded in address
+        for part in parts
+        for folded in {fold_name(part), fold_name(part, umlauts="plain")}
+    )
 
 
 def title_rank(title: Optional[str]) -> int:
@@ -476,13 +484,17 @@ def contactable_sort_key(
 
 def response_type(outcomes: Iterable[Outcome]) -> ResponseType:
     """From the outcomes *after* they are set: all accepted / some accepted / none accepted
-    but at least one rejection / no answer at all (also for an empty list)."""
+    but at least one waiting-list place / none accepted but at least one rejection / no
+    answer at all (also for an empty list)."""
     values = list(outcomes)
     accepted = sum(1 for o in values if o == Outcome.accepted)
     if values and accepted == len(values):
         return ResponseType.all_accepted
     if accepted:
         return ResponseType.partly_accepted
+    # a waiting-list place is an answer without a place (the search goes on)
+    if any(o == Outcome.waitlisted for o in values):
+        return ResponseType.waitlisted
     if any(o in REJECTIONS for o in values):
         return ResponseType.all_rejected
     return ResponseType.no_response
@@ -524,8 +536,8 @@ def validate_answer(
     bad = [o for o in outcomes.values() if Outcome(o) not in ANSWER_OUTCOMES]
     if bad:
         problems.append(
-            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges) "
-            "oder keine Antwort möglich."
+            "Als Antwort sind nur angenommen, abgelehnt (Kapazität / nicht geeignet / sonstiges), "
+            "auf Warteliste oder keine Antwort möglich."
         )
     return problems
 

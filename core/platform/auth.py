@@ -33,6 +33,7 @@ from core.platform.config import Settings
 from core.platform.models import AuditEntry, LoginSession, LoginThrottle, User
 from core.platform.permissions import Actor, Permission, PermissionDenied
 from core.platform import users
+from core.platform.text import has_control_chars
 from core.platform.users import hash_password, needs_rehash, verify_password
 
 COOKIE_NAME = "tp_session"
@@ -69,7 +70,7 @@ def actor_for(user: User) -> Actor:
 
 
 def normalise_login_name(username: str) -> str:
-    return (username or "").replace("\x00", "").strip().lower()[:MAX_NAME_CHARS]
+    return (username or "").strip().lower()[:MAX_NAME_CHARS]
 
 
 # ---------------------------------------------------------------------------- throttling (pure rules)
@@ -196,7 +197,12 @@ def authenticate(
     name (it may be a password typed into the wrong field) – only a known account's id."""
     name = normalise_login_name(username)
     password = password or ""
-    source = (source or "unbekannt")[:100]
+    if has_control_chars(name):
+        # No account has such a name, and PostgreSQL refuses NUL bytes in a query: answer
+        # like a wrong password after the same work, and write nothing.
+        verify_password(_DUMMY_HASH, password)
+        return LoginResult(False, GENERIC_FAILURE)
+    source = "".join(ch for ch in (source or "") if ch.isprintable())[:100] or "unbekannt"
     keys = _throttle_keys(settings, name, source)
     rows = _load_throttles(session, keys)
     user = session.scalar(select(User).where(User.username == name).with_for_update()) if name else None

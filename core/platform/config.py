@@ -17,6 +17,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from core.platform import timewindows
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,6 +77,17 @@ def _database_url(raw: str) -> str:
     )
 
 
+def _phone_hours(raw: str) -> str:
+    """CALL_FALLBACK_HOURS: weekly windows in the canonical form (docs/architecture.md)."""
+    try:
+        normal = timewindows.normalise(raw)
+    except timewindows.TimeWindowError as exc:
+        raise SettingsError(f"CALL_FALLBACK_HOURS: {exc.message}") from None
+    if not normal:
+        raise SettingsError("CALL_FALLBACK_HOURS darf nicht leer sein, z. B. „Mo 09:00-12:00; Di 09:00-12:00“.")
+    return normal
+
+
 def _str(raw: str) -> str:
     return raw.strip()
 
@@ -94,6 +107,7 @@ class Settings:
     CALL_HORIZON_DAYS: int = 14
     MAX_CALL_ATTEMPTS: int = 3
     CALLERS: int = 1
+    CALL_FALLBACK_HOURS: str = "Mo 09:00-12:00; Di 09:00-12:00; Mi 09:00-12:00; Do 09:00-12:00; Fr 09:00-12:00"
     EMAIL_MAX_ATTEMPTS: int = 5
     # Database
     DATABASE_URL: str = "sqlite:///var/app.db"
@@ -126,6 +140,15 @@ class Settings:
     PRIVACY_SENTENCE: str = (
         "Wir verarbeiten Ihre Daten ausschließlich zur Vermittlung eines Therapieplatzes."
     )
+    # Mailbox for replies and bounces (Posteingang); off while IMAP_HOST is empty
+    IMAP_HOST: str = ""
+    IMAP_PORT: int = 993
+    IMAP_SECURITY: str = "ssl"  # ssl (implicit TLS) | starttls | plain (tests only)
+    IMAP_USER: str = ""
+    IMAP_PASSWORD: str = ""  # a secret: from the environment or .env, never the repository
+    IMAP_FOLDER: str = "INBOX"
+    IMAP_PROCESSED_FOLDER: str = "Verarbeitet"
+    IMAP_TIMEOUT_S: int = 30
     # Geography
     GEONAMES_PATH: str = "var/geonames/DE.txt"
     GEOCODER_URL: str = ""  # empty: PLZ centroids only (offline)
@@ -142,6 +165,11 @@ class Settings:
     JOB_LOCK_PATH: str = "var/jobs.lock"
     # Where the extra values came from (not a setting)
     _source: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def inbox_enabled(self) -> bool:
+        """The Posteingang reads a mailbox only when IMAP_HOST is set."""
+        return bool(self.IMAP_HOST)
 
     @property
     def is_sqlite(self) -> bool:
@@ -166,6 +194,7 @@ _CONVERTERS: dict[str, Any] = {
     "CALL_HORIZON_DAYS": _int("CALL_HORIZON_DAYS", 1, 90),
     "MAX_CALL_ATTEMPTS": _int("MAX_CALL_ATTEMPTS", 1, 20),
     "CALLERS": _int("CALLERS", 1, 50),
+    "CALL_FALLBACK_HOURS": _phone_hours,
     "EMAIL_MAX_ATTEMPTS": _int("EMAIL_MAX_ATTEMPTS", 1, 20),
     "DATABASE_URL": _database_url,
     "SECRET_KEY": _str,
@@ -190,6 +219,14 @@ _CONVERTERS: dict[str, Any] = {
     "COMPANY_REGISTER": _str,
     "COMPANY_MANAGING_DIRECTOR": _str,
     "PRIVACY_SENTENCE": _str,
+    "IMAP_HOST": _str,
+    "IMAP_PORT": _int("IMAP_PORT", 1, 65535),
+    "IMAP_SECURITY": _choice("IMAP_SECURITY", "ssl", "starttls", "plain"),
+    "IMAP_USER": _str,
+    "IMAP_PASSWORD": _str,
+    "IMAP_FOLDER": _str,
+    "IMAP_PROCESSED_FOLDER": _str,
+    "IMAP_TIMEOUT_S": _int("IMAP_TIMEOUT_S", 1, 600),
     "GEONAMES_PATH": _str,
     "GEOCODER_URL": _str,
     "GEOCODER_USER_AGENT": _str,
@@ -222,6 +259,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         raise SettingsError("SMTP_HOST fehlt, obwohl SMTP_MODE=smtp gesetzt ist.")
     if bool(settings.SMTP_USER) != bool(settings.SMTP_PASSWORD):
         raise SettingsError("SMTP_USER und SMTP_PASSWORD müssen gemeinsam gesetzt werden.")
+    if settings.IMAP_HOST and not (settings.IMAP_USER and settings.IMAP_PASSWORD):
+        raise SettingsError("IMAP_USER und IMAP_PASSWORD fehlen, obwohl IMAP_HOST gesetzt ist.")
+    if settings.IMAP_HOST and not settings.IMAP_FOLDER:
+        raise SettingsError("IMAP_FOLDER darf nicht leer sein.")
+    if settings.IMAP_HOST and settings.IMAP_FOLDER == settings.IMAP_PROCESSED_FOLDER:
+        raise SettingsError("IMAP_PROCESSED_FOLDER muss ein anderer Ordner sein als IMAP_FOLDER.")
     if settings.SECRET_KEY and len(settings.SECRET_KEY) < 16:
         raise SettingsError("SECRET_KEY muss mindestens 16 Zeichen lang sein.")
     return settings

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.platform.config import PROJECT_ROOT, get_settings
@@ -100,18 +104,91 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
 
 
+# =========================================================================== concurrent changes
+
+CONCURRENT_CHANGE_MESSAGE = "Gleichzeitige Änderung – bitte noch einmal speichern"
+RETRY_ATTEMPTS = 4  # one try and three retries
+RETRY_PAUSE_S = 0.05  # base pause before a retry; grows with each attempt, jittered ±50 %
+# PostgreSQL SQLSTATEs of a transaction that lost a race and may simply run again
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ConcurrentChange(RuntimeError):
+    """The unit of work lost a race with another one (deadlock or serialization failure)
+    every time it ran; nothing was written. The message is German, for the coordinator,
+    whose input the page keeps so that saving again is one click."""
+
+    def __init__(self, message: str = CONCURRENT_CHANGE_MESSAGE):
+        super().__init__(message)
+
+
+def is_concurrency_failure(exc: BaseException) -> bool:
+    """A database error that means "another transaction got in the way; run again": a
+    PostgreSQL deadlock or serialization failure, or SQLite's busy "database is locked"."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConcurrentChange):
+            return True
+        if isinstance(exc, DBAPIError):
+            orig = exc.orig
+            code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+            if code in _RETRYABLE_SQLSTATES:
+                return True
+            if "database is locked" in str(orig):
+                return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @contextmanager
 def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
-    """One session per user action: commits when the block succeeds, rolls back otherwise."""
+    """One session per user action: commits when the block succeeds, rolls back otherwise.
+    A deadlock or serialization failure comes out as ConcurrentChange (German message); a
+    `with` block cannot run twice, so callers that can repeat their work use
+    run_unit_of_work, which retries."""
     session = session_factory(engine)()
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
+        if not isinstance(exc, ConcurrentChange) and is_concurrency_failure(exc):
+            raise ConcurrentChange() from exc
         raise
     finally:
         session.close()
+
+
+def run_unit_of_work(
+    work: Callable[[Session], T],
+    engine: Engine | None = None,
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    pause_s: float = RETRY_PAUSE_S,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Optional[random.Random] = None,
+) -> T:
+    """Run `work(session)` in one unit of work and return its result. When the transaction
+    fails with a deadlock or serialization failure (it was rolled back, nothing written),
+    wait a short jittered pause and run `work` again in a fresh unit of work, up to
+    `attempts` times in all; then raise ConcurrentChange. `work` must do nothing outside
+    the session (it may run more than once)."""
+    rng = rng or random
+    attempts = max(1, attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            with unit_of_work(engine) as session:
+                return work(session)
+        except ConcurrentChange as exc:
+            if attempt >= attempts:
+                log.warning("Gleichzeitige Änderung: %d Versuche erfolglos (%s)", attempts, exc.__cause__)
+                raise
+            log.info("Gleichzeitige Änderung, Versuch %d von %d wird wiederholt (%s)", attempt, attempts, exc.__cause__)
+            sleep(pause_s * attempt * rng.uniform(0.5, 1.5))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextmanager

@@ -111,3 +111,44 @@ def publish(session: Session, event: Event) -> list[Any]:
     if not _wired:
         raise BusNotWired("Event bus not wired: call core.bootstrap.bootstrap() at start-up.")
     return [handler(session, event) for handler in handlers_for(type(event))]
+
+
+@dataclass(frozen=True)
+class EmailBounced(Event):
+    """A mail to `address` bounced permanently (core.inbox): the address is flagged invalid,
+    the mail is failed. The inquiry (if any) cannot be answered by e-mail now; the calls
+    capability falls back to a phone call."""
+
+    address: str
+    reason: str
+    outbox_email_id: Optional[int]
+    therapist_id: Optional[int]
+    patient_id: Optional[int]
+    inquiry_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class OutOfOffice(Event):
+    """An auto-reply says the therapist is away until `back_on` (the first day back): a
+    follow-up call for `inquiry_id` may move to that day or later (calls capability)."""
+
+    therapist_id: int
+    inquiry_id: Optional[int]
+    back_on: date
+
+
+@dataclass(frozen=True)
+class PhoneInquiryQueued(Event):
+    """A phone inquiry (therapist without e-mail) was sent: its call goes on the call list.
+    The calls capability answers with {"call_id": …, "call_at": …} (None when no slot fits)."""
+
+    inquiry_id: int
+    therapist_id: int
+
+
+@dataclass(frozen=True)
+class PhoneInquiryCalled(Event):
+    """A phone inquiry was presented on the phone (e.g. "Anruf geführt" in Vermittlung): the
+    inquiry counts as sent, and its call still on the list is done."""
+
+    inquiry_id: int

@@ -295,6 +295,7 @@ class Therapist(TimestampMixin, Base):
     status_changed_on: Mapped[Optional[date]]
     last_contact_email_on: Mapped[Optional[date]]
     last_contact_phone_on: Mapped[Optional[date]]
+    phone_invalid: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "falsche Nummer" (0003)
     last_contact_in_person_on: Mapped[Optional[date]]
     external_id: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     source_hash: Mapped[Optional[str]] = mapped_column(String(64))
@@ -452,6 +453,7 @@ class InquiryPatient(Base):
     conflict: Mapped[bool] = mapped_column(default=False)
     conflict_resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     conflict_note: Mapped[Optional[str]] = mapped_column(Text)
+    waitlist_until: Mapped[Optional[date]]  # outcome waitlisted: the expected date, if given (0003)
 
     inquiry: Mapped[Inquiry] = relationship(back_populates="patients")
     search: Mapped[Search] = relationship()
@@ -524,6 +526,12 @@ class PhoneCall(TimestampMixin, Base):
     previous_call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("phone_calls.id", ondelete="RESTRICT"))
     done_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
     done_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # issue 10 (migration 0003): the coordinator's result, who calls, how it was planned
+    result: Mapped[Optional[vocab.CallResult]] = mapped_column(enum_type(vocab.CallResult, "call_result"))
+    assigned_to: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    # server defaults too: bulk loaders (demo COPY) that leave these columns out get false
+    uses_fallback: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # "keine Telefonzeiten bekannt"
+    fixed_time: Mapped[bool] = mapped_column(default=False, server_default=sa.false())  # agreed callback: outside phone hours ok
 
 
 # --------------------------------------------------------------------------- imports
@@ -597,6 +605,74 @@ class RunnerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     stopped_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+
+
+# --------------------------------------------------------------------------- inbox (Posteingang)
+
+
+class InboxMessage(TimestampMixin, Base):
+    """One received mail (reply, bounce, auto-reply or other), stored once: the SHA-256 of
+    its raw bytes is unique, the Message-ID is looked up too. Bodies are already reduced to
+    what may be shown: text, the quoted history apart, sanitised HTML; attachments are only
+    listed."""
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (Index("ix_inbox_messages_state_kind", "state", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    message_id: Mapped[Optional[str]] = mapped_column(String(255), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    from_address: Mapped[str] = mapped_column(String(255), index=True, default="")
+    from_name: Mapped[str] = mapped_column(String(255), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[vocab.InboxKind] = mapped_column(enum_type(vocab.InboxKind, "inbox_kind"))
+    state: Mapped[vocab.InboxState] = mapped_column(
+        enum_type(vocab.InboxState, "inbox_state"), default=vocab.InboxState.new
+    )
+    match: Mapped[vocab.InboxMatch] = mapped_column(
+        enum_type(vocab.InboxMatch, "inbox_match"), default=vocab.InboxMatch.none
+    )
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    quoted_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    warnings: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    thread_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    reject_reason: Mapped[Optional[str]] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(default=0)
+    inquiry_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inquiries.id", ondelete="RESTRICT"), index=True)
+    therapist_id: Mapped[Optional[int]] = mapped_column(ForeignKey("therapists.id", ondelete="RESTRICT"), index=True)
+    patient_id: Mapped[Optional[int]] = mapped_column(ForeignKey("patients.id", ondelete="RESTRICT"), index=True)
+    outbox_email_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbox_emails.id", ondelete="RESTRICT"), index=True)
+    bounce_recipient: Mapped[Optional[str]] = mapped_column(String(255))
+    bounce_status: Mapped[Optional[str]] = mapped_column(String(32))
+    bounce_diagnostic: Mapped[Optional[str]] = mapped_column(Text)
+    return_date: Mapped[Optional[date]]
+    handled_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    handled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    handled_note: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class InvalidEmailAddress(Base):
+    """An address that bounced permanently: no mail goes to it until a coordinator corrects
+    the e-mail of its therapist/patient (a new address is not on this list) or clears it."""
+
+    __tablename__ = "invalid_email_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(255), unique=True)  # lower case
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[Optional[str]] = mapped_column(String(32))
+    flagged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    inbox_message_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inbox_messages.id", ondelete="SET NULL"))
+    cleared_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    cleared_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+
+
+# Replies are threaded by the Message-ID the outbox stored (In-Reply-To / References).
+Index("ix_outbox_emails_message_id", OutboxEmail.message_id)
 
 
 # --------------------------------------------------------------------------- login throttling

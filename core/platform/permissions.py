@@ -59,6 +59,37 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.calls.services.fall_back_to_call": INTERNAL,  # the EmailBounced handler
+    "core.calls.services.postpone_follow_ups": INTERNAL,  # the OutOfOffice handler
+    "core.inbox.services.assign": Permission.edit,
+    "core.inbox.services.clear_invalid_address": Permission.edit,
+    "core.inbox.services.dismiss": Permission.edit,
+    "core.inbox.services.record_from_reply": Permission.edit,
+    "core.inbox.views.inbox_counts": Permission.view,
+    "core.inbox.views.invalid_address_count": Permission.view,
+    "core.inbox.views.list_messages": Permission.view,
+    "core.inbox.views.message_detail": Permission.view,
+    "core.inbox.views.replies_for_inquiry": Permission.view,
+    "core.inbox.views.replies_waiting": Permission.view,
+    "core.calls.follow_ups.schedule_follow_ups": INTERNAL,  # the follow-up job (SYSTEM)
+    "core.calls.planning.insert_calls": INTERNAL,
+    "core.calls.services.assign_call": Permission.edit,
+    "core.calls.services.cancel_call": Permission.edit,
+    "core.calls.services.cancel_pending_calls": INTERNAL,  # event handlers
+    "core.calls.services.complete_inquiry_calls": INTERNAL,  # event handler
+    "core.calls.services.flag_inquiry": INTERNAL,
+    "core.calls.services.plan_call": INTERNAL,
+    "core.calls.services.plan_inquiry_call": INTERNAL,  # event handler (the sender was checked)
+    "core.calls.services.record_call_result": Permission.edit,
+    "core.calls.services.reschedule_call": Permission.edit,
+    "core.calls.views.answer_members": Permission.view,
+    "core.calls.views.call_row": Permission.view,
+    "core.calls.views.coordinators": Permission.view,
+    "core.calls.views.day_calls": Permission.view,
+    "core.calls.views.next_call_of": Permission.view,
+    "core.calls.views.overdue_calls": Permission.view,
+    "core.calls.views.reachable_now": Permission.view,
+    "core.calls.views.week_view": Permission.view,
     "core.inquiries.answers.list_conflicts": Permission.view,
     "core.inquiries.answers.record_answer": Permission.edit,
     "core.inquiries.answers.record_later_outcome": Permission.edit,
@@ -143,6 +174,10 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.patients.list_patients": Permission.view,
     "core.registry.patients.lookup": Permission.view,
     "core.registry.patients.update_patient": Permission.edit,
+    "core.registry.records.create": Permission.edit,
+    "core.registry.records.lookup": Permission.view,
+    "core.registry.records.update": Permission.edit,
+    "core.registry.records.visible_values": INTERNAL,  # callers check view; it only hides sensitive fields
     "core.registry.searches.add_note": Permission.edit,
     "core.registry.searches.cancel_search": Permission.edit,
     "core.registry.searches.change_search": Permission.edit,
@@ -152,14 +187,15 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.searches.searches_for_patient": Permission.view,
     "core.registry.searches.start_search": Permission.edit,
     "core.registry.therapists.export_rows": Permission.export,  # and view_sensitive
-    "core.registry.therapists.block": Permission.edit,
+    "core.registry.therapist_status.block": Permission.edit,
+    "core.registry.therapist_status.change_status": Permission.edit,
+    "core.registry.therapist_status.deactivate": Permission.edit,
+    "core.registry.therapist_status.unblock": Permission.edit,
     "core.registry.therapists.create_therapist": Permission.edit,
-    "core.registry.therapists.deactivate": Permission.edit,
     "core.registry.therapists.get_therapist": Permission.view,
     "core.registry.therapists.list_therapists": Permission.view,
     "core.registry.therapists.lookup": Permission.view,
     "core.registry.therapists.therapist_history": Permission.view,
-    "core.registry.therapists.unblock": Permission.edit,
     "core.registry.therapists.update_therapist": Permission.edit,
     "core.reports.overview.overview": Permission.view,
 }

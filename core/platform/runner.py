@@ -60,6 +60,7 @@ JOB_TITLES: dict[str, str] = {
     "housekeeping": "Aufräumen (abgelaufene Anmeldungen)",
     "outbox_delivery": "E-Mail-Versand (Postausgang)",
     "follow_ups": "Nachfassen unbeantworteter Anfragen",
+    "inbox": "Posteingang abholen (Antworten und Rückläufer)",
     "geocoding": "Geokodierung der Praxisadressen",
     "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
     "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",

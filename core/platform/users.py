@@ -14,9 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.platform import audit
+from core.platform import validation as v
 from core.platform.models import LoginSession, User
 from core.platform.validation import FieldError, validate_email
 from core.platform.permissions import Actor, Permission
+from core.platform.text import control_chars_message, has_control_chars
 from core.platform.vocab import Role
 from core.platform.permissions import SYSTEM
 
@@ -66,7 +68,7 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def validate_username(username: str) -> str:
-    value = (username or "").replace("\x00", "").strip().lower()
+    value = (username or "").strip().lower()
     if not USERNAME_RE.match(value):
         raise UserError(
             "username",
@@ -120,9 +122,11 @@ def validate_password(password: str, *, username: str = "") -> str:
 
 
 def validate_display_name(display_name: str) -> str:
-    value = " ".join((display_name or "").replace("\x00", "").split())
+    value = " ".join((display_name or "").split())
     if not value:
         raise UserError("display_name", "Name fehlt (z. B. Maria Müller).")
+    if has_control_chars(value):
+        raise UserError("display_name", control_chars_message("Name"))
     if len(value) > DISPLAY_NAME_MAX:
         raise UserError("display_name", f"Name ist zu lang (höchstens {DISPLAY_NAME_MAX} Zeichen, jetzt {len(value)}).")
     return value

@@ -21,6 +21,7 @@ from email_validator import EmailNotValidError, validate_email as _validate_emai
 
 from core.platform.dates import age_on
 from core.platform import timewindows
+from core.platform.text import control_chars_message, has_control_chars
 from core.platform.vocab import SYMPTOMS, Labeled, Method
 
 T = TypeVar("T")
@@ -139,6 +140,8 @@ def text(field: str, value: Any, *, max_len: int, required: bool = False) -> Opt
         if required:
             raise FieldError(field, f"{label(field)} fehlt – bitte ausfüllen.")
         return None
+    if has_control_chars(value):
+        raise FieldError(field, control_chars_message(label(field)))
     result = " ".join(str(value).split()) if "\n" not in str(value) else str(value).strip()
     if len(result) > max_len:
         raise FieldError(field, f"{label(field)} ist zu lang (höchstens {max_len} Zeichen, jetzt {len(result)}).")
@@ -238,7 +241,7 @@ def name(field: str, value: Any) -> str:
     return result
 
 
-_PLZ = re.compile(r"^\d{5}$")
+_PLZ = re.compile(r"^\d{5}$", re.ASCII)  # ASCII: "١٠١١٥" (Arabic-Indic digits) is no PLZ
 
 
 def validate_plz(
@@ -319,7 +322,7 @@ def validate_website(value: Any, *, field: str = "website") -> Optional[str]:
 # --------------------------------------------------------------------------- insurance
 
 
-_KVNR = re.compile(r"^[A-Z]\d{9}$")
+_KVNR = re.compile(r"^[A-Z]\d{9}$", re.ASCII)
 
 
 def kvnr_check_digit(first_nine: str) -> int:
@@ -399,7 +402,7 @@ def validate_not_future(field: str, value: Any, *, today: date) -> Optional[date
 # --------------------------------------------------------------------------- health
 
 
-_ICD_F = re.compile(r"^F\d{2}(\.\d{1,2})?$")
+_ICD_F = re.compile(r"^F\d{2}(\.\d{1,2})?$", re.ASCII)
 
 
 def validate_icd10_f(value: Any, *, field: str = "diagnosis") -> Optional[str]:
@@ -468,6 +471,10 @@ def validate_methods(value: Any, *, field: str = "methods") -> list[str]:
         except FieldError:
             pass
         for token in re.split(r"[\s/]+", raw):
+            if not token:  # "VT/" or "/TP": a separator with nothing on one side
+                raise FieldError(
+                    field, f"{label(field)}: in „{raw}“ fehlt vor oder nach „/“ ein Verfahren (z. B. VT/TP; erlaubt: VT, TP, AP, ST).",
+                )
             try:
                 chosen.add(choice(field, Method, token).value)
             except FieldError:
@@ -518,6 +525,8 @@ def validate_languages(value: Any, *, field: str = "languages") -> list[str]:
 def validate_reason(value: Any, *, field: str = "reason", what: str = "Grund") -> str:
     if blank(value):
         raise FieldError(field, f"{what} fehlt – bitte kurz angeben, warum.")
+    if has_control_chars(value):
+        raise FieldError(field, control_chars_message(what))
     result = str(value).strip()
     if len(result) > 2000:
         raise FieldError(field, f"{what} ist zu lang (höchstens 2000 Zeichen).")

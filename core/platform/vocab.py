@@ -106,6 +106,10 @@ class InquiryStatus(Labeled):
     cancelled = "cancelled"
 
 
+# Open: unsent (draft, queued) or sent and unanswered; the inquiry still waits for an answer.
+OPEN_INQUIRY_STATUSES = (InquiryStatus.draft, InquiryStatus.queued, InquiryStatus.sent)
+
+
 class InquiryOrigin(Labeled):
     manual = "manual"
     planner = "planner"
@@ -117,6 +121,7 @@ class ResponseType(Labeled):
     partly_accepted = "partly_accepted"
     all_rejected = "all_rejected"
     no_response = "no_response"
+    waitlisted = "waitlisted"  # no acceptance, at least one waiting-list place
 
 
 class Outcome(Labeled):
@@ -128,6 +133,7 @@ class Outcome(Labeled):
     no_response = "no_response"
     no_show = "no_show"
     in_sessions = "in_sessions"
+    waitlisted = "waitlisted"
 
 
 class InquiryMark(Labeled):
@@ -163,6 +169,17 @@ class CallPurpose(Labeled):
     follow_up = "follow_up"
     patient = "patient"
     other = "other"
+
+
+class CallResult(Labeled):
+    """What a coordinator says after dialling (issue 10, point 5)."""
+
+    reached = "reached"
+    not_reached = "not_reached"
+    busy = "busy"
+    voicemail = "voicemail"
+    callback = "callback"
+    wrong_number = "wrong_number"
 
 
 class ImportChangeKind(Labeled):
@@ -272,6 +289,7 @@ LABELS: dict[type, dict] = {
         ResponseType.partly_accepted: ("teilweise Annahme", "blue"),
         ResponseType.all_rejected: ("vollständige Ablehnung", "red"),
         ResponseType.no_response: ("keine Antwort", "gray"),
+        ResponseType.waitlisted: ("Warteliste", "blue"),
     },
     Outcome: {
         Outcome.pending: ("ausstehend", "gray"),
@@ -282,6 +300,7 @@ LABELS: dict[type, dict] = {
         Outcome.no_response: ("keine Antwort", "gray"),
         Outcome.no_show: ("nicht erschienen", "red"),
         Outcome.in_sessions: ("in Sitzungen", "violet"),
+        Outcome.waitlisted: ("auf Warteliste", "blue"),
     },
     InquiryMark: {
         InquiryMark.reduced: ("reduziert", "orange"),
@@ -311,6 +330,14 @@ LABELS: dict[type, dict] = {
         CallPurpose.follow_up: ("Nachfassen", "orange"),
         CallPurpose.patient: ("Patient:in", "violet"),
         CallPurpose.other: ("Sonstiges", "gray"),
+    },
+    CallResult: {
+        CallResult.reached: ("erreicht", "green"),
+        CallResult.not_reached: ("nicht erreicht", "red"),
+        CallResult.busy: ("besetzt", "orange"),
+        CallResult.voicemail: ("Anrufbeantworter (Nachricht hinterlassen)", "orange"),
+        CallResult.callback: ("Rückruf vereinbart", "blue"),
+        CallResult.wrong_number: ("falsche Nummer", "red"),
     },
     ImportChangeKind: {
         ImportChangeKind.new: ("neu", "green"),
@@ -389,6 +416,7 @@ PAGE_TITLES = {
     "calls": "Anrufliste",
     "matching": "Vermittlung",
     "outbox": "Postausgang",
+    "inbox": "Posteingang",
     "patients": "Patient:innen",
     "therapists": "Therapeut:innen",
     "map": "Karte",
@@ -473,6 +501,14 @@ AUDIT_ACTIONS: dict[str, str] = {
     "search.exclude": "Therapeut:in für Platzsuche ausgeschlossen",
     "search.success_confirmed": "Erfolg bestätigt",
     "call.inquiry": "Anruf für Anfrage geplant",
+    "call.result": "Anruf-Ergebnis erfasst",
+    "call.retry": "Nächster Anrufversuch geplant",
+    "call.callback": "Rückruf geplant",
+    "call.reschedule": "Anruf verschoben",
+    "call.cancel": "Anruf abgesagt",
+    "call.assign": "Anruf zugewiesen",
+    "call.attention": "Anfrage braucht Aufmerksamkeit (Anrufe)",
+    "therapist.phone_invalid": "Therapeut:in: Telefonnummer als falsch markiert",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
     "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",
@@ -485,3 +521,60 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 for _action, _label in HISTORY_ACTIONS.items():
     AUDIT_ACTIONS.setdefault(_action, f"{_ENTITY_PREFIX[_action.split('.', 1)[0]]}: {_label}")
+
+
+# --------------------------------------------------------------------------- inbox (Posteingang)
+
+
+class InboxKind(Labeled):
+    reply = "reply"
+    bounce = "bounce"
+    auto_reply = "auto_reply"
+    other = "other"
+
+
+class InboxState(Labeled):
+    new = "new"  # matched or not, nobody has looked at it yet
+    assigned = "assigned"  # a coordinator assigned it by hand
+    dismissed = "dismissed"  # nothing to do (spam, newsletter, handled elsewhere)
+    recorded = "recorded"  # the answer in it was recorded on its inquiry
+
+
+class InboxMatch(Labeled):
+    header = "header"  # In-Reply-To / References named a mail we sent
+    subject = "subject"  # the inquiry reference ("A253") in the subject
+    sender = "sender"  # the sender's address, a therapist with exactly one open inquiry
+    patient = "patient"  # a patient's address (or a reply to a patient mail)
+    manual = "manual"  # assigned by a coordinator
+    none = "none"  # Nicht zugeordnet
+
+
+LABELS[InboxKind] = {
+    InboxKind.reply: ("Antwort", "blue"),
+    InboxKind.bounce: ("Rückläufer (Bounce)", "red"),
+    InboxKind.auto_reply: ("Abwesenheitsnotiz", "orange"),
+    InboxKind.other: ("Sonstige", "gray"),
+}
+LABELS[InboxState] = {
+    InboxState.new: ("neu", "blue"),
+    InboxState.assigned: ("zugeordnet", "violet"),
+    InboxState.dismissed: ("erledigt (verworfen)", "gray"),
+    InboxState.recorded: ("Antwort erfasst", "green"),
+}
+LABELS[InboxMatch] = {
+    InboxMatch.header: ("über die Antwort-Kopfzeilen", "green"),
+    InboxMatch.subject: ("über die Nummer im Betreff", "green"),
+    InboxMatch.sender: ("über die Absenderadresse", "orange"),
+    InboxMatch.patient: ("Patient:in (Absenderadresse)", "violet"),
+    InboxMatch.manual: ("von Hand zugeordnet", "violet"),
+    InboxMatch.none: ("Nicht zugeordnet", "gray"),
+}
+
+AUDIT_ACTIONS.update({
+    "inbox.assign": "Posteingang: Nachricht zugeordnet",
+    "inbox.dismiss": "Posteingang: Nachricht verworfen",
+    "inbox.record": "Posteingang: Antwort aus Nachricht erfasst",
+    "inbox.bounce": "Posteingang: Rückläufer verarbeitet",
+    "email.address_invalid": "E-Mail-Adresse als ungültig markiert",
+    "email.address_valid": "E-Mail-Adresse wieder freigegeben",
+})

@@ -8,6 +8,9 @@
   checks again and inserts all rows in the caller's transaction, or nothing at all.
 - `export_csv` writes the rows of the current list filter; only roles with
   Permission.export may, and every export is written to the audit log.
+- Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) are
+  written with a leading `'` (OWASP CSV injection); the import removes it again, so an
+  exported file imports to the same values (core.platform.text).
 """
 
 from __future__ import annotations
@@ -20,19 +23,20 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Callable, Literal, Optional, Sequence, Union
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from core.platform import audit
 from core.geo import plz as geo_plz
-from core.registry import patients as registry_patients
-from core.registry import therapists as therapists_mod
+from core.platform import audit
 from core.platform import validation as v
-from core.platform.models import AuditEntry, Patient, Therapist
+from core.platform.addresses import email_key, normalise_email
+from core.platform.models import AuditEntry, Patient, PlzCentroid, Search, Therapist
 from core.platform.permissions import Actor, Permission
+from core.platform.text import neutralise_formula, restore_formula
 from core.platform.vocab import CoordinatesSource, TherapistStatus
-from core.platform.models import Search
-from core.platform.models import PlzCentroid
+from core.registry import patients as registry_patients
+from core.registry import records
+from core.registry import therapists as therapists_mod
 
 Kind = Literal["patients", "therapists"]
 KINDS: tuple[Kind, ...] = ("patients", "therapists")
@@ -111,7 +115,7 @@ def cell(value: Any) -> str:
 def _write(rows: Sequence[Sequence[str]]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows(rows)
+    writer.writerows([neutralise_formula(c) for c in row] for row in rows)
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -318,7 +322,7 @@ def _read_rows(text: str, kind: Kind, preview: ImportPreview) -> list[tuple[int,
             if len(rows) >= MAX_ROWS:
                 preview.file_errors.append(f"Die Datei hat mehr als {MAX_ROWS} Zeilen; bitte aufteilen.")
                 return []
-            raw = {positions[i]: c for i, c in enumerate(record) if i in positions}
+            raw = {positions[i]: restore_formula(c) for i, c in enumerate(record) if i in positions}
             if len(record) > len(header) and any(c.strip() for c in record[len(header):]):
                 raw["__extra__"] = "x"
             rows.append((line, raw))
@@ -345,7 +349,7 @@ def _chunks(items: list, size: int = 500):
 def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) -> None:
     """Same name + birth date (patients) / same name + PLZ or same e-mail (therapists),
     against the database and within the file."""
-    fold = registry_patients._fold
+    fold = records.fold
     existing: dict[tuple, list[tuple[int, str]]] = {}
     if kind == "patients":
         dates = sorted({vals["birth_date"] for _, vals in preview.rows if vals.get("birth_date")})
@@ -360,13 +364,13 @@ def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) ->
                 yield ("n", fold(vals["first_name"]), fold(vals["last_name"]), vals["birth_date"]), "gleicher Name und gleiches Geburtsdatum"
     else:
         plzs = sorted({vals["plz"] for _, vals in preview.rows if vals.get("plz")})
-        emails = sorted({vals["email"].lower() for _, vals in preview.rows if vals.get("email")})
+        emails = sorted({normalise_email(vals["email"]) for _, vals in preview.rows if normalise_email(vals.get("email"))})
         cols = (Therapist.id, Therapist.first_name, Therapist.last_name, Therapist.plz, Therapist.email)
         found = []
         for chunk in _chunks(plzs):
             found += session.execute(select(*cols).where(Therapist.plz.in_(chunk))).all()
         for chunk in _chunks(emails):
-            found += session.execute(select(*cols).where(func.lower(Therapist.email).in_(chunk))).all()
+            found += session.execute(select(*cols).where(email_key().in_(chunk))).all()
         seen_ids = set()
         for tid, first, last, plz, email in found:
             if tid in seen_ids:
@@ -375,13 +379,13 @@ def _duplicate_warnings(session: Session, kind: Kind, preview: ImportPreview) ->
             if plz:
                 existing.setdefault(("n", fold(first), fold(last), plz), []).append((tid, f"{last}, {first}"))
             if email:
-                existing.setdefault(("e", email.lower()), []).append((tid, f"{last}, {first}"))
+                existing.setdefault(("e", normalise_email(email)), []).append((tid, f"{last}, {first}"))
 
         def keys(vals):
             if vals.get("plz"):
                 yield ("n", fold(vals["first_name"]), fold(vals["last_name"]), vals["plz"]), "gleicher Name und gleiche PLZ"
             if vals.get("email"):
-                yield ("e", vals["email"].lower()), "gleiche E-Mail-Adresse"
+                yield ("e", normalise_email(vals["email"])), "gleiche E-Mail-Adresse"
 
     in_file: dict[tuple, int] = {}
     for line, vals in preview.rows:

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from core.platform import audit
 from core.platform import validation as v
 from core.platform.formatting import BERLIN
-from core.platform.models import AuditEntry, Patient, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
+from core.platform.models import AuditEntry, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
 from core.platform.permissions import Actor, Permission
 from core.registry.searches import OPEN_STATES, SearchInfo, missing_for_search, searches_for_patient
-from core.platform.vocab import HISTORY_ACTIONS, Labeled
-from core.registry.patients import FIELDS, SENSITIVE, PatientError
+from core.platform.vocab import HISTORY_ACTIONS, Labeled, SearchStatus
+from core.registry import records
+from core.registry.patients import FIELDS, KIND
 from core.registry.exclusions import ExclusionRow, exclusions_for_patient
 
 
@@ -47,14 +48,22 @@ class PatientDetail:
     def current_search(self) -> Optional[SearchInfo]:
         return self.searches[0] if self.searches else None
 
+    @property
+    def can_start_search(self) -> bool:
+        """A new search may start only while none is open (one open search per patient)."""
+        return self.open_search is None
+
+    @property
+    def missing_to_start(self) -> list[str]:
+        """What is still missing, while it matters: before a start or a resume."""
+        search = self.open_search
+        return self.missing_for_search if search is None or search.status == SearchStatus.paused else []
+
 
 def get_patient(session: Session, actor: Actor, patient_id: int, *, today: date) -> PatientDetail:
     actor.require(Permission.view)
-    p = session.get(Patient, patient_id)
-    if p is None:
-        raise PatientError("Diese Patientin / dieser Patient existiert nicht (mehr).")
-    show = actor.can(Permission.view_sensitive)
-    values = {f: getattr(p, f) for f in FIELDS if show or f not in SENSITIVE}
+    p = KIND.load(session, patient_id)
+    show, values = records.visible_values(KIND, actor, p)
     return PatientDetail(
         id=p.id,
         sensitive_visible=show,
@@ -130,6 +139,8 @@ def patient_history(session: Session, actor: Actor, patient_id: int, *, today: d
         for ip, inq, t in rows:
             at = inq.answered_at or inq.sent_at or inq.queued_at or inq.created_at
             detail = f"{inq.status.label} · Ergebnis: {ip.outcome.label}"
+            if ip.waitlist_until:
+                detail += f" (voraussichtlich ab {ip.waitlist_until:%d.%m.%Y})"
             if ip.withdrawn_reason:
                 detail += f" · zurückgezogen: {ip.withdrawn_reason}"
             items.append(HistoryItem(at, "Anfrage", f"Anfrage A{inq.id} an {t.full_name} ({inq.channel.label})", detail, ip.outcome))

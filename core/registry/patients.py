@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Container, Iterable, Mapping, Optional, Sequence
+from typing import Any, Container, Iterable, Mapping, Optional
+
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
-from core.platform import audit
+
 from core.geo import plz as geo_plz
 from core.platform import validation as v
 from core.platform.formatting import BERLIN
 from core.platform.models import Patient, Search
 from core.platform.permissions import Actor, Permission
-from core.registry.searches import OPEN_STATES
 from core.platform.vocab import Gender, GenderPreference, PatientStatus, Salutation, SearchStatus, Transport
-from core.platform.models import PlzCentroid
+from core.registry import records
+from core.registry.records import DuplicateMatch, DuplicateWarning, ListFilter, PlzTable, RegistryError
+from core.registry.searches import OPEN_STATES
+
+__all__ = ["DuplicateMatch", "DuplicateWarning", "PlzTable"]
 
 
 FIELDS: tuple[str, ...] = (
@@ -34,37 +38,9 @@ SENSITIVE: frozenset[str] = frozenset({
     "symptoms", "diagnosis", "prior_therapy", "prior_therapy_end", "notes", "referral_source",
 })
 
-# How the detail view groups the fields (German group titles).
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Stammdaten", ("salutation", "gender", "first_name", "last_name", "birth_date", "status", "referral_source",
-                    "contracts_signed", "consent_given", "last_contact_on")),
-    ("Kontakt", ("street", "plz", "city", "email", "phone")),
-    ("Versicherung", ("insurer", "insurance_number", "gp_name")),
-    ("Wünsche/Präferenzen", ("symptoms", "diagnosis", "prior_therapy", "prior_therapy_end", "max_distance_km",
-                             "transport", "open_to_group", "preferred_therapist_gender", "preferred_methods")),
-    ("Verfügbarkeit", ("availability",)),
-    ("Notizen", ("notes",)),
-)
 
-
-class PatientError(ValueError):
+class PatientError(RegistryError):
     """A patient action that is not possible; the message is German."""
-
-
-@dataclass(frozen=True)
-class DuplicateMatch:
-    id: int
-    label: str
-    reason: str
-
-
-class DuplicateWarning(PatientError):
-    """Possible duplicates exist; repeat with allow_duplicate=True to save anyway."""
-
-    def __init__(self, matches: Sequence[DuplicateMatch]):
-        self.matches = list(matches)
-        names = "; ".join(f"{m.label} (Nr. {m.id})" for m in self.matches)
-        super().__init__(f"Mögliche Dublette: {names}. Bitte prüfen, ob es dieselbe Person ist.")
 
 
 # --------------------------------------------------------------------------- cleaning (pure)
@@ -78,7 +54,7 @@ def clean(
     Missing keys count as empty. Cross-field rules: the end of the last therapy lies after
     the birth date and implies a prior therapy."""
     c = v.Collector()
-    g = raw.get
+    g = records.refuse_control_chars(c, raw).get
     c.check("salutation", v.choice, "salutation", Salutation, g("salutation"), default=Salutation.none)
     c.check("gender", v.choice, "gender", Gender, g("gender"), default=Gender.unspecified)
     c.check("first_name", v.name, "first_name", g("first_name"))
@@ -124,49 +100,7 @@ def raw_from_model(p: Patient) -> dict[str, Any]:
     return {f: getattr(p, f) for f in FIELDS}
 
 
-# --------------------------------------------------------------------------- PLZ table
-
-
-class PlzTable:
-    """`in` answers whether the PLZ table knows a PLZ; `known()` is None while the table is empty.
-
-    Single lookups query one row; `preload()` reads the whole (≈8,000 rows) table for imports."""
-
-    def __init__(self, session: Session):
-        self._session = session
-        self._loaded: Optional[bool] = None
-        self._all: Optional[frozenset[str]] = None
-
-    @property
-    def loaded(self) -> bool:
-        if self._loaded is None:
-            self._loaded = geo_plz.plz_count(self._session) > 0
-        return self._loaded
-
-    def preload(self) -> "PlzTable":
-        if self.loaded and self._all is None:
-
-            self._all = frozenset(self._session.scalars(select(PlzCentroid.plz)))
-        return self
-
-    def __contains__(self, plz: object) -> bool:
-        if self._all is not None:
-            return plz in self._all
-        return geo_plz.plz_info(self._session, str(plz)) is not None
-
-    def known(self) -> Optional["PlzTable"]:
-        return self if self.loaded else None
-
-    def city(self, plz: Optional[str]) -> Optional[str]:
-        info = geo_plz.plz_info(self._session, plz) if plz and self.loaded else None
-        return info.city if info else None
-
-
 # --------------------------------------------------------------------------- duplicates
-
-
-def _fold(text: Optional[str]) -> str:
-    return " ".join((text or "").split()).casefold()
 
 
 def _label(p_first: str, p_last: str, born: Optional[date]) -> str:
@@ -182,105 +116,56 @@ def find_duplicates(
     stmt = select(Patient.id, Patient.first_name, Patient.last_name).where(Patient.birth_date == birth_date)
     if exclude_id is not None:
         stmt = stmt.where(Patient.id != exclude_id)
-    key = (_fold(first_name), _fold(last_name))
+    key = (records.fold(first_name), records.fold(last_name))
     return [
         DuplicateMatch(pid, _label(first, last, birth_date), "gleicher Name und gleiches Geburtsdatum")
         for pid, first, last in session.execute(stmt)
-        if (_fold(first), _fold(last)) == key
+        if (records.fold(first), records.fold(last)) == key
     ]
 
 
 # --------------------------------------------------------------------------- create / edit
 
 
-def _audit_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Audit entries name changed health/contact fields but do not copy their content."""
-    return {k: ("(geändert)" if k in SENSITIVE and val not in (None, [], "") else val) for k, val in values.items()}
-
-
-def create_patient(
-    session: Session,
-    actor: Actor,
-    raw: Mapping[str, Any],
-    *,
-    now: datetime,
-    today: date,
-    allow_duplicate: bool = False,
-) -> Patient:
-    """Validate and insert a patient (coordinates from the PLZ centroid). Nothing is saved on error."""
-    actor.require(Permission.edit)
-    plz_table = PlzTable(session)
-    values = clean(raw, today=today, known_plz=plz_table.known())
-    if not allow_duplicate:
-        dups = find_duplicates(session, values["first_name"], values["last_name"], values.get("birth_date"))
-        if dups:
-            raise DuplicateWarning(dups)
-    if values.get("plz") and not values.get("city"):
-        values["city"] = plz_table.city(values["plz"])
-    patient = Patient(**values, created_at=now, updated_at=now)
+def _after_create(session: Session, patient: Patient, now: datetime) -> None:
     if patient.consent_given:
         patient.consent_at = now
     geo_plz.place_patient(session, patient)
-    session.add(patient)
-    session.flush()
-    audit.record(session, actor, "patient.create", "patient", patient.id, _audit_values(values), now=now)
-    return patient
 
 
-def update_patient(
-    session: Session,
-    actor: Actor,
-    patient_id: int,
-    raw: Mapping[str, Any],
-    *,
-    now: datetime,
-    today: date,
-    allow_duplicate: bool = False,
-) -> Patient:
-    """Change the given fields (others keep their values); all rules are checked on the result."""
-    actor.require(Permission.edit)
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise PatientError("Diese Patientin / dieser Patient existiert nicht (mehr).")
-    before = raw_from_model(patient)
-    merged = {**before, **{k: val for k, val in raw.items() if k in FIELDS}}
-    plz_table = PlzTable(session)
-    # An unchanged, already stored PLZ stays acceptable even if the table no longer lists it.
-    known = plz_table.known()
-    if known is not None and merged.get("plz") == before.get("plz") and before.get("plz"):
-        known = _PlusOne(known, before["plz"])
-    values = clean(merged, today=today, known_plz=known)
-    changes = audit.diff(before, values)
-    if not changes:
-        return patient
-    if not allow_duplicate and {"first_name", "last_name", "birth_date"} & changes.keys():
-        dups = find_duplicates(session, values["first_name"], values["last_name"], values.get("birth_date"), exclude_id=patient.id)
-        if dups:
-            raise DuplicateWarning(dups)
-    if values.get("plz") and not values.get("city") and values.get("plz") != before.get("plz"):
-        values["city"] = plz_table.city(values["plz"])
-    for k, val in values.items():
-        setattr(patient, k, val)
-    if values.get("consent_given") and not before.get("consent_given"):
+def _after_update(session: Session, patient: Patient, before: Mapping[str, Any], changes: Mapping[str, Any], now: datetime) -> None:
+    if patient.consent_given and not before.get("consent_given"):
         patient.consent_at = now
     if "plz" in changes:
         geo_plz.place_patient(session, patient)
-    patient.updated_at = now
-    session.flush()
-    audit.record(
-        session, actor, "patient.update", "patient", patient.id,
-        {k: (["…", "(geändert)"] if k in SENSITIVE else val) for k, val in audit.diff(before, values).items()},
-        now=now,
-    )
-    return patient
 
 
-class _PlusOne:
-    def __init__(self, inner: Container[str], extra: str):
-        self.inner, self.extra = inner, extra
+KIND = records.RecordKind(
+    entity="patient",
+    model=Patient,
+    fields=FIELDS,
+    sensitive=SENSITIVE,
+    not_found="Diese Patientin / dieser Patient existiert nicht (mehr).",
+    error=PatientError,
+    clean=clean,
+    from_model=raw_from_model,
+    find_duplicates=lambda session, values, exclude_id: find_duplicates(
+        session, values["first_name"], values["last_name"], values.get("birth_date"), exclude_id=exclude_id
+    ),
+    duplicate_fields=frozenset({"first_name", "last_name", "birth_date"}),
+    after_create=_after_create,
+    after_update=_after_update,
+)
 
-    def __contains__(self, item: object) -> bool:
-        return item == self.extra or item in self.inner
+
+def create_patient(session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Patient:
+    """Validate and insert a patient (coordinates from the PLZ centroid). Nothing is saved on error."""
+    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
+
+
+def update_patient(session: Session, actor: Actor, patient_id: int, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Patient:
+    """Change the given fields (others keep their values); all rules are checked on the result."""
+    return records.update(KIND, session, actor, patient_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
 
 
 # --------------------------------------------------------------------------- lists
@@ -288,44 +173,31 @@ class _PlusOne:
 
 SEARCH_NONE = "none"  # filter value: patients without any search
 
-SORTS = {
-    "name": "Name",
-    "plz": "PLZ",
-    "city": "Ort",
-    "status": "Status",
-    "waiting": "Wartezeit",
-    "created": "Angelegt",
-}
+SORTS = {**records.COMMON_SORTS, "waiting": "Wartezeit", "created": "Angelegt"}
 
 
 @dataclass(frozen=True)
-class PatientFilter:
-    statuses: tuple[PatientStatus, ...] = ()
+class PatientFilter(ListFilter):
     search_states: tuple[str, ...] = ()  # SearchStatus values and/or SEARCH_NONE
-    plz_prefix: str = ""
-    city: str = ""
-    name: str = ""
     min_wait_days: Optional[int] = None
     max_wait_days: Optional[int] = None
-    sort: str = "name"
-    descending: bool = False
+
+    def problems(self) -> dict[str, str]:
+        errors = super().problems()
+        for key, label, days in (("min_wait_days", "Wartet seit mind. (Tage)", self.min_wait_days),
+                                 ("max_wait_days", "Wartet seit höchstens (Tage)", self.max_wait_days)):
+            if days is not None and not 0 <= days <= 36_500:
+                errors[key] = f"{label}: bitte eine Zahl ab 0 angeben (gefunden: {days})."
+        return errors
 
     def describe(self) -> str:
         """German summary for the count line: 'Status: offen; PLZ 10…'."""
-        parts = []
-        if self.statuses:
-            parts.append("Status: " + ", ".join(s.label for s in self.statuses))
+        parts = self.common_parts()
         if self.search_states:
             parts.append(
                 "Platzsuche: "
                 + ", ".join("keine" if s == SEARCH_NONE else SearchStatus(s).label for s in self.search_states)
             )
-        if self.plz_prefix:
-            parts.append(f"PLZ {self.plz_prefix}…")
-        if self.city:
-            parts.append(f"Ort „{self.city}“")
-        if self.name:
-            parts.append(f"Name „{self.name}“")
         if self.min_wait_days is not None:
             parts.append(f"wartet ≥ {self.min_wait_days} Tage")
         if self.max_wait_days is not None:
@@ -351,18 +223,10 @@ class PatientRow:
     email: Optional[str] = None
     phone: Optional[str] = None
 
-
-def _like_variants(term: str) -> list[str]:
-    """Case variants so that umlauts match on SQLite too (its LIKE folds ASCII only)."""
-    return list(dict.fromkeys([term, term.lower(), term[:1].upper() + term[1:].lower(), term.upper()]))
-
-
-def _contains_ci(col, term: str):
-    return or_(*[col.ilike(f"%{_escape_like(t)}%", escape="\\") for t in _like_variants(term)])
-
-
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    @property
+    def list_name(self) -> str:
+        """"Müller, Jana" as the list shows it."""
+        return f"{self.last_name}, {self.first_name}"
 
 
 def current_search_subquery():
@@ -381,8 +245,6 @@ def _filtered(flt: PatientFilter, today: date) -> tuple[Select, Any]:
     newer = aliased(Search, name="newer")
     is_latest = ~select(newer.id).where(newer.patient_id == s.patient_id, newer.id > s.id).exists()
     stmt = select(Patient, s).outerjoin(s, and_(s.patient_id == Patient.id, is_latest))
-    if flt.statuses:
-        stmt = stmt.where(Patient.status.in_(list(flt.statuses)))
     if flt.search_states:
         states = [SearchStatus(x) for x in flt.search_states if x != SEARCH_NONE]
         conds = []
@@ -391,13 +253,7 @@ def _filtered(flt: PatientFilter, today: date) -> tuple[Select, Any]:
         if SEARCH_NONE in flt.search_states:
             conds.append(s.id.is_(None))
         stmt = stmt.where(or_(*conds))
-    prefix = "".join(ch for ch in flt.plz_prefix if ch.isdigit())[:5]
-    if prefix:
-        stmt = stmt.where(Patient.plz.startswith(prefix))
-    if flt.city.strip():
-        stmt = stmt.where(_contains_ci(Patient.city, flt.city.strip()))
-    for token in flt.name.split():
-        stmt = stmt.where(or_(_contains_ci(Patient.first_name, token), _contains_ci(Patient.last_name, token)))
+    stmt = records.filter_common(stmt, Patient, flt)
     if flt.min_wait_days is not None or flt.max_wait_days is not None:
         stmt = stmt.where(s.status.in_(list(OPEN_STATES)))
         if flt.min_wait_days is not None:
@@ -413,7 +269,7 @@ def list_patients(
     """One page of patients (filtered and sorted in SQL) and the total count of the filter."""
     actor.require(Permission.view)
     stmt, s = _filtered(flt, today)
-    total = session.scalar(select(func.count()).select_from(stmt.with_only_columns(Patient.id).subquery())) or 0
+    total = records.count(session, stmt, Patient.id)
     desc = flt.descending
     if flt.sort == "waiting":
         # Open searches first, longest waiting (earliest start) first; descending: shortest first.
@@ -427,9 +283,8 @@ def list_patients(
             "status": [Patient.status],
             "created": [Patient.created_at],
         }.get(flt.sort, [func.lower(Patient.last_name), func.lower(Patient.first_name)])
-        order = [c.desc() if desc else c.asc() for c in cols]
-    order.append(Patient.id.desc() if desc else Patient.id.asc())
-    page = session.execute(stmt.order_by(*order).offset(max(offset, 0)).limit(max(min(limit, 500), 1))).all()
+        order = records.directed(cols, desc)
+    page = records.ordered_page(session, stmt, order, Patient.id, descending=desc, offset=offset, limit=limit)
     show = actor.can(Permission.view_sensitive)
     rows = []
     for p, search in page:
@@ -471,11 +326,8 @@ def _export_rows(session: Session, flt: PatientFilter, today: date) -> Iterable[
 
 def lookup(session: Session, actor: Actor, term: str, *, limit: int = 20) -> list[tuple[int, str]]:
     """(id, 'Nachname, Vorname (PLZ Ort)') of patients whose name matches, for pickers."""
-    actor.require(Permission.view)
-    stmt = select(Patient.id, Patient.last_name, Patient.first_name, Patient.plz, Patient.city)
-    for token in term.split():
-        stmt = stmt.where(or_(_contains_ci(Patient.first_name, token), _contains_ci(Patient.last_name, token)))
-    stmt = stmt.order_by(func.lower(Patient.last_name), Patient.id).limit(limit)
-    return [(i, f"{ln}, {fn} ({plz or '–'} {city or ''})".strip()) for i, ln, fn, plz, city in session.execute(stmt)]
-
-
+    return records.lookup(
+        session, actor, Patient, term, (Patient.last_name, Patient.first_name, Patient.plz, Patient.city),
+        (func.lower(Patient.last_name), Patient.id),
+        lambda ln, fn, plz, city: f"{ln}, {fn} ({plz or '–'} {city or ''})".strip(), limit=limit,
+    )

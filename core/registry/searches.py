@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.platform import audit, events
 from core.platform.formatting import format_datetime
 from core.platform.models import Patient, Search, Therapist
+from core.platform.locks import lock_for_search_change
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import PatientStatus, SearchStatus
 
@@ -219,7 +220,9 @@ def change_search(
 ) -> Search:
     """Pause, resume, cancel (or mark successful) a search, with an optional note."""
     actor.require(Permission.edit)
-    search = session.get(Search, search_id)
+    # the search's open inquiries (a pause or cancel withdraws it from them), then the search
+    lock_for_search_change(session, [search_id])
+    search = session.get(Search, search_id, populate_existing=True)
     if search is None:
         raise SearchError("Diese Platzsuche existiert nicht (mehr).")
     old = search.status

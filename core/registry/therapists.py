@@ -15,17 +15,21 @@ from sqlalchemy import Select, exists, func, literal_column, or_, select, true, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from core.platform import audit, events
+from core.geo.geocoding import request_geocoding
 from core.platform import validation as v
+from core.platform.addresses import email_key, normalise_email
 from core.registry.cooling import cooling_clause, is_cooling
 from core.platform.models import METHOD_COLUMNS, Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Therapist
-from core.registry.exclusions import exclusions_for_therapist
-from core.registry.patient_detail import HistoryItem, audit_items
-from core.registry.patients import DuplicateMatch, DuplicateWarning, PlzTable, _contains_ci, _fold, _PlusOne
-from core.registry.exclusions import ExclusionRow
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Gender, GenderPreference, Method, Outcome, Salutation, TherapistStatus
-from core.geo.geocoding import request_geocoding
+from core.registry import records
+from core.registry import therapist_status
+from core.registry.exclusions import ExclusionRow, exclusions_for_therapist
+from core.registry.patient_detail import HistoryItem, audit_items
+from core.registry.records import DuplicateMatch, DuplicateWarning, ListFilter
+from core.registry.therapist_status import TherapistAction, TherapistError, block, change_status, deactivate, unblock
+
+__all__ = ["DuplicateWarning", "TherapistAction", "TherapistError", "block", "change_status", "deactivate", "unblock"]
 
 
 FIELDS: tuple[str, ...] = (
@@ -42,21 +46,6 @@ SENSITIVE: frozenset[str] = frozenset({"street", "phone", "fax", "email", "websi
 
 ADDRESS_FIELDS = frozenset({"street", "plz", "city"})
 
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Stammdaten", ("salutation", "title", "first_name", "last_name", "gender", "statutory_licence", "knows_us")),
-    ("Kontakt", ("street", "plz", "city", "phone", "fax", "email", "website",
-                 "last_contact_email_on", "last_contact_phone_on", "last_contact_in_person_on")),
-    ("Wünsche/Präferenzen", ("methods", "offers_individual", "offers_group", "prefers_group", "languages",
-                             "age_min", "age_max", "patient_gender_preference")),
-    ("Verfügbarkeit", ("phone_hours", "potentially_available", "potentially_available_notes", "next_contact_at")),
-    ("Notizen", ("notes",)),
-)
-
-
-class TherapistError(ValueError):
-    """A therapist action that is not possible; the message is German."""
-
-
 # --------------------------------------------------------------------------- cleaning (pure)
 
 
@@ -65,7 +54,7 @@ def clean(
 ) -> dict[str, Any]:
     """Validate every field of a therapist; returns storable values (methods as offers_* flags)."""
     c = v.Collector()
-    g = raw.get
+    g = records.refuse_control_chars(c, raw).get
     c.check("salutation", v.choice, "salutation", Salutation, g("salutation"), default=Salutation.none)
     c.check("title", v.text, "title", g("title"), max_len=40)
     c.check("first_name", v.name, "first_name", g("first_name"))
@@ -141,7 +130,7 @@ def find_duplicates(
     if plz:
         conds.append(Therapist.plz == plz)
     if email:
-        conds.append(func.lower(Therapist.email) == email.lower())
+        conds.append(email_key() == normalise_email(email))
     if not conds:
         return []
     stmt = select(Therapist.id, Therapist.first_name, Therapist.last_name, Therapist.plz, Therapist.city, Therapist.email).where(
@@ -149,13 +138,13 @@ def find_duplicates(
     )
     if exclude_id is not None:
         stmt = stmt.where(Therapist.id != exclude_id)
-    key = (_fold(first_name), _fold(last_name))
+    key = (records.fold(first_name), records.fold(last_name))
     matches = []
     for tid, first, last, t_plz, city, t_email in session.execute(stmt.order_by(Therapist.id)):
         label = f"{last}, {first}" + (f" ({t_plz} {city})" if t_plz else "")
-        if plz and t_plz == plz and (_fold(first), _fold(last)) == key:
+        if plz and t_plz == plz and (records.fold(first), records.fold(last)) == key:
             matches.append(DuplicateMatch(tid, label, "gleicher Name und gleiche PLZ"))
-        elif email and t_email and t_email.lower() == email.lower():
+        elif email and t_email and normalise_email(t_email) == normalise_email(email):
             matches.append(DuplicateMatch(tid, label, "gleiche E-Mail-Adresse"))
     return matches
 
@@ -163,163 +152,57 @@ def find_duplicates(
 # --------------------------------------------------------------------------- create / edit
 
 
-def _audit_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("(geändert)" if k in SENSITIVE and val not in (None, "") else val) for k, val in _as_fields(values).items()}
-
-
 def _place(session: Session, therapist: Therapist, now: datetime) -> None:
     """PLZ centroid now; the practice address is geocoded later by the job runner."""
     if therapist.coordinates_source == "manual":
         return
-
     request_geocoding(session, therapist, now=now)
 
 
-def create_therapist(
-    session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False
-) -> Therapist:
-    actor.require(Permission.edit)
-    plz_table = PlzTable(session)
-    values = clean(raw, today=today, known_plz=plz_table.known())
-    if not allow_duplicate:
-        dups = find_duplicates(session, values["first_name"], values["last_name"], values.get("plz"), values.get("email"))
-        if dups:
-            raise DuplicateWarning(dups)
-    if values.get("plz") and not values.get("city"):
-        values["city"] = plz_table.city(values["plz"])
-    therapist = Therapist(**values, status=TherapistStatus.active, created_at=now, updated_at=now)
-    session.add(therapist)
-    _place(session, therapist, now)
-    session.flush()
-    audit.record(session, actor, "therapist.create", "therapist", therapist.id, _audit_values(values), now=now)
-    return therapist
-
-
-def update_therapist(
-    session: Session,
-    actor: Actor,
-    therapist_id: int,
-    raw: Mapping[str, Any],
-    *,
-    now: datetime,
-    today: date,
-    allow_duplicate: bool = False,
-) -> Therapist:
-    """Change the given fields; they become hand-edited (protected from the 116117 import)."""
-    actor.require(Permission.edit)
-    therapist = session.get(Therapist, therapist_id)
-    if therapist is None:
-        raise TherapistError("Diese Therapeut:in existiert nicht (mehr).")
-    before = raw_from_model(therapist)
-    merged = {**before, **{k: val for k, val in raw.items() if k in FIELDS}}
-    plz_table = PlzTable(session)
-    known = plz_table.known()
-    if known is not None and before.get("plz") and merged.get("plz") == before.get("plz"):
-        known = _PlusOne(known, before["plz"])
-    values = clean(merged, today=today, known_plz=known)
-    after = _as_fields(values)
-    changes = audit.diff(before, after)
-    if not changes:
-        return therapist
-    if not allow_duplicate and {"first_name", "last_name", "plz", "email"} & changes.keys():
-        dups = find_duplicates(
-            session, values["first_name"], values["last_name"], values.get("plz"), values.get("email"), exclude_id=therapist.id
-        )
-        if dups:
-            raise DuplicateWarning(dups)
-    if values.get("plz") and not values.get("city") and "plz" in changes:
-        values["city"] = plz_table.city(values["plz"])
-    for k, val in values.items():
-        setattr(therapist, k, val)
+def _after_update(session: Session, therapist: Therapist, before: Mapping[str, Any], changes: Mapping[str, Any], now: datetime) -> None:
     therapist.hand_edited_fields = sorted(set(therapist.hand_edited_fields or []) | set(changes))
     if ADDRESS_FIELDS & changes.keys():
         _place(session, therapist, now)
-    therapist.updated_at = now
-    session.flush()
-    audit.record(
-        session, actor, "therapist.update", "therapist", therapist.id,
-        {k: (["…", "(geändert)"] if k in SENSITIVE else val) for k, val in changes.items()},
-        now=now,
-    )
-    return therapist
 
 
-# --------------------------------------------------------------------------- status
+KIND = records.RecordKind(
+    entity="therapist",
+    model=Therapist,
+    fields=FIELDS,
+    sensitive=SENSITIVE,
+    not_found=therapist_status.NOT_FOUND,
+    error=TherapistError,
+    clean=clean,
+    from_model=raw_from_model,
+    to_fields=_as_fields,
+    find_duplicates=lambda session, values, exclude_id: find_duplicates(
+        session, values["first_name"], values["last_name"], values.get("plz"), values.get("email"), exclude_id=exclude_id
+    ),
+    duplicate_fields=frozenset({"first_name", "last_name", "plz", "email"}),
+    create_defaults={"status": TherapistStatus.active},
+    after_create=_place,
+    after_update=_after_update,
+)
 
 
-def _load(session: Session, therapist_id: int) -> Therapist:
-    therapist = session.get(Therapist, therapist_id)
-    if therapist is None:
-        raise TherapistError("Diese Therapeut:in existiert nicht (mehr).")
-    return therapist
+def create_therapist(session: Session, actor: Actor, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Therapist:
+    return records.create(KIND, session, actor, raw, now=now, today=today, allow_duplicate=allow_duplicate)
 
 
-def block(session: Session, actor: Actor, therapist_id: int, reason: str, *, today: date, now: datetime) -> Therapist:
-    """Blocked therapists get no inquiries; the reason is required and the date stamped."""
-    actor.require(Permission.edit)
-    try:
-        reason = v.validate_reason(reason, what="Sperrgrund")
-    except v.FieldError as exc:
-        raise v.ValidationErrors({"reason": exc.message}) from None
-    t = _load(session, therapist_id)
-    if t.status == TherapistStatus.blocked:
-        raise TherapistError(f"{t.full_name} ist bereits gesperrt (seit {t.status_changed_on:%d.%m.%Y}).")
-    old = t.status
-    t.status, t.status_reason, t.status_changed_on, t.updated_at = TherapistStatus.blocked, reason, today, now
-    session.flush()
-    audit.record(session, actor, "therapist.block", "therapist", t.id, {"status": [old, t.status], "reason": reason}, now=now)
-    events.publish(session, events.TherapistUnavailable(actor=actor, now=now, therapist_id=t.id, status=t.status.value, reason="Therapeut:in gesperrt"))
-    return t
-
-
-def unblock(session: Session, actor: Actor, therapist_id: int, *, today: date, now: datetime, note: Optional[str] = None) -> Therapist:
-    """Back to active (from blocked or inactive)."""
-    actor.require(Permission.edit)
-    t = _load(session, therapist_id)
-    if t.status == TherapistStatus.active:
-        raise TherapistError(f"{t.full_name} ist bereits aktiv.")
-    old = t.status
-    t.status, t.status_reason, t.status_changed_on, t.updated_at = TherapistStatus.active, (note or None), today, now
-    session.flush()
-    audit.record(session, actor, "therapist.unblock", "therapist", t.id, {"status": [old, t.status], "note": note}, now=now)
-    return t
-
-
-def deactivate(session: Session, actor: Actor, therapist_id: int, *, today: date, now: datetime, reason: Optional[str] = None) -> Therapist:
-    """Inactive: no longer practising or not taking statutory patients (reason optional)."""
-    actor.require(Permission.edit)
-    t = _load(session, therapist_id)
-    if t.status == TherapistStatus.inactive:
-        raise TherapistError(f"{t.full_name} ist bereits inaktiv.")
-    old = t.status
-    t.status, t.status_reason, t.status_changed_on, t.updated_at = (
-        TherapistStatus.inactive, (reason or "").strip() or None, today, now,
-    )
-    session.flush()
-    audit.record(session, actor, "therapist.deactivate", "therapist", t.id, {"status": [old, t.status], "reason": t.status_reason}, now=now)
-    events.publish(session, events.TherapistUnavailable(actor=actor, now=now, therapist_id=t.id, status=t.status.value, reason="Therapeut:in inaktiv gesetzt"))
-    return t
+def update_therapist(session: Session, actor: Actor, therapist_id: int, raw: Mapping[str, Any], *, now: datetime, today: date, allow_duplicate: bool = False) -> Therapist:
+    """Change the given fields; they become hand-edited, so the 116117 import leaves them
+    alone. Every rule is checked on the result."""
+    return records.update(KIND, session, actor, therapist_id, raw, now=now, today=today, allow_duplicate=allow_duplicate)
 
 
 # --------------------------------------------------------------------------- lists
 
 
-SORTS = {
-    "name": "Name",
-    "plz": "PLZ",
-    "city": "Ort",
-    "status": "Status",
-    "next_contact": "Nächster Kontakt",
-    "updated": "Zuletzt geändert",
-}
+SORTS = {**records.COMMON_SORTS, "next_contact": "Nächster Kontakt", "updated": "Zuletzt geändert"}
 
 
 @dataclass(frozen=True)
-class TherapistFilter:
-    statuses: tuple[TherapistStatus, ...] = ()
-    plz_prefix: str = ""
-    city: str = ""
-    name: str = ""
+class TherapistFilter(ListFilter):
     methods: tuple[str, ...] = ()  # offers any of these
     language: str = ""
     potentially_available: Optional[bool] = None
@@ -327,19 +210,11 @@ class TherapistFilter:
     in_cooling: Optional[bool] = None
     has_email: Optional[bool] = None
     has_phone_hours: Optional[bool] = None
-    sort: str = "name"
-    descending: bool = False
+
+    TEXT_FILTERS = ListFilter.TEXT_FILTERS + (("language", "Sprache"),)
 
     def describe(self) -> str:
-        parts = []
-        if self.statuses:
-            parts.append("Status: " + ", ".join(s.label for s in self.statuses))
-        if self.plz_prefix:
-            parts.append(f"PLZ {self.plz_prefix}…")
-        if self.city:
-            parts.append(f"Ort „{self.city}“")
-        if self.name:
-            parts.append(f"Name „{self.name}“")
+        parts = self.common_parts()
         if self.methods:
             parts.append("Verfahren: " + "/".join(self.methods))
         if self.language:
@@ -378,6 +253,11 @@ class TherapistRow:
     email: Optional[str] = None
     phone: Optional[str] = None
 
+    @property
+    def list_name(self) -> str:
+        """"Berg, Dr. Eva" as the list shows it."""
+        return f"{self.last_name}, {' '.join(p for p in (self.title, self.first_name) if p)}"
+
 
 def _language_condition(session: Session, language: str):
     dialect = session.get_bind().dialect.name
@@ -389,20 +269,16 @@ def _language_condition(session: Session, language: str):
 
 def _filtered(session: Session, flt: TherapistFilter, today: date) -> Select:
     stmt = select(Therapist)
-    if flt.statuses:
-        stmt = stmt.where(Therapist.status.in_(list(flt.statuses)))
-    prefix = "".join(ch for ch in flt.plz_prefix if ch.isdigit())[:5]
-    if prefix:
-        stmt = stmt.where(Therapist.plz.startswith(prefix))
-    if flt.city.strip():
-        stmt = stmt.where(_contains_ci(Therapist.city, flt.city.strip()))
-    for token in flt.name.split():
-        stmt = stmt.where(or_(_contains_ci(Therapist.first_name, token), _contains_ci(Therapist.last_name, token)))
+    stmt = records.filter_common(stmt, Therapist, flt)
     codes = [m for m in flt.methods if m in METHOD_COLUMNS]
     if codes:
         stmt = stmt.where(or_(*[getattr(Therapist, METHOD_COLUMNS[m]).is_(True) for m in codes]))
     if flt.language.strip():
-        stmt = stmt.where(_language_condition(session, v.validate_languages(flt.language)[0]))
+        try:
+            language = v.validate_languages(flt.language)[0]
+        except v.FieldError as exc:
+            raise v.ValidationErrors({"language": exc.message}) from None
+        stmt = stmt.where(_language_condition(session, language))
     if flt.potentially_available is not None:
         stmt = stmt.where(Therapist.potentially_available.is_(flt.potentially_available))
     if flt.knows_us is not None:
@@ -433,7 +309,7 @@ def list_therapists(
     """One page of therapists (filtered, sorted and paged in SQL) and the filter's total."""
     actor.require(Permission.view)
     stmt = _filtered(session, flt, today)
-    total = session.scalar(stmt.with_only_columns(func.count(Therapist.id)).order_by(None)) or 0
+    total = records.count(session, stmt, Therapist.id)
     desc = flt.descending
     cols = {
         "name": [Therapist.last_name, Therapist.first_name],
@@ -443,10 +319,10 @@ def list_therapists(
         "next_contact": [Therapist.next_contact_at],
         "updated": [Therapist.updated_at],
     }.get(flt.sort, [Therapist.last_name, Therapist.first_name])
-    order = [c.desc() if desc else c.asc() for c in cols] + [Therapist.id.desc() if desc else Therapist.id.asc()]
-    page = session.execute(
-        stmt.with_only_columns(*_LIST_COLUMNS).order_by(*order).offset(max(offset, 0)).limit(max(min(limit, 500), 1))
-    ).all()
+    page = records.ordered_page(
+        session, stmt.with_only_columns(*_LIST_COLUMNS), records.directed(cols, desc), Therapist.id,
+        descending=desc, offset=offset, limit=limit,
+    )
     show = actor.can(Permission.view_sensitive)
     rows = []
     for r in page:
@@ -498,15 +374,13 @@ def language_options(session: Session) -> list[str]:
 
 def lookup(session: Session, actor: Actor, term: str, *, limit: int = 20) -> list[tuple[int, str]]:
     """(id, 'Nachname, Vorname (PLZ Ort)') of therapists whose name matches, for pickers."""
-    actor.require(Permission.view)
-    stmt = select(Therapist.id, Therapist.title, Therapist.last_name, Therapist.first_name, Therapist.plz, Therapist.city)
-    for token in term.split():
-        stmt = stmt.where(or_(_contains_ci(Therapist.first_name, token), _contains_ci(Therapist.last_name, token)))
-    stmt = stmt.order_by(Therapist.last_name, Therapist.first_name, Therapist.id).limit(limit)
-    return [
-        (i, f"{ln}, {' '.join(p for p in (title, fn) if p)} ({plz or '–'} {city or ''})".replace(" )", ")"))
-        for i, title, ln, fn, plz, city in session.execute(stmt)
-    ]
+    return records.lookup(
+        session, actor, Therapist, term,
+        (Therapist.title, Therapist.last_name, Therapist.first_name, Therapist.plz, Therapist.city),
+        (Therapist.last_name, Therapist.first_name, Therapist.id),
+        lambda title, ln, fn, plz, city: f"{ln}, {' '.join(p for p in (title, fn) if p)} ({plz or '–'} {city or ''})".replace(" )", ")"),
+        limit=limit,
+    )
 
 
 # --------------------------------------------------------------------------- detail
@@ -529,23 +403,30 @@ class TherapistDetail:
     created_at: datetime
     updated_at: datetime
     exclusions: list[ExclusionRow]
+    can_edit: bool = False
+    # the status actions this actor may take now, from therapist_status.TRANSITIONS
+    allowed_actions: tuple[TherapistAction, ...] = ()
 
     @property
     def name(self) -> str:
         return " ".join(p for p in (self.values.get("title"), self.values["first_name"], self.values["last_name"]) if p)
 
+    def can(self, action: TherapistAction) -> bool:
+        return action in self.allowed_actions
+
+    def action_label(self, action: TherapistAction) -> str:
+        return therapist_status.action_label(self.status, action)
+
 
 def get_therapist(session: Session, actor: Actor, therapist_id: int, *, today: date) -> TherapistDetail:
     actor.require(Permission.view)
-    t = session.get(Therapist, therapist_id)
-    if t is None:
-        raise TherapistError("Diese Therapeut:in existiert nicht (mehr).")
-    show = actor.can(Permission.view_sensitive)
-    raw = raw_from_model(t)
+    t = KIND.load(session, therapist_id)
+    show, values = records.visible_values(KIND, actor, t)
+    can_edit = actor.can(Permission.edit)
     return TherapistDetail(
         id=t.id,
         sensitive_visible=show,
-        values={f: raw[f] for f in FIELDS if show or f not in SENSITIVE},
+        values=values,
         status=t.status,
         status_reason=t.status_reason,
         status_changed_on=t.status_changed_on,
@@ -558,6 +439,8 @@ def get_therapist(session: Session, actor: Actor, therapist_id: int, *, today: d
         created_at=t.created_at,
         updated_at=t.updated_at,
         exclusions=exclusions_for_therapist(session, actor, t.id),
+        can_edit=can_edit,
+        allowed_actions=tuple(therapist_status.allowed_actions(t.status)) if can_edit else (),
     )
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.inbox import views as inbox_views
 from core.registry.cooling import cooling_clause
 from core.platform.formatting import BERLIN
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
@@ -34,6 +35,8 @@ class Overview:
     calls_overdue: int
     conflicts_open: int = 0
     nightly_suggestions: int = 0
+    replies_waiting: int = 0  # replies on an inquiry in the Posteingang, answer not recorded yet
+    inbox_unassigned: int = 0  # received mail that fits no inquiry ("Nicht zugeordnet")
 
 
 def _count(session: Session, stmt) -> int:
@@ -45,7 +48,10 @@ def overview(session: Session, actor: Actor, *, today: date, now: datetime) -> O
     day_start = datetime.combine(today, time.min, tzinfo=BERLIN)
     day_end = day_start + timedelta(days=1)
     oldest = session.scalar(select(func.min(Search.started_on)).where(Search.status == SearchStatus.active))
+    inbox_counts = inbox_views.inbox_counts(session, actor)
     return Overview(
+        replies_waiting=inbox_views.replies_waiting(session, actor),
+        inbox_unassigned=inbox_counts["unassigned"],
         patients_total=_count(session, select(func.count()).select_from(Patient)),
         searches_active=_count(session, select(func.count()).select_from(Search).where(Search.status == SearchStatus.active)),
         searches_paused=_count(session, select(func.count()).select_from(Search).where(Search.status == SearchStatus.paused)),

@@ -15,13 +15,18 @@ from tests.e2e.test_login_flow import _login
 pytestmark = pytest.mark.e2e
 
 
-def test_create_patient_through_form_and_find_it_in_list(server, page):
+def _patients_page(server, page) -> None:
+    """Logged in as coordinator, on Patient:innen."""
     page.goto(server["url"])
     wait_for_app(page)
     _login(page, Role.coordinator)
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/patienten")
     wait_for_app(page)
+
+
+def test_create_patient_through_form_and_find_it_in_list(server, page):
+    _patients_page(server, page)
     page.get_by_role("heading", name="Patient:innen").wait_for()
     page.get_by_text("Noch keine Patient:innen").wait_for()
     screenshot(page, "patients_empty")
@@ -64,3 +69,22 @@ def test_create_patient_through_form_and_find_it_in_list(server, page):
     page.get_by_text("Filter: Name „özdem“").wait_for()
     # the widget value arrives with the rerun that the reload triggers; expect() waits for it
     expect(page.get_by_label("Name", exact=True)).to_have_value("özdem", timeout=15_000)
+
+
+def test_12_20_escape_keeps_the_patient_dialog_and_cancel_asks_before_discarding(server, page):
+    _patients_page(server, page)
+    page.get_by_role("button", name="Neue Patient:in").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Vorname").wait_for()
+    dialog.get_by_label("Vorname").fill("Halb")
+    dialog.get_by_label("Nachname").fill("Fertig")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)  # Streamlit would close a dismissible dialog at once
+    expect(dialog.get_by_label("Vorname")).to_have_value("Halb")
+    dialog.get_by_role("button", name="Abbrechen").click()
+    dialog.get_by_text("noch nicht gespeichert").wait_for()
+    screenshot(page, "patients_dialog_discard_question")
+    dialog.get_by_role("button", name="Änderungen verwerfen").click()
+    dialog.wait_for(state="detached")
+    wait_for_app(page)
+    expect(page.get_by_text("Fertig, Halb")).to_have_count(0)

@@ -122,7 +122,7 @@ def test_send_without_email_schedules_a_call_sent_when_made(db_session):
     report = send(s, i.id, now=saturday)
     call = s.get(PhoneCall, report.call_id)
     local = call.scheduled_start.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
-    assert (local.weekday(), local.hour, local.minute) == (0, 10, 0)  # Monday 10:00
+    assert (local.weekday(), local.hour, local.minute) == (0, 9, 0)  # Monday 09:00, the phone hours' first slot
     s.refresh(i)
     assert i.status == InquiryStatus.queued and i.sent_at is None
     inquiries_lifecycle.mark_call_made(s, COORD, i.id, now=saturday + timedelta(days=2))

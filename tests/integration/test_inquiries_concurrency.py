@@ -45,6 +45,8 @@ def _wait_until_blocked(engine, done: threading.Event) -> None:
                     "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
                 )
             ).scalar_one()
+            # pg_stat_activity is a snapshot per transaction: end it, or every poll sees the first
+            conn.rollback()
             if waiting or done.is_set():
                 return
             done.wait(0.01)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.mail import templates as mt
 from core.mail import delivery as mail_delivery
 from core.mail import documents
-from core.mail import follow_ups
+from core.calls import follow_ups
 from core.mail import outbox
 from core.mail import views as outbox_views
 from core.adapters.smtp import SendError
@@ -371,8 +371,8 @@ def test_follow_up_call_when_the_therapist_has_a_phone(db_session, clock):
     assert (report.calls, report.reminders) == (1, 0)
     call = db_session.scalars(select(PhoneCall).where(PhoneCall.inquiry_id == inq.id)).one()
     assert call.purpose == CallPurpose.follow_up and call.therapist_id == inq.therapist_id
-    # now = Monday 23.11.2026 10:30 Berlin → next weekday 10:00 is Tuesday
-    assert call.scheduled_start == datetime(2026, 11, 24, 10, 0, tzinfo=BERLIN)
+    # now = Monday 23.11.2026 10:30 Berlin, phone hours Mo 09:00-12:00: the next slot is now
+    assert call.scheduled_start == datetime(2026, 11, 23, 10, 30, tzinfo=BERLIN) and not call.uses_fallback
     assert follow_ups.schedule_follow_ups(db_session, now=clock.now, settings=SETTINGS).calls == 0  # never twice
 
 

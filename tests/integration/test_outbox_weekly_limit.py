@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.mail import delivery
-from core.mail import follow_ups
+from core.calls import follow_ups
 from core.mail import outbox
 from core.adapters.smtp import SendError
 from core.platform.models import Inquiry, OutboxEmail

@@ -3,7 +3,7 @@ error), duplicates, edits with audit, viewer projections, lists, exclusions, his
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,57 +12,19 @@ from core.registry import exclusions as registry_exclusions
 from core.registry import patient_detail
 from core.registry import patients
 from core.registry import searches
-from core.platform.models import AuditEntry, OutboxEmail, Patient, PatientExclusion, PhoneCall, PlzCentroid, Search, Therapist
+from core.platform.models import AuditEntry, OutboxEmail, Patient, PatientExclusion, PhoneCall, Search, Therapist
 from core.registry.patients import DuplicateWarning, PatientFilter
-from core.platform.permissions import Actor, PermissionDenied
+from core.platform.permissions import PermissionDenied
 from core.platform.validation import ValidationErrors
-from core.platform.vocab import EmailState, PatientStatus, Role, SearchStatus, SYMPTOMS
+from core.platform.vocab import EmailState, PatientStatus, SearchStatus, SYMPTOMS
+from tests.support.registry_fixtures import COORD, NOW, PATIENT, TODAY, VIEWER
 
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-COORD = Actor(None, "t.koord", Role.coordinator)
-VIEWER = Actor(None, "t.lesen", Role.viewer)
 
-GOOD = {
-    "salutation": "Frau",
-    "gender": "weiblich",
-    "first_name": "Jana",
-    "last_name": "Müller",
-    "birth_date": "14.03.1990",
-    "street": "Hauptstraße 1",
-    "plz": "10115",
-    "city": "",
-    "email": "jana.mueller@example.de",
-    "phone": "0176-12345678",
-    "insurer": "AOK Nordost",
-    "insurance_number": "a123456780",
-    "symptoms": ["Schlafstörungen", "Ängste / Panikattacken"],
-    "diagnosis": "f41.1",
-    "prior_therapy": True,
-    "prior_therapy_end": "30.06.2020",
-    "availability": "mo 9-12; Mi 14:00 – 16:00",
-    "max_distance_km": "25",
-    "transport": "ÖPNV",
-    "open_to_group": "ja",
-    "preferred_therapist_gender": "egal",
-    "preferred_methods": ["VT", "TP"],
-    "contracts_signed": True,
-    "consent_given": True,
-}
+GOOD = PATIENT
 
 
 def _count(s) -> int:
     return s.scalar(select(func.count()).select_from(Patient))
-
-
-@pytest.fixture
-def plz_table(db_session):
-    db_session.add_all([
-        PlzCentroid(plz="10115", city="Berlin", state_code="BE", lat=52.532, lon=13.385),
-        PlzCentroid(plz="20095", city="Hamburg", state_code="HH", lat=53.551, lon=10.0),
-        PlzCentroid(plz="01067", city="Dresden", state_code="SN", lat=51.05, lon=13.74),
-    ])
-    db_session.flush()
 
 
 def _create(s, **over):
@@ -190,19 +152,13 @@ def test_update_with_error_saves_nothing(db_session):
     assert p.phone == "+4917612345678" and p.city is None
 
 
-def test_viewer_cannot_create_or_edit_and_sees_no_sensitive_fields(db_session):
+def test_viewer_sees_no_age_or_birth_date(db_session):
+    # permissions and hidden fields of both kinds: tests/integration/test_registry_records.py
     p = _create(db_session)
-    with pytest.raises(PermissionDenied):
-        patients.create_patient(db_session, VIEWER, GOOD, now=NOW, today=TODAY)
-    with pytest.raises(PermissionDenied):
-        patients.update_patient(db_session, VIEWER, p.id, {"city": "X"}, now=NOW, today=TODAY)
     detail = patient_detail.get_patient(db_session, VIEWER, p.id, today=TODAY)
-    assert not detail.sensitive_visible
-    for f in patients.SENSITIVE:
-        assert f not in detail.values
     assert detail.values["last_name"] == "Müller" and detail.age is None
     rows, total = patients.list_patients(db_session, VIEWER, today=TODAY)
-    assert total == 1 and rows[0].email is None and rows[0].phone is None and rows[0].birth_date is None
+    assert total == 1 and rows[0].birth_date is None
     full = patient_detail.get_patient(db_session, COORD, p.id, today=TODAY)
     assert full.values["insurance_number"] == "A123456780" and full.age == 36
 

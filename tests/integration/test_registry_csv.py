@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -14,17 +14,14 @@ from sqlalchemy import func, select
 from core.registry import patients
 from core.registry import csv_files as registry_csv
 from core.registry import therapists
-from core.platform.models import AuditEntry, Patient, PlzCentroid, Therapist
+from core.platform.models import AuditEntry, Patient, Therapist
 from core.registry.patients import PatientFilter
-from core.platform.permissions import Actor, PermissionDenied
+from core.platform.permissions import PermissionDenied
 from core.registry.csv_files import ImportRefused
 from core.registry.therapists import TherapistFilter
-from core.platform.vocab import CoordinatesSource, Role
+from core.platform.vocab import CoordinatesSource
+from tests.support.registry_fixtures import COORD, NOW, TODAY, VIEWER
 
-TODAY = date(2026, 11, 23)
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-COORD = Actor(None, "t.koord", Role.coordinator)
-VIEWER = Actor(None, "t.lesen", Role.viewer)
 
 
 def _csv(rows: list[list[str]], *, bom: bool = True, sep: str = ";", encoding: str = "utf-8") -> bytes:
@@ -64,17 +61,6 @@ def _therapist_rows(n: int) -> list[list[str]]:
          "Englisch" if i % 7 == 0 else ""]
         for i in range(n)
     ]
-
-
-@pytest.fixture
-def plz_table(db_session):
-    db_session.add_all([
-        PlzCentroid(plz="10115", city="Berlin", state_code="BE", lat=52.532, lon=13.385),
-        PlzCentroid(plz="20095", city="Hamburg", state_code="HH", lat=53.551, lon=10.0),
-        PlzCentroid(plz="01067", city="Dresden", state_code="SN", lat=51.05, lon=13.74),
-        PlzCentroid(plz="80331", city="München", state_code="BY", lat=48.137, lon=11.575),
-    ])
-    db_session.flush()
 
 
 def test_5000_therapists_with_3_bad_rows_then_fixed(db_session, plz_table):
@@ -253,3 +239,42 @@ def test_patient_export_contains_search_state_and_german_dates(db_session):
     row = dict(zip(rows[0], rows[1]))
     assert row["Nr."] == str(p.id) and row["Platzsuche"] == "aktiv" and row["Platzsuche seit"] == "23.11.2026"
     assert row["Geburtsdatum"] == "14.03.1990" and row["Status"] == "auf der Suche" and row["Symptome"] == "Mobbing"
+
+
+FORMULA_NAME = '=HYPERLINK("http://x","y")'
+
+
+@pytest.mark.parametrize("kind", ["patients", "therapists"])
+def test_12_7_formula_cells_are_written_as_text_and_the_import_restores_them(db_session, kind):
+    create = patients.create_patient if kind == "patients" else therapists.create_therapist
+    flt = PatientFilter() if kind == "patients" else TherapistFilter()
+    create(db_session, COORD, {"first_name": "@Anna", "last_name": FORMULA_NAME, "notes": "-1+1 und =1+1", "city": "+Ort"},
+           now=NOW, today=TODAY)
+    data = registry_csv.export_csv(db_session, COORD, kind, flt, today=TODAY, now=NOW)
+    row = dict(zip(*_read(data)[:2]))
+    # a spreadsheet shows these as text: the first character is an apostrophe (OWASP CSV injection)
+    assert row["Nachname"] == "'" + FORMULA_NAME and row["Vorname"] == "'@Anna"
+    assert row["Notizen"] == "'-1+1 und =1+1" and row["Ort"] == "'+Ort"
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for line in _read(data) for cell in line)
+    # … and the import of that very file gives back the original values
+    result = registry_csv.commit_import(db_session, COORD, kind, data, now=NOW, today=TODAY)
+    model = Patient if kind == "patients" else Therapist
+    imported = db_session.get(model, result.first_id)
+    assert (imported.last_name, imported.first_name, imported.notes, imported.city) == (FORMULA_NAME, "@Anna", "-1+1 und =1+1", "+Ort")
+
+
+def test_12_16_csv_cells_with_nul_bytes_are_row_problems_and_nothing_is_imported(db_session):
+    data = _csv([["Vorname", "Nachname", "Notizen"], ["Ida", "Neu", "gut"], ["Ole", "A\x00lt", "x\x00"]])
+    preview = registry_csv.preview_import(db_session, COORD, "patients", data, today=TODAY)
+    assert not preview.ok and [p.line for p in preview.problems] == [3]
+    assert set(preview.problems[0].errors) == {"last_name", "notes"}
+    assert all("unzulässiges Steuerzeichen" in m for m in preview.problems[0].errors.values())
+    with pytest.raises(ImportRefused):
+        registry_csv.commit_import(db_session, COORD, "patients", data, now=NOW, today=TODAY)
+    assert _count(db_session, Patient) == 0
+
+
+def test_12_16_csv_methods_with_a_dangling_separator_are_a_row_problem(db_session):
+    data = _csv([["Vorname", "Nachname", "Verfahren"], ["Eva", "Berg", "VT/"]])
+    preview = registry_csv.preview_import(db_session, COORD, "therapists", data, today=TODAY)
+    assert not preview.ok and preview.problems[0].errors["methods"].startswith("Verfahren:")

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.platform.models import Patient, Search, Therapist
+from core.platform.models import Patient, PlzCentroid, Search, Therapist
 
 
 def therapist(session: Session, **kw: Any) -> Therapist:
@@ -38,3 +38,17 @@ def patient_with_search(session: Session, *, started_on: date = date(2026, 9, 1)
     session.add(s)
     session.flush()
     return p, s
+
+
+PLZ_ROWS = {
+    "10115": ("Berlin", "BE", 52.532, 13.385),
+    "20095": ("Hamburg", "HH", 53.551, 10.0),
+    "01067": ("Dresden", "SN", 51.05, 13.74),
+    "80331": ("München", "BY", 48.137, 11.575),
+}
+
+
+def plz_centroids(session: Session) -> None:
+    """A small PLZ table (Berlin, Hamburg, Dresden, München) for registry tests."""
+    session.add_all([PlzCentroid(plz=plz, city=c, state_code=st, lat=lat, lon=lon) for plz, (c, st, lat, lon) in PLZ_ROWS.items()])
+    session.flush()

@@ -7,11 +7,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from core.inquiries import answers as inquiries_answers
 from core.inquiries import lifecycle as inquiries_lifecycle
 from core.mail import delivery
 from core.platform.config import Settings
-from core.platform.db import get_engine, read_session, unit_of_work
+from core.platform.db import CONCURRENT_CHANGE_MESSAGE, RETRY_ATTEMPTS, get_engine, read_session, unit_of_work
 from core.platform.models import Inquiry, OutboxEmail, Search
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import InquiryStatus, Role
@@ -143,3 +145,50 @@ def test_linked_therapist_opens_the_proposal_without_a_region(app_db):
     assert not at.exception and not at.error
     assert any(h.value.startswith("Anfrage an") for h in at.subheader)
     assert at.button(key=f"mt_create_{tid}") is not None
+
+
+def test_answer_lost_to_a_concurrent_change_keeps_the_form_and_saves_on_the_next_click(app_db, monkeypatch):
+    """Every try of the unit of work fails with a serialization failure: the page says
+    "Gleichzeitige Änderung – bitte noch einmal speichern", nothing is saved, the chosen
+    outcomes stay in the form; the next click saves them."""
+    tid, sids = _seed(app_db)
+    now = datetime.now(timezone.utc)
+    today = now.date()
+    with unit_of_work(get_engine(app_db)) as s:
+        i = inquiries_lifecycle.create_inquiry(s, SYSTEM, tid, sids[:1], today=today, now=now, settings=Settings())
+        inquiries_lifecycle.send_inquiry(s, SYSTEM, i.id, today=today, now=now, settings=Settings())
+        for mail in delivery.claim_due(s, owner="t", now=now, limit=10, lease_until=now + timedelta(minutes=5), settings=Settings()):
+            delivery.mark_sent(s, mail, owner="t", sent_at=now)
+        inquiry_id = i.id
+    tries: list[int] = []
+
+    class SerializationFailure(Exception):
+        pgcode = "40001"
+
+    def lost_race(session, *args, **kwargs):
+        tries.append(1)
+        raise OperationalError("UPDATE searches …", {}, SerializationFailure("could not serialize access"))
+
+    real = inquiries_answers.record_answer
+    monkeypatch.setattr(inquiries_answers, "record_answer", lost_race)
+    at = _open(login(Role.coordinator), "inquiries", mt_filter="awaiting")
+    at.session_state["mt_inquiries"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    outcome_key = f"mt_outcome_{inquiry_id}_{sids[0]}"
+    at.selectbox(key=outcome_key).select("accepted")
+    at.text_input(key=f"mt_note_{inquiry_id}_{sids[0]}").input("Rückruf Freitag")
+    submit = f"FormSubmitter:mt_answer_{inquiry_id}-Antwort speichern"
+    at.button(key=submit).click().run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == [CONCURRENT_CHANGE_MESSAGE]
+    assert len(tries) == RETRY_ATTEMPTS  # retried before giving up
+    assert at.selectbox(key=outcome_key).value == "accepted"
+    assert at.text_input(key=f"mt_note_{inquiry_id}_{sids[0]}").value == "Rückruf Freitag"
+    with read_session(get_engine(app_db)) as s:
+        assert s.get(Inquiry, inquiry_id).status == InquiryStatus.sent
+    monkeypatch.setattr(inquiries_answers, "record_answer", real)
+    at.button(key=submit).click().run()
+    assert not at.exception and not at.error and not at.warning, [e.value for e in at.error]
+    with read_session(get_engine(app_db)) as s:
+        assert s.get(Inquiry, inquiry_id).status == InquiryStatus.answered
+        assert s.get(Search, sids[0]).placed_therapist_id == tid

@@ -98,6 +98,11 @@ def test_list_filter_detail_for_role(seeded, role):
     assert ("A123456780" in page) is sensitive and ("F32.1" in page) is sensitive
     assert ("ausgeblendet" in page) is not sensitive
     assert "Verlauf" in [t.label for t in at.tabs]
+    # opening the detail with contact and health data is audited (issue 15.2), viewers' isn't needed
+    with read_session(get_engine(get_settings().DATABASE_URL)) as s:
+        reads_recorded = s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "read.patient", AuditEntry.entity_id == seeded["jana"]))
+    assert reads_recorded == (1 if sensitive else 0)
 
     at.switch_page("pages/therapists.py").run()
     assert not at.exception, at.exception
@@ -370,3 +375,130 @@ def test_csv_import_preview_and_commit_in_page(sqlite_app):
     assert at.file_uploader(key="pat_csv_upload_1").value is None or not at.file_uploader(key="pat_csv_upload_1").value
     with read_session(get_engine(url)) as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "patient.import")) == 3
+
+
+# --------------------------------------------------------------------------- issue 12 points 16, 19, 20; issue 9 point 4
+
+
+def _dialogs(at):
+    """The dialog blocks on screen (AppTest has no accessor for them)."""
+    from streamlit.testing.v1.element_tree import Block
+
+    found = []
+
+    def walk(node):
+        if isinstance(node, Block):
+            if getattr(node, "type", None) == "dialog":
+                found.append(node)
+            for child in node.children.values():
+                walk(child)
+
+    walk(at._tree)
+    return found
+
+
+def _open_record(page: str, param: str, record_id: int):
+    """Logged in as coordinator, on `page`, with the record `record_id` selected through the URL."""
+    at = login(Role.coordinator)
+    at.switch_page(page).run()
+    at.query_params[param] = str(record_id)
+    at.run()
+    return at
+
+
+def _new_record_form(page: str, new_button: str):
+    """Logged in as coordinator, on `page`, with the "Neue …" dialog open."""
+    at = login(Role.coordinator)
+    at.switch_page(page).run()
+    at.button(key=new_button).click().run()
+    return at
+
+
+@pytest.mark.parametrize("page, new, prefix", [("pages/patients.py", "pat_new", "pf_new_"), ("pages/therapists.py", "th_new", "tf_new_")])
+def test_12_19_form_widgets_have_no_range_limits_the_service_checks_instead(sqlite_app, page, new, prefix):
+    at = _new_record_form(page, new)
+    numbers = [n for n in at.number_input if n.key and n.key.startswith(prefix)]
+    dates = [d for d in at.date_input if d.key and d.key.startswith(prefix)]
+    assert numbers and dates
+    # a Streamlit min/max answers in English and blocks "Speichern" without a word
+    assert not any(n.proto.has_min or n.proto.has_max for n in numbers), [n.key for n in numbers]
+    # future dates reach the service, which names the field in German
+    assert all(d.proto.max >= "2100-01-01" for d in dates), [(d.key, d.proto.max) for d in dates]
+
+
+def test_12_19_future_birth_date_and_negative_distance_get_german_messages_by_the_field(sqlite_app):
+    url, _ = sqlite_app
+    at = _new_record_form("pages/patients.py", "pat_new")
+    _fill_patient(at, "pf_new_", first_name="Lea", last_name="Zukunft")
+    at.date_input(key="pf_new_birth_date").set_value(date(TODAY.year + 1, 1, 1))
+    at.number_input(key="pf_new_max_distance_km").set_value(-5)
+    at.button(key="FormSubmitter:patient_form_new-Speichern").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert "Geburtsdatum liegt in der Zukunft – bitte prüfen." in errors
+    assert any(e.startswith("Maximale Entfernung (km) muss zwischen 1 und 200 liegen") for e in errors)
+    with read_session(get_engine(url)) as s:
+        assert s.scalar(select(func.count()).select_from(Patient).where(Patient.last_name == "Zukunft")) == 0
+
+
+def test_12_19_negative_age_on_therapist_form_is_a_german_message(sqlite_app):
+    at = _new_record_form("pages/therapists.py", "th_new")
+    at.text_input(key="tf_new_first_name").input("Paul")
+    at.text_input(key="tf_new_last_name").input("Minus")
+    at.number_input(key="tf_new_age_min").set_value(-1)
+    at.button(key="FormSubmitter:therapist_form_new-Speichern").click().run()
+    assert any(e.value.startswith("Mindestalter muss zwischen 0 und 120 liegen") for e in at.error)
+
+
+def test_12_20_closing_the_patient_dialog_with_changes_asks_before_discarding(sqlite_app):
+    at = _new_record_form("pages/patients.py", "pat_new")
+    dialogs = _dialogs(at)
+    assert len(dialogs) == 1 and dialogs[0].proto.dialog.dismissible is False  # Esc / X / click outside do nothing
+    # nothing typed: "Abbrechen" simply closes
+    at.button(key="FormSubmitter:patient_form_new-Abbrechen").click().run()
+    assert not _dialogs(at) and "patients_dialog" not in at.session_state
+    # something typed: "Abbrechen" asks, "Weiter bearbeiten" keeps the values
+    at.button(key="pat_new").click().run()
+    at.text_input(key="pf_new_first_name").input("Halb")
+    at.button(key="FormSubmitter:patient_form_new-Abbrechen").click().run()
+    assert _dialogs(at) and any("noch nicht gespeichert" in w.value for w in at.warning)
+    at.button(key="pf_new_keep").click().run()
+    assert _dialogs(at) and at.text_input(key="pf_new_first_name").value == "Halb"
+    assert not any("noch nicht gespeichert" in w.value for w in at.warning)
+    # … and "Änderungen verwerfen" closes without saving
+    at.button(key="FormSubmitter:patient_form_new-Abbrechen").click().run()
+    at.button(key="pf_new_discard").click().run()
+    assert not _dialogs(at) and not at.exception
+    assert "**2 Patient:innen**" in texts(at)
+
+
+def test_12_16_nul_byte_in_a_list_filter_is_a_german_message_on_the_page(sqlite_app):
+    at = login(Role.coordinator)
+    at.switch_page("pages/patients.py").run()
+    at.text_input(key="pat_name").input("Mü\x00ller").run()
+    assert not at.exception, at.exception
+    assert any(e.value.startswith("Filter nicht anwendbar: Name enthält ein unzulässiges Steuerzeichen") for e in at.error)
+
+
+def test_9_4_status_actions_come_from_the_state_machine(sqlite_app):
+    url, ids = sqlite_app
+    b = ids["berg"]
+    with unit_of_work(get_engine(url)) as s:
+        therapists.block(s, SYSTEM, b, "Beschwerde", today=TODAY, now=NOW)
+    at = _open_record("pages/therapists.py", "therapist", b)
+    keys = {x.key for x in at.button}
+    assert f"th_block_{b}" not in keys and {f"th_unblock_{b}", f"th_inactive_{b}"} <= keys
+    assert at.button(key=f"th_unblock_{b}").label == "Entsperren"
+    at.button(key=f"th_inactive_{b}").click().run()
+    assert not at.exception and not at.error
+    with read_session(get_engine(url)) as s:
+        assert s.get(Therapist, b).status == TherapistStatus.inactive
+    assert at.button(key=f"th_unblock_{b}").label == "Wieder aktiv setzen"
+
+
+def test_12_16_nul_byte_in_the_exclusion_search_is_a_german_message(sqlite_app):
+    _, ids = sqlite_app
+    at = _open_record("pages/patients.py", "patient", ids["jana"])
+    at.text_input(key=f"excl_term_{ids['jana']}").input("be\x00rg").run()
+    assert not at.exception, at.exception
+    assert any("unzulässiges Steuerzeichen" in e.value for e in at.error)

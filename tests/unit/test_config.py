@@ -67,3 +67,18 @@ def test_bad_setting_exits_2_with_one_line_and_no_traceback():
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == ["Konfigurationsfehler: MAX_INQUIRY_SIZE muss eine ganze Zahl sein (gefunden: 'viele')."]
     assert "Traceback" not in proc.stderr
+
+
+def test_inbox_settings_off_by_default_and_checked_when_on():
+    assert load_settings(environ={}, env_file=None).inbox_enabled is False
+    on = load_settings(environ={"IMAP_HOST": "imap.example.de", "IMAP_USER": "u", "IMAP_PASSWORD": "p",
+                                "IMAP_SECURITY": "starttls", "IMAP_PORT": "143"}, env_file=None)
+    assert on.inbox_enabled and (on.IMAP_PORT, on.IMAP_SECURITY, on.IMAP_FOLDER, on.IMAP_PROCESSED_FOLDER) == (
+        143, "starttls", "INBOX", "Verarbeitet")
+    with pytest.raises(SettingsError, match="IMAP_USER und IMAP_PASSWORD"):
+        load_settings(environ={"IMAP_HOST": "imap.example.de"}, env_file=None)
+    with pytest.raises(SettingsError, match="IMAP_SECURITY"):
+        load_settings(environ={"IMAP_SECURITY": "tls"}, env_file=None)
+    with pytest.raises(SettingsError, match="anderer Ordner"):
+        load_settings(environ={"IMAP_HOST": "h", "IMAP_USER": "u", "IMAP_PASSWORD": "p", "IMAP_PROCESSED_FOLDER": "INBOX"},
+                      env_file=None)

@@ -249,6 +249,44 @@ def test_fold_and_surname_in_address():
     assert not matching_rules.surname_in_address("Ott", "praxis@example.org")
 
 
+@pytest.mark.parametrize(
+    "name, folded",
+    [
+        ("Yılmaz", "yilmaz"),  # Turkish dotless ı (NFKD alone dropped it: "ylmaz")
+        ("İnce", "ince"),
+        ("Çelik", "celik"),
+        ("Şahin", "sahin"),
+        ("Doğan", "dogan"),
+        ("Öztürk", "oeztuerk"),
+        ("Wałęsa", "walesa"),
+        ("Søndergaard", "sondergaard"),
+        ("ØRSTED", "orsted"),
+        ("Strauß", "strauss"),
+        ("STRAUẞ", "strauss"),
+        ("Đorđević", "djordjevic"),
+        ("Þórsdóttir", "thorsdottir"),
+        ("Lætitia", "laetitia"),
+        ("Nguyễn", "nguyen"),
+        ("Mu\u0308ller", "mueller"),  # decomposed ü
+    ],
+)
+def test_fold_name_transliterates_letters_without_decomposition(name, folded):
+    assert matching_rules.fold_name(name) == folded
+
+
+def test_practice_address_with_a_transliterated_surname_is_the_members_own():
+    assert matching_rules.surname_in_address("Yılmaz", "praxis.yilmaz@example.org")
+    assert matching_rules.surname_in_address("Öztürk", "info@praxis-ozturk.de")  # umlaut as plain vowel
+    assert matching_rules.surname_in_address("Öztürk", "oeztuerk@example.org")
+    assert matching_rules.surname_in_address("Kowalska-Łęcka", "lecka@example.org")
+    assert matching_rules.surname_in_address("Đorđević", "dordevic@example.org")
+    members = [
+        matching_rules.PracticeMember(1, "Prof. Dr.", "Schmidt"),
+        matching_rules.PracticeMember(2, None, "Yılmaz"),
+    ]
+    assert matching_rules.practice_owner(members, "praxis.yilmaz@example.org") == 2
+
+
 def test_practice_owner_order():
     m = matching_rules.PracticeMember
     members = [m(3, None, "Schulz"), m(1, "Dr.", "Meier"), m(2, "Prof. Dr.", "Kraus")]

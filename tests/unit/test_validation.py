@@ -260,3 +260,33 @@ def test_collector_gathers_every_error():
     with pytest.raises(v.ValidationErrors) as info:
         c.raise_if_errors()
     assert "PLZ" in str(info.value) and "E-Mail" in str(info.value)
+
+
+# --------------------------------------------------------------------------- issue 12, point 16: bad input
+
+
+@pytest.mark.parametrize("raw", ["VT/", "/TP", "VT/ "])
+def test_12_16_methods_with_dangling_separator_give_a_german_field_message(raw):
+    e = _err(v.validate_methods, raw, field="methods")  # was AttributeError ("unerwarteter Fehler")
+    assert e.field == "methods" and e.message.startswith("Verfahren:") and "VT/TP" in e.message
+
+
+@pytest.mark.parametrize("fn, raw", [
+    (v.validate_plz, "١٠١١٥"),  # Arabic-Indic digits
+    (v.validate_plz, "１０１１５"),  # full-width digits
+    (v.validate_kvnr, "A١٢٣٤٥٦٧٨٠"),
+    (v.validate_icd10_f, "F٣٢.١"),
+])
+def test_12_16_non_ascii_digits_do_not_pass_plz_kvnr_icd(fn, raw):
+    e = _err(fn, raw)
+    assert "muss" in e.message or "kein Code" in e.message
+
+
+@pytest.mark.parametrize("fn, args", [
+    (v.text, ("notes", "Hallo\x00Welt")),
+    (v.name, ("last_name", "Mül\x00ler")),
+    (v.validate_reason, ("Beschwerde\x00",)),
+])
+def test_12_16_nul_bytes_in_text_give_a_german_field_message(fn, args):
+    e = _err(fn, *args, max_len=100) if fn is v.text else _err(fn, *args)
+    assert "unzulässiges Steuerzeichen" in e.message
