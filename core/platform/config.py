@@ -157,7 +157,14 @@ class Settings:
     GEOCODER_TIMEOUT_S: int = 10
     # Imports
     IMPORT_FOLDER: str = "var/imports"
+    IMPORT_CHILDREN_ONLY: bool = False  # also import entries only for children and adolescents
     ARZTSUCHE_LIVE: bool = False
+    ARZTSUCHE_AREAS: str = ""  # "PLZ:radius_km, ..." e.g. "50667:25, 10115:10"
+    ARZTSUCHE_URL: str = "https://arztsuche.116117.de/api/data"
+    ARZTSUCHE_AUTHORIZATION: str = ""  # the static Basic value of the site's web app (a secret setting)
+    ARZTSUCHE_CONTACT: str = ""  # e-mail or URL named in the User-Agent; required for the live fetch
+    ARZTSUCHE_MIN_INTERVAL_S: int = 60
+    ARZTSUCHE_REFRESH_DAYS: int = 7
     # Privacy: anonymise patients this many days after their search ended (0: never automatically)
     PATIENT_RETENTION_DAYS: int = 730
     # Job runner
@@ -233,7 +240,14 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_CONTACT": _str,
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
     "IMPORT_FOLDER": _str,
+    "IMPORT_CHILDREN_ONLY": _bool("IMPORT_CHILDREN_ONLY"),
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
+    "ARZTSUCHE_AREAS": _str,
+    "ARZTSUCHE_URL": _str,
+    "ARZTSUCHE_AUTHORIZATION": _str,
+    "ARZTSUCHE_CONTACT": _str,
+    "ARZTSUCHE_MIN_INTERVAL_S": _int("ARZTSUCHE_MIN_INTERVAL_S", 10, 24 * 3600),
+    "ARZTSUCHE_REFRESH_DAYS": _int("ARZTSUCHE_REFRESH_DAYS", 7, 365),
     "PATIENT_RETENTION_DAYS": _int("PATIENT_RETENTION_DAYS", 0, 36500),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,

@@ -64,6 +64,8 @@ JOB_TITLES: dict[str, str] = {
     "geocoding": "Geokodierung der Praxisadressen",
     "inquiry_expiry": "Ablauf unbeantworteter Anfragen",
     "nightly_plan": "Vorschläge der Nacht (Regionalplanung)",
+    "import_folder": "Importordner (116117-Dateien)",
+    "arztsuche_live": "Live-Abruf der Arztsuche 116117",
     "privacy_retention": "Anonymisierung nach Ablauf der Aufbewahrungsfrist",
 }
 ORPHANED_RUN_ERROR = (

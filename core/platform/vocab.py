@@ -444,6 +444,8 @@ HISTORY_ACTIONS: dict[str, str] = {
     "therapist.deactivate": "Inaktiv gesetzt",
     "therapist.export": "Exportiert",
     "therapist.import": "Importiert",
+    "therapist.import_update": "Aus Import (116117) aktualisiert",
+    "therapist.import_delisted": "Nicht mehr in der Arztsuche gelistet",
 }
 
 _ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
@@ -511,6 +513,12 @@ AUDIT_ACTIONS: dict[str, str] = {
     "therapist.phone_invalid": "Therapeut:in: Telefonnummer als falsch markiert",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
+    "import.run": "Import gelesen",
+    "import.skipped": "Import übersprungen (bereits importiert)",
+    "import.failed": "Import fehlgeschlagen",
+    "import.reject": "Importänderungen abgelehnt",
+    "import.assign": "Mehrdeutigen Importeintrag zugeordnet",
+    "import.live": "Live-Abruf der Arztsuche",
     "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",
     "patient.anonymise": "Patient:in: anonymisiert",
     "read.patient": "Patient:in: Details angesehen",

@@ -111,7 +111,7 @@ def _check_server_log(url: str, path: Path) -> None:
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="de-DE")
     pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
+    pg.set_default_timeout(45_000)  # generous: CI machines are busy; the waits are for states, not times
     yield pg
     ctx.close()
 
