@@ -59,6 +59,21 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.imports.review.accept": Permission.edit,
+    "core.imports.review.accept_all": Permission.edit,
+    "core.imports.review.assign": Permission.edit,
+    "core.imports.review.pending_counts": Permission.edit,
+    "core.imports.review.pending_ids": Permission.edit,
+    "core.imports.review.recent_runs": Permission.edit,
+    "core.imports.review.reject": Permission.edit,
+    "core.imports.review.reject_all": Permission.edit,
+    "core.imports.review.review_queue": Permission.edit,
+    "core.imports.runs.import_file": Permission.edit,
+    "core.imports.sources.import_uploads": Permission.edit,
+    "core.imports.sources.live_status": Permission.edit,
+    "core.imports.runs.fail_run": INTERNAL,  # a failed run, inside import_file
+    "core.imports.sources.process_folder": INTERNAL,  # the import job (SYSTEM)
+    "core.imports.sources.refresh_live": INTERNAL,  # the live-fetch job (SYSTEM)
     "core.calls.services.fall_back_to_call": INTERNAL,  # the EmailBounced handler
     "core.calls.services.postpone_follow_ups": INTERNAL,  # the OutOfOffice handler
     "core.inbox.services.assign": Permission.edit,
@@ -186,12 +201,12 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.searches.resume_search": Permission.edit,
     "core.registry.searches.searches_for_patient": Permission.view,
     "core.registry.searches.start_search": Permission.edit,
-    "core.registry.therapists.export_rows": Permission.export,  # and view_sensitive
     "core.registry.therapist_status.block": Permission.edit,
     "core.registry.therapist_status.change_status": Permission.edit,
     "core.registry.therapist_status.deactivate": Permission.edit,
     "core.registry.therapist_status.unblock": Permission.edit,
     "core.registry.therapists.create_therapist": Permission.edit,
+    "core.registry.therapists.export_rows": Permission.export,  # and view_sensitive
     "core.registry.therapists.get_therapist": Permission.view,
     "core.registry.therapists.list_therapists": Permission.view,
     "core.registry.therapists.lookup": Permission.view,

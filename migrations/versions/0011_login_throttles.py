@@ -4,7 +4,7 @@ Replaces the per-account lockout (anyone could lock any account with five anonym
 by growing waits per typed name and source; see core/platform/auth.py.
 
 Revision ID: 0011
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 21:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0003"  # after calls (main: 0002 → 0010 → 0005 → 0003)
+down_revision = "0004"  # after imports (main: 0002 → 0010 → 0005 → 0003 → 0004)
 branch_labels = None
 depends_on = None
 
