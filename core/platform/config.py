@@ -114,9 +114,13 @@ class Settings:
     # Security
     SECRET_KEY: str = ""
     SESSION_HOURS: int = 12
+    SESSION_IDLE_MINUTES: int = 60  # a login unused this long ends (besides SESSION_HOURS)
     COOKIE_SECURE: bool = False
-    LOGIN_MAX_FAILURES: int = 5
-    LOGIN_LOCK_MINUTES: int = 15
+    LOGIN_MAX_FAILURES: int = 5  # free failed tries per typed name and source, then growing waits
+    LOGIN_LOCK_MINUTES: int = 15  # the longest wait
+    # Behind a reverse proxy: the header carrying the client address (e.g. X-Forwarded-For;
+    # its last entry, the one the proxy added, is used). Empty: the connection's own address.
+    LOGIN_SOURCE_HEADER: str = ""
     # E-mail
     SMTP_MODE: str = "folder"  # folder | smtp | log
     SMTP_HOST: str = "localhost"
@@ -202,7 +206,9 @@ _CONVERTERS: dict[str, Any] = {
     "DATABASE_URL": _database_url,
     "SECRET_KEY": _str,
     "SESSION_HOURS": _int("SESSION_HOURS", 1, 24 * 30),
+    "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 1, 24 * 60),
     "COOKIE_SECURE": _bool("COOKIE_SECURE"),
+    "LOGIN_SOURCE_HEADER": _str,
     "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 1, 100),
     "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 1, 24 * 60),
     "SMTP_MODE": _choice("SMTP_MODE", "folder", "smtp", "log"),

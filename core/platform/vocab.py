@@ -459,6 +459,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "login.refused_locked": "Anmeldung abgewiesen (gesperrt)",
     "login.refused_inactive": "Anmeldung abgewiesen (deaktiviert)",
     "login.unknown_user": "Anmeldung mit unbekanntem Namen",
+    "login.throttled": "Anmeldung abgewiesen (Wartezeit nach Fehlversuchen)",
+    "user.unlock": "Sperre aufgehoben",
     "logout": "Abmeldung",
     "user.create": "Benutzer angelegt",
     "user.change_role": "Rolle geändert",
