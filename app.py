@@ -78,6 +78,8 @@ master_data = [
     st.Page("pages/therapists.py", title=PAGE_TITLES["therapists"], icon=":material/psychology:", url_path="therapeuten"),
     st.Page("pages/map.py", title=PAGE_TITLES["map"], icon=":material/map:", url_path="karte"),
 ]
+if actor.can(Permission.edit):
+    master_data.append(st.Page("pages/imports.py", title=PAGE_TITLES["imports"], icon=":material/upload_file:", url_path="importe"))
 admin: list = []
 if actor.can(Permission.manage_users):
     admin.append(st.Page("pages/users.py", title=PAGE_TITLES["users"], icon=":material/group:", url_path="benutzer"))

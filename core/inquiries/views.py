@@ -13,6 +13,7 @@ from core.matching import rules
 from core.platform.config import Settings
 from core.platform import references
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
+from core.platform.redaction import redact_contacts
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.loading import InquiryError, _settings, reference
@@ -299,7 +300,7 @@ def inquiry_detail(
         therapist_email=t.email if show else None,
         therapist_phone=t.phone if show else None,
         members=members,
-        attention_reason=inquiry.attention_reason,
+        attention_reason=inquiry.attention_reason if show else redact_contacts(inquiry.attention_reason),
         calls=calls,
         email_state=email_state,
         can_send=inquiry.status == InquiryStatus.draft,

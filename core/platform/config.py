@@ -114,9 +114,13 @@ class Settings:
     # Security
     SECRET_KEY: str = ""
     SESSION_HOURS: int = 12
+    SESSION_IDLE_MINUTES: int = 60  # a login unused this long ends (besides SESSION_HOURS)
     COOKIE_SECURE: bool = False
-    LOGIN_MAX_FAILURES: int = 5
-    LOGIN_LOCK_MINUTES: int = 15
+    LOGIN_MAX_FAILURES: int = 5  # free failed tries per typed name and source, then growing waits
+    LOGIN_LOCK_MINUTES: int = 15  # the longest wait
+    # Behind a reverse proxy: the header carrying the client address (e.g. X-Forwarded-For;
+    # its last entry, the one the proxy added, is used). Empty: the connection's own address.
+    LOGIN_SOURCE_HEADER: str = ""
     # E-mail
     SMTP_MODE: str = "folder"  # folder | smtp | log
     SMTP_HOST: str = "localhost"
@@ -157,7 +161,14 @@ class Settings:
     MAP_TILES_ATTRIBUTION: str = ""  # shown under the map; CARTO's is filled in automatically
     # Imports
     IMPORT_FOLDER: str = "var/imports"
+    IMPORT_CHILDREN_ONLY: bool = False  # also import entries only for children and adolescents
     ARZTSUCHE_LIVE: bool = False
+    ARZTSUCHE_AREAS: str = ""  # "PLZ:radius_km, ..." e.g. "50667:25, 10115:10"
+    ARZTSUCHE_URL: str = "https://arztsuche.116117.de/api/data"
+    ARZTSUCHE_AUTHORIZATION: str = ""  # the static Basic value of the site's web app (a secret setting)
+    ARZTSUCHE_CONTACT: str = ""  # e-mail or URL named in the User-Agent; required for the live fetch
+    ARZTSUCHE_MIN_INTERVAL_S: int = 60
+    ARZTSUCHE_REFRESH_DAYS: int = 7
     # Privacy: anonymise patients this many days after their search ended (0: never automatically)
     PATIENT_RETENTION_DAYS: int = 730
     # Job runner
@@ -208,7 +219,9 @@ _CONVERTERS: dict[str, Any] = {
     "DATABASE_URL": _database_url,
     "SECRET_KEY": _str,
     "SESSION_HOURS": _int("SESSION_HOURS", 1, 24 * 30),
+    "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 1, 24 * 60),
     "COOKIE_SECURE": _bool("COOKIE_SECURE"),
+    "LOGIN_SOURCE_HEADER": _str,
     "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 1, 100),
     "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 1, 24 * 60),
     "SMTP_MODE": _choice("SMTP_MODE", "folder", "smtp", "log"),
@@ -242,7 +255,14 @@ _CONVERTERS: dict[str, Any] = {
     "MAP_TILES": lambda v: _map_tiles(v),
     "MAP_TILES_ATTRIBUTION": _str,
     "IMPORT_FOLDER": _str,
+    "IMPORT_CHILDREN_ONLY": _bool("IMPORT_CHILDREN_ONLY"),
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),
+    "ARZTSUCHE_AREAS": _str,
+    "ARZTSUCHE_URL": _str,
+    "ARZTSUCHE_AUTHORIZATION": _str,
+    "ARZTSUCHE_CONTACT": _str,
+    "ARZTSUCHE_MIN_INTERVAL_S": _int("ARZTSUCHE_MIN_INTERVAL_S", 10, 24 * 3600),
+    "ARZTSUCHE_REFRESH_DAYS": _int("ARZTSUCHE_REFRESH_DAYS", 7, 365),
     "PATIENT_RETENTION_DAYS": _int("PATIENT_RETENTION_DAYS", 0, 36500),
     "HEARTBEAT_SECONDS": _int("HEARTBEAT_SECONDS", 1, 3600),
     "JOB_LOCK_PATH": _str,

@@ -302,6 +302,8 @@ class Therapist(TimestampMixin, Base):
     hand_edited_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     delisted_on: Mapped[Optional[date]]
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    # imports (0004): digest of the 116117 entry last applied; the same entry again is not re-read
+    source_entry_hash: Mapped[Optional[str]] = mapped_column(String(32))
 
     @property
     def methods(self) -> set[str]:
@@ -557,11 +559,18 @@ class ImportRun(Base):
     error_count: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # imports (0004): skipped entries, the input format, the searched area, warnings, the live fetch
+    skipped_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    details: Mapped[Optional[dict[str, Any]]] = mapped_column(JSONType)
 
 
 class ImportChange(Base):
     __tablename__ = "import_changes"
-    __table_args__ = (Index("ix_import_changes_run_state", "run_id", "review_state"),)
+    __table_args__ = (
+        Index("ix_import_changes_run_state", "run_id", "review_state"),
+        Index("ix_import_changes_state_kind", "review_state", "kind"),
+        Index("ix_import_changes_external_id", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"))
@@ -574,6 +583,15 @@ class ImportChange(Base):
     )
     reviewed_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())
+    # imports (0004): what the review lists and filters without joins, and the full incoming record
+    display_name: Mapped[Optional[str]] = mapped_column(String(255))
+    plz: Mapped[Optional[str]] = mapped_column(String(5))
+    has_conflicts: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    candidates: Mapped[Optional[list[int]]] = mapped_column(JSONType)
+    record: Mapped[Optional[dict[str, Any]]] = mapped_column(JSONType)
+    values_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    entry_hash: Mapped[Optional[str]] = mapped_column(String(32))
 
 
 # --------------------------------------------------------------------------- job runner
@@ -673,3 +691,24 @@ class InvalidEmailAddress(Base):
 
 # Replies are threaded by the Message-ID the outbox stored (In-Reply-To / References).
 Index("ix_outbox_emails_message_id", OutboxEmail.message_id)
+
+
+# --------------------------------------------------------------------------- login throttling
+
+
+class LoginThrottle(Base):
+    """Failed logins per (typed name, source) and per source, with a growing wait.
+
+    Keys are HMACs under the secret key: a password typed into the name field is never
+    stored readable. `name_key` (HMAC of the typed name alone) lets an admin unlock an account
+    for every source at once; it is NULL for the per-source rows.
+    """
+
+    __tablename__ = "login_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name_key: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())

@@ -59,6 +59,21 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.imports.review.accept": Permission.edit,
+    "core.imports.review.accept_all": Permission.edit,
+    "core.imports.review.assign": Permission.edit,
+    "core.imports.review.pending_counts": Permission.edit,
+    "core.imports.review.pending_ids": Permission.edit,
+    "core.imports.review.recent_runs": Permission.edit,
+    "core.imports.review.reject": Permission.edit,
+    "core.imports.review.reject_all": Permission.edit,
+    "core.imports.review.review_queue": Permission.edit,
+    "core.imports.runs.import_file": Permission.edit,
+    "core.imports.sources.import_uploads": Permission.edit,
+    "core.imports.sources.live_status": Permission.edit,
+    "core.imports.runs.fail_run": INTERNAL,  # a failed run, inside import_file
+    "core.imports.sources.process_folder": INTERNAL,  # the import job (SYSTEM)
+    "core.imports.sources.refresh_live": INTERNAL,  # the live-fetch job (SYSTEM)
     "core.calls.services.fall_back_to_call": INTERNAL,  # the EmailBounced handler
     "core.calls.services.postpone_follow_ups": INTERNAL,  # the OutOfOffice handler
     "core.inbox.services.assign": Permission.edit,
@@ -143,8 +158,10 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.planning.planner.prepare_nightly_drafts": Permission.edit,
     "core.platform.audit.record": INTERNAL,
     "core.platform.audit.search_entries": Permission.admin,
-    "core.platform.auth.end_session": INTERNAL,
+    "core.platform.auth.end_session": INTERNAL,  # one's own session; another's only with manage_users
+    "core.platform.auth.reset_password": Permission.manage_users,
     "core.platform.auth.start_session": INTERNAL,
+    "core.platform.auth.unlock_account": Permission.manage_users,
     "core.platform.users.change_own_password": INTERNAL,
     "core.platform.users.change_role": Permission.manage_users,
     "core.platform.users.create_user": Permission.manage_users,
@@ -168,6 +185,7 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.patient_detail.get_patient": Permission.view,
     "core.registry.patient_detail.patient_history": Permission.view,
     "core.registry.patients.create_patient": Permission.edit,
+    "core.registry.patients.export_rows": Permission.export,  # and view_sensitive
     "core.registry.patients.list_patients": Permission.view,
     "core.registry.patients.lookup": Permission.view,
     "core.registry.patients.update_patient": Permission.edit,
@@ -188,6 +206,7 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.therapist_status.deactivate": Permission.edit,
     "core.registry.therapist_status.unblock": Permission.edit,
     "core.registry.therapists.create_therapist": Permission.edit,
+    "core.registry.therapists.export_rows": Permission.export,  # and view_sensitive
     "core.registry.therapists.get_therapist": Permission.view,
     "core.registry.therapists.list_therapists": Permission.view,
     "core.registry.therapists.lookup": Permission.view,

@@ -461,6 +461,8 @@ HISTORY_ACTIONS: dict[str, str] = {
     "therapist.deactivate": "Inaktiv gesetzt",
     "therapist.export": "Exportiert",
     "therapist.import": "Importiert",
+    "therapist.import_update": "Aus Import (116117) aktualisiert",
+    "therapist.import_delisted": "Nicht mehr in der Arztsuche gelistet",
 }
 
 _ENTITY_PREFIX = {"patient": "Patient:in", "therapist": "Therapeut:in"}
@@ -474,6 +476,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "login.refused_locked": "Anmeldung abgewiesen (gesperrt)",
     "login.refused_inactive": "Anmeldung abgewiesen (deaktiviert)",
     "login.unknown_user": "Anmeldung mit unbekanntem Namen",
+    "login.throttled": "Anmeldung abgewiesen (Wartezeit nach Fehlversuchen)",
+    "user.unlock": "Sperre aufgehoben",
     "logout": "Abmeldung",
     "user.create": "Benutzer angelegt",
     "user.change_role": "Rolle geändert",
@@ -526,6 +530,12 @@ AUDIT_ACTIONS: dict[str, str] = {
     "therapist.phone_invalid": "Therapeut:in: Telefonnummer als falsch markiert",
     "plan.nightly": "Vorschläge der Nacht vorbereitet",
     "plan.approve": "Vorschläge freigegeben",
+    "import.run": "Import gelesen",
+    "import.skipped": "Import übersprungen (bereits importiert)",
+    "import.failed": "Import fehlgeschlagen",
+    "import.reject": "Importänderungen abgelehnt",
+    "import.assign": "Mehrdeutigen Importeintrag zugeordnet",
+    "import.live": "Live-Abruf der Arztsuche",
     "patient.export_art15": "Patient:in: Auskunft nach Art. 15 DSGVO erstellt",
     "patient.anonymise": "Patient:in: anonymisiert",
     "read.patient": "Patient:in: Details angesehen",

@@ -162,13 +162,13 @@ def export_csv(
                 select(cur.c.patient_id, Search.status, Search.started_on).join(Search, Search.id == cur.c.search_id)
             )
         }
-        for p in registry_patients.export_rows(session, flt, today=today):
+        for p in registry_patients.export_rows(session, actor, flt, today=today):
             vals = _export_values(kind, p)
             status, started = search_of.get(p.id, (None, None))
             out.append([str(p.id), cell(status), cell(started)] + [cell(vals[f]) for f in fields_])
     else:
         extra = list(EXPORT_ONLY["therapists"])
-        for t in therapists_mod.export_rows(session, flt, today=today):
+        for t in therapists_mod.export_rows(session, actor, flt, today=today):
             vals = _export_values(kind, t)
             out.append([str(t.id), cell(t.status), cell(t.status_reason), cell(t.status_changed_on)] + [cell(vals[f]) for f in fields_])
     audit.record(

@@ -5,6 +5,8 @@ released with a note, and the success is confirmed."""
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -59,6 +61,23 @@ def _inquiry(page, server, inquiry_id: int) -> None:
     page.get_by_role("heading", name=f"Anfrage A{inquiry_id}", exact=False).wait_for()
 
 
+def _eventually(check, *, timeout: float = 45.0, what: str = "the saved state"):
+    """Wait for an action's effect in the database: a click returns before Streamlit's rerun
+    has saved anything, so reading the database right after it races the server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        dispose_engines()
+        try:
+            value = check()
+        except (AssertionError, KeyError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return check()  # raises with the real assertion
+        time.sleep(0.1)
+
+
 def _create_from_proposal(page, server, therapist_id: int, name: str) -> None:
     _goto(page, server, f"mt_therapist={therapist_id}")
     page.get_by_role("textbox", name="PLZ-Region oder PLZ").fill("10")
@@ -68,7 +87,7 @@ def _create_from_proposal(page, server, therapist_id: int, name: str) -> None:
     page.get_by_text("Gleich senden").click()
     wait_for_app(page)
     page.get_by_role("button", name="Anfrage erstellen").click()
-    page.get_by_test_id("stToastText").first.wait_for()  # the rerun after the click has happened
+    page.wait_for_url(re.compile(r"mt_inquiry=\d+"))  # the created inquiry is opened
     wait_for_app(page)
     screenshot(page, f"matching_created_{name.lower()}")
 
@@ -99,9 +118,14 @@ def test_full_placement_flow_in_the_browser(server, page):
     _create_from_proposal(page, server, mail_id, "Mailpraxis")
     screenshot(page, "matching_created_mail_inquiry")
     _create_from_proposal(page, server, phone_id, "Telefonpraxis")
+    def both_created():
+        with read_session(get_engine(server["db"])) as s:
+            found = {i.therapist_id: i for i in s.scalars(select(Inquiry))}
+            return found if set(found) == {mail_id, phone_id} else None
+
+    _eventually(both_created)
     with read_session(get_engine(server["db"])) as s:
         inquiries = {i.therapist_id: i for i in s.scalars(select(Inquiry))}
-        print("INQ", [(i.id, i.therapist_id, i.status) for i in inquiries.values()], mail_id, phone_id)
         assert {i.status for i in inquiries.values()} == {InquiryStatus.queued}
         assert [m.search_id for m in inquiries[mail_id].patients] == [older_id, younger_id]
     mail_inquiry, phone_inquiry = inquiries[mail_id].id, inquiries[phone_id].id
@@ -118,6 +142,11 @@ def test_full_placement_flow_in_the_browser(server, page):
     screenshot(page, "matching_answer_form")
     page.get_by_role("button", name="Antwort speichern").click()
     wait_for_app(page)
+    def placed():
+        with read_session(get_engine(server["db"])) as s:
+            return s.get(Search, older_id).placed_therapist_id == phone_id
+
+    _eventually(placed)
     with read_session(get_engine(server["db"])) as s:
         assert s.get(Search, older_id).placed_therapist_id == phone_id
         mail_inq = s.get(Inquiry, mail_inquiry)
@@ -148,6 +177,12 @@ def test_full_placement_flow_in_the_browser(server, page):
     page.get_by_role("button", name="Erfolg bestätigen").click()
     wait_for_app(page)
     screenshot(page, "matching_success")
+
+    def succeeded():
+        with read_session(get_engine(server["db"])) as s:
+            return s.get(Search, older_id).status == SearchStatus.successful
+
+    _eventually(succeeded)
     with read_session(get_engine(server["db"])) as s:
         assert s.get(Search, older_id).status == SearchStatus.successful
         assert s.get(Search, younger_id).placed_therapist_id == mail_id

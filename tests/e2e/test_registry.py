@@ -73,13 +73,14 @@ def test_create_patient_through_form_and_find_it_in_list(server, page):
 
 def test_12_20_escape_keeps_the_patient_dialog_and_cancel_asks_before_discarding(server, page):
     _patients_page(server, page)
+    page.get_by_role("heading", name="Patient:innen").wait_for()
     page.get_by_role("button", name="Neue Patient:in").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Vorname").wait_for()
     dialog.get_by_label("Vorname").fill("Halb")
     dialog.get_by_label("Nachname").fill("Fertig")
     page.keyboard.press("Escape")
-    page.wait_for_timeout(300)  # Streamlit would close a dismissible dialog at once
+    wait_for_app(page)  # Streamlit would close a dismissible dialog at once
     expect(dialog.get_by_label("Vorname")).to_have_value("Halb")
     dialog.get_by_role("button", name="Abbrechen").click()
     dialog.get_by_text("noch nicht gespeichert").wait_for()

@@ -26,8 +26,8 @@ ACCOUNTS = {
 # Pages every role may open, and the extra ones for admins (path relative to app.py).
 PAGES_BY_ROLE = {
     Role.viewer: ["pages/home.py", "pages/calls.py", "pages/matching.py", "pages/outbox.py", "pages/inbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
-    Role.coordinator: ["pages/home.py", "pages/calls.py", "pages/matching.py", "pages/outbox.py", "pages/inbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py"],
-    Role.admin: ["pages/home.py", "pages/calls.py", "pages/matching.py", "pages/outbox.py", "pages/inbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/users.py", "pages/audit_log.py", "pages/privacy.py"],
+    Role.coordinator: ["pages/home.py", "pages/calls.py", "pages/matching.py", "pages/outbox.py", "pages/inbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/imports.py"],
+    Role.admin: ["pages/home.py", "pages/calls.py", "pages/matching.py", "pages/outbox.py", "pages/inbox.py", "pages/account.py", "pages/map.py", "pages/patients.py", "pages/therapists.py", "pages/imports.py", "pages/users.py", "pages/audit_log.py", "pages/privacy.py"],
 }
 
 

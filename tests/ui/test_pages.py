@@ -52,16 +52,16 @@ def test_wrong_password_message_in_german(app_db):
     assert any("Benutzername oder Passwort ist falsch" in e.value for e in at.error)
 
 
-def test_five_wrong_passwords_lock_with_german_message(app_db):
+def test_five_wrong_passwords_make_this_source_wait_with_german_message(app_db):
     for _ in range(4):
         login(Role.viewer, password="falsch")
     at = login(Role.viewer, password="falsch")
-    assert any("Zu viele fehlgeschlagene Anmeldungen" in e.value for e in at.error)
-    at = login(Role.viewer)  # right password, still locked
-    assert any("gesperrt" in e.value for e in at.error)
+    assert any("Bitte warten Sie 30 Sekunden" in e.value for e in at.error)
+    at = login(Role.viewer)  # right password, but this source still waits
+    assert any("Bitte warten Sie" in e.value for e in at.error)
     with read_session(get_engine(app_db)) as s:
         actions = s.scalars(select(AuditEntry.action)).all()
-    assert "login.locked" in actions
+    assert "login.failed" in actions and "login.throttled" in actions
 
 
 def test_admin_creates_user_and_changes_role(app_db):
