@@ -15,8 +15,8 @@ from core.platform.vocab import NAV_SECTIONS, PAGE_TITLES
 from ui import auth, layout, sidebar
 
 # Every page's address (url_path below); before login each one shows the login form.
-PAGE_PATHS = ("uebersicht", "vermittlung", "postausgang", "patienten", "therapeuten", "karte", "benutzer", "protokoll",
-              "datenschutz", "konto")
+PAGE_PATHS = ("uebersicht", "anrufliste", "vermittlung", "postausgang", "posteingang", "patienten", "therapeuten", "karte",
+              "importe", "benutzer", "protokoll", "datenschutz", "konto")
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

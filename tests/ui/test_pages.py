@@ -236,3 +236,15 @@ def test_point13_free_text_in_the_detail_is_shown_as_text(app_db, page, kind):
     assert md(beacon) in shown  # the note is on screen, escaped …
     assert "![x](" not in shown and not re.search(r"(?<!\\)<img", shown) and "**fett**" not in shown  # … never as markup
     assert ("P" if kind == "patient" else "T") + str(record_id) in shown  # with its reference, no bare "Nr."
+
+
+def test_point21_every_page_address_shows_the_login_before_login():
+    """A deep link before login (/posteingang) lands on the login form, and after it on that
+    page: app.PAGE_PATHS must name every page address app.py registers."""
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "app.py").read_text(encoding="utf-8")
+    paths = set(re.findall(r'url_path="([a-z_-]+)"', source)) - {"anmeldung"}
+    listed = set(re.search(r"PAGE_PATHS = \(([^)]*)\)", source, re.S).group(1).replace('"', "").replace("\n", "").replace(" ", "").split(","))
+    assert paths <= listed, paths - listed
