@@ -12,6 +12,7 @@ import streamlit as st
 from core.inbox import services as inbox_services
 from core.inbox import views as inbox_views
 from core.inquiries.loading import InquiryError
+from core.privacy import reads
 from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import format_date, format_datetime, format_number
 from core.platform.permissions import Permission
@@ -145,6 +146,8 @@ def _body(d: inbox_views.InboxDetail) -> None:
     if not d.can_see_body:
         st.info("Inhalte und Absenderadressen sind für Ihre Rolle nicht sichtbar (sie können Gesundheitsdaten enthalten).")
         return
+    with unit_of_work() as s:  # a reply may carry health data: reading it is audited
+        reads.record_read(s, actor, "reply", d.row.id, now=context.now(), patient_id=d.row.patient_id)
     text_tab, html_tab = st.tabs(["Text", "HTML-Ansicht (bereinigt)"])
     with text_tab:
         st.code(d.body_text or "(kein Text)", language=None, wrap_lines=True)

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from core.platform.formatting import format_number, plural
 from core.adapters.imap import FetchedMessage, ImapConfig, Mailbox, open_mailbox
 from core.inbox import threads
-from core.inbox.parse import MAX_MESSAGE_BYTES, ParsedMessage, RejectedMessage, parse_message
+from core.inbox.message import MAX_MESSAGE_BYTES, ParsedMessage, RejectedMessage
+from core.inbox.parse import parse_message
 from core.platform import audit, events
 from core.platform.config import Settings
 from core.platform.models import InboxMessage, Inquiry, InvalidEmailAddress, OutboxEmail
