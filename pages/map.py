@@ -14,7 +14,7 @@ from core.platform.formatting import format_km, format_number
 from ui import context, layout
 from ui.auth import require_actor
 from core.geo.plz import map_backdrop, plz_count
-from core.platform.references import parse_ref, patient_ref, therapist_ref
+from core.platform.references import therapist_ref
 from ui.map_deck import attribution, build_deck
 from ui.text import md
 

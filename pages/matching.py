@@ -25,7 +25,7 @@ from core.matching import rules
 from core.platform.db import ConcurrentChange, read_session, run_unit_of_work, unit_of_work
 from core.platform.formatting import count_of, format_date, format_datetime, format_km, format_number, plural
 from core.platform.permissions import Permission
-from core.platform.references import inquiry_ref, search_ref, therapist_ref
+from core.platform.references import search_ref, therapist_ref
 from core.platform.vocab import PAGE_TITLES, EmailState, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
 from ui import context, layout
 from ui import registry_view as rv

@@ -21,7 +21,6 @@ from core.platform.locks import lock_for_search_change, lock_rows
 from core.mail import outbox
 from core.mail import rules as mail_rules
 from core.registry.searches import SearchAction, SearchError, change_search
-from core.platform.addresses import normalise_email
 
 
 # =========================================================================== expiry

@@ -59,6 +59,7 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.reports.audit_view.audit_rows": Permission.admin,
     "core.imports.review.accept": Permission.edit,
     "core.imports.review.accept_all": Permission.edit,
     "core.imports.review.assign": Permission.edit,

@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.platform import audit
-from core.platform import validation as v
 from core.platform.models import LoginSession, User
 from core.platform.validation import FieldError, validate_email
 from core.platform.permissions import Actor, Permission
