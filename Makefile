@@ -26,6 +26,7 @@ venv: $(STAMP)
 
 migrate: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m alembic upgrade head
+	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m core.geo.plz seed
 
 demo-data: migrate
 	DATABASE_URL=$${DATABASE_URL:-$(DEMO_DB)} $(PY) -m demo.data --scale demo

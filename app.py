@@ -14,6 +14,10 @@ from core.platform.permissions import Permission
 from core.platform.vocab import NAV_SECTIONS, PAGE_TITLES
 from ui import auth, layout, sidebar
 
+# Every page's address (url_path below); before login each one shows the login form.
+PAGE_PATHS = ("uebersicht", "anrufliste", "vermittlung", "postausgang", "posteingang", "patienten", "therapeuten", "karte",
+              "importe", "benutzer", "protokoll", "datenschutz", "konto")
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="Therapieplatz-Vermittlung", page_icon="🧭", layout="wide")
@@ -32,7 +36,19 @@ except Exception as exc:  # noqa: BLE001 - e.g. database unreachable: say so, no
     st.stop()
 
 if actor is None:
-    auth.login_form()
+    # Before login the navigation knows only the login form (hidden: no list of page files in
+    # the sidebar). A deep link (/patienten) shows the login too, not Streamlit's English
+    # "Page not found", and after the login the same address opens the page.
+    def _login_at(path: str):
+        def page() -> None:
+            auth.login_form()
+        page.__name__ = f"login_{path}"
+        return page
+
+    login_pages = [st.Page(_login_at("anmeldung"), title="Anmeldung", icon=":material/login:", url_path="anmeldung", default=True)]
+    login_pages += [st.Page(_login_at(p), title="Anmeldung", url_path=p) for p in PAGE_PATHS]
+    st.navigation(login_pages, position="hidden").run()
+    sidebar.render_public()
     st.stop()
 
 auth.emit_cookie_scripts()

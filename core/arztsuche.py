@@ -3,15 +3,8 @@
 The parser lives in `core.imports.parse`; this module keeps the stable name that pages, jobs
 and acceptance checks call."""
 
-from core.imports.parse import (  # noqa: F401 - re-exported contract
-    ImportFormatError,
-    ParseResult,
-    TherapistRecord,
-    load_json,
-    parse_bytes,
-    parse_document,
-    parse_response,
-)
+from core.imports.parse import load_json, parse_bytes, parse_document, parse_response
+from core.imports.records import ImportFormatError, ParseResult, TherapistRecord
 
 __all__ = [
     "ImportFormatError",

@@ -10,10 +10,12 @@ from __future__ import annotations
 from core.calls import handlers as call_handlers
 from core.inquiries import handlers as inquiry_handlers
 from core.mail import handlers as mail_handlers
-from core.platform import events
+from core.platform import events, lengths, logs
 
 
 def bootstrap() -> None:
+    logs.install()  # log lines never carry personal data (core/platform/logs.py)
+    lengths.install()  # an overlong text is a validation error, never a database error
     if events.is_wired():
         return
     mail_handlers.register()

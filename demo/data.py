@@ -15,8 +15,9 @@ data, and a second run only says so. Demo data is only loaded into a database wi
 patients, therapists or searches.
 
 PLZ universe: the rows of plz_centroids. When that table is empty, the GeoNames file
-(GEONAMES_PATH or --geonames) is loaded through core.geo; without the file a built-in list
-of ~90 cities (core.demo_cities) is used.
+(GEONAMES_PATH or --geonames) is loaded through core.geo; without the file the PLZ table
+shipped with the project (data/geonames/plz_de.csv.gz, every German PLZ); only if that is
+missing too, a built-in list of ~90 cities (demo.cities).
 
 Every e-mail address is at example.org / example.de, every subject is marked "[Demo]";
 names, streets and phone numbers are made up from small lists.
@@ -53,6 +54,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.bootstrap import bootstrap
+from core.geo import plz as geo_plz
+from core.platform.formatting import count_of
+from core.platform.references import inquiry_ref
 from core.platform import audit
 from core.mail import templates as mt
 from demo.cities import AREA_CODE_BY_PLZ, DEMO_CITIES, WEIGHT_BY_PLZ
@@ -1382,13 +1386,13 @@ class _Generator:
             status = inq["status"]
             members = self.members_by_inquiry[inq["id"]]
             if inq["channel"] == InquiryChannel.email:
-                lines = [greeting(t), "", f"wir suchen einen Therapieplatz für {len(members)} Person(en) aus Ihrer Region (Anfrage A{inq['id']}):", ""]
+                lines = [greeting(t), "", f"wir suchen einen Therapieplatz für {count_of(len(members), 'person')} aus Ihrer Region (Anfrage {inquiry_ref(inq['id'])}):", ""]
                 for m in members:
                     p = patients[searches[m["search_id"] - 1]["patient_id"] - 1]
                     age = (today - p["birth_date"]).days // 365
                     lines.append(f"{m['position']}. {p['first_name'][0]}. {p['last_name'][0]}., {age} Jahre: {', '.join(p['symptoms'][:3])}")
                 lines += ["", "Bitte antworten Sie kurz, ob Sie eine oder mehrere Personen aufnehmen können."]
-                subject = f"[Demo] Anfrage A{inq['id']}: Therapieplatz für {len(members)} Person(en)"
+                subject = f"[Demo] Anfrage {inquiry_ref(inq['id'])}: Therapieplatz für {count_of(len(members), 'person')}"
                 if status == InquiryStatus.draft:
                     email(therapist=t, inquiry_id=inq["id"], subject=subject, lines=lines, template=mt.THERAPIST_INQUIRY, state=EmailState.draft, created_at=inq["created_at"])
                 elif status == InquiryStatus.queued:
@@ -1674,6 +1678,9 @@ def ensure_plz_table(session: Session, geonames_path: Optional[Path]) -> str:
 
         summary = load_plz_centroids(session, geonames_path)
         return f"GeoNames-Datei {geonames_path} ({summary.plz_count} PLZ)"
+    if geo_plz.SHIPPED_PLZ_TABLE.is_file():
+        summary = geo_plz.load_shipped_table(session)
+        return f"mitgelieferte PLZ-Tabelle ({summary.plz_count} PLZ, GeoNames, CC BY 4.0)"
     session.execute(
         PlzCentroid.__table__.insert(),
         [{"plz": c.plz, "city": c.city, "state_code": c.state_code, "lat": c.lat, "lon": c.lon} for c in DEMO_CITIES],
@@ -1811,6 +1818,10 @@ def load_demo_data(
             )
         )
     ]
+    if scale.name == DEMO.name and all(c.plz in {r.plz for r in plz_rows} for c in DEMO_CITIES):
+        # The table knows every German PLZ; the small demo lives in its ~90 cities, so that
+        # therapists and patients are close enough to match.
+        plz_rows = [r for r in plz_rows if r.plz in WEIGHT_BY_PLZ]
     data = generate(
         plz_rows, scale, seed=seed, today=today,
         coordinator_id=user_ids.get("koordination"),
@@ -1834,7 +1845,7 @@ def load_demo_data(
             )
     timings["insert_s"] = time.perf_counter() - t3
     timings["total_s"] = time.perf_counter() - t0
-    counts = {"plz_centroids": len(plz_rows), **counts, "audit_entries": counts["audit_entries"] + 1}
+    counts = {"plz_centroids": session.scalar(select(func.count()).select_from(PlzCentroid)) or 0, **counts, "audit_entries": counts["audit_entries"] + 1}
     counts["users"] = len(user_ids)
     return LoadResult(True, counts, timings, plz_source, created)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from functools import partial
 from typing import Callable, Optional
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.platform.config import Settings
 from core.platform.db import RETRY_ATTEMPTS, RETRY_PAUSE_S, ConcurrentChange, unit_of_work
+from core.platform.logs import scrub
 from core.platform.runner import finish_job_run, start_job_run
 from jobs.spec import JobContext, JobSpec
 
@@ -37,27 +40,93 @@ class JobRunOutcome:
     error: Optional[str] = None
 
 
-def run_job(spec: JobSpec, *, engine: Engine, settings: Settings, runner_id: str, clock: Clock = utc_now) -> JobRunOutcome:
+@dataclass(frozen=True)
+class UnwrittenEnd:
+    run_id: int
+    finished_at: datetime
+    summary: Optional[str]
+    error: Optional[str]
+
+
+class RunTracker:
+    """The runs this runner's jobs are running, and ends that could not be written (the
+    database was away as the job finished). The runner's leader heartbeat writes those ends
+    late and closes every other run of its own that still says "running" (issue: a run stayed
+    "running" forever after the database came back)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._unwritten: dict[int, UnwrittenEnd] = {}
+
+    def started(self, run_id: int) -> None:
+        with self._lock:
+            self._running.add(run_id)
+
+    def finished(self, run_id: int) -> None:
+        with self._lock:
+            self._running.discard(run_id)
+
+    def remember(self, end: UnwrittenEnd) -> None:
+        with self._lock:
+            self._unwritten[end.run_id] = end
+
+    def take_unwritten(self) -> list[UnwrittenEnd]:
+        with self._lock:
+            ends, self._unwritten = list(self._unwritten.values()), {}
+            return ends
+
+    def in_flight(self) -> set[int]:
+        """Runs not to be treated as orphans: running, or with an end still to write."""
+        with self._lock:
+            return set(self._running) | set(self._unwritten)
+
+
+def run_job(
+    spec: JobSpec, *, engine: Engine, settings: Settings, runner_id: str, clock: Clock = utc_now,
+    tracker: Optional[RunTracker] = None,
+) -> JobRunOutcome:
     """Record the start, run the job with `now` injected, record the end (ok or error).
 
     The job's own writes happen in its own units of work; when it raises, they roll
-    back, and the JobRun row still says error with the exception and traceback.
+    back, and the JobRun row still says error with the exception and traceback. When the
+    end cannot be written (database away) and a tracker is given, the tracker keeps it for
+    the runner to write later; without one the database error is raised.
     """
     started = clock()
     with unit_of_work(engine) as session:
         run_id = start_job_run(session, spec.id, runner_id, now=started)
-    ctx = JobContext(now=started, runner_id=runner_id, settings=settings, session_scope=partial(unit_of_work, engine))
-    t0 = time.monotonic()
+    if tracker is not None:
+        tracker.started(run_id)
     try:
-        summary = _run_with_retries(spec, ctx)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded, the scheduler goes on
-        log.exception("Job %s fehlgeschlagen nach %.2f s", spec.id, time.monotonic() - t0)
-        error = describe_exception(exc)
-        _finish(engine, run_id, now=clock(), error=error)
-        return JobRunOutcome(run_id, ok=False, error=error)
-    log.info("Job %s fertig in %.2f s: %s", spec.id, time.monotonic() - t0, summary or "–")
-    _finish(engine, run_id, now=clock(), summary=summary)
-    return JobRunOutcome(run_id, ok=True, summary=summary)
+        ctx = JobContext(now=started, runner_id=runner_id, settings=settings, session_scope=partial(unit_of_work, engine))
+        t0 = time.monotonic()
+        try:
+            summary = _run_with_retries(spec, ctx)
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, the scheduler goes on
+            log.exception("Job %s fehlgeschlagen nach %.2f s", spec.id, time.monotonic() - t0)
+            error = describe_exception(exc)
+            _finish_or_remember(engine, tracker, run_id, now=clock(), error=error)
+            return JobRunOutcome(run_id, ok=False, error=error)
+        log.info("Job %s fertig in %.2f s: %s", spec.id, time.monotonic() - t0, summary or "–")
+        _finish_or_remember(engine, tracker, run_id, now=clock(), summary=summary)
+        return JobRunOutcome(run_id, ok=True, summary=summary)
+    finally:
+        if tracker is not None:
+            tracker.finished(run_id)
+
+
+def _finish_or_remember(
+    engine: Engine, tracker: Optional[RunTracker], run_id: int, *, now: datetime,
+    summary: Optional[str] = None, error: Optional[str] = None,
+) -> None:
+    try:
+        _finish(engine, run_id, now=now, summary=summary, error=error)
+    except SQLAlchemyError as exc:
+        if tracker is None:
+            raise
+        log.warning("Ende von Lauf %s nicht eintragbar, wird nachgetragen: %s", run_id, type(exc).__name__)
+        tracker.remember(UnwrittenEnd(run_id, now, summary, error))
 
 
 def _run_with_retries(spec: JobSpec, ctx: JobContext, *, sleep: Callable[[float], None] = time.sleep):
@@ -77,9 +146,10 @@ def _run_with_retries(spec: JobSpec, ctx: JobContext, *, sleep: Callable[[float]
 
 
 def describe_exception(exc: BaseException) -> str:
-    """`Type: message` on the first line (what the dashboard shows), then the traceback."""
+    """`Type: message` on the first line (what the dashboard shows), then the traceback;
+    without database row values or addresses (core.platform.logs.scrub)."""
     head = f"{type(exc).__name__}: {exc}".strip()
-    text = head + "\n\n" + "".join(traceback.format_exception(exc))
+    text = scrub(head + "\n\n" + "".join(traceback.format_exception(exc)))
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS // 2] + "\n…\n" + text[-MAX_ERROR_CHARS // 2 :]
 
 

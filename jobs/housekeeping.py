@@ -9,7 +9,7 @@ from jobs.spec import JobContext
 
 def run(ctx: JobContext) -> str:
     with ctx.session_scope() as session:
-        sessions = expire_sessions(session, now=ctx.now)
+        sessions = expire_sessions(session, now=ctx.now, idle_minutes=ctx.settings.SESSION_IDLE_MINUTES)
         heartbeats = prune_heartbeats(session, now=ctx.now)
         runs = prune_job_runs(session, now=ctx.now)
     return summary(sessions, heartbeats, runs)

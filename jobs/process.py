@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable, Optional, Sequence
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
@@ -30,8 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.bootstrap import bootstrap
 from core.platform.config import Settings, load_or_exit
 from core.platform.db import dispose_engines, get_engine, unit_of_work
-from core.platform.runner import STANDBY_POLL_SECONDS, LeaderLock, RunnerIdentity, claim_leadership, make_leader_lock, mark_stopped, new_runner_identity, record_beat, register_runner
-from jobs.execution import Clock, JobRunOutcome, run_job, utc_now
+from core.platform.runner import LATE_RESULT_NOTE, STANDBY_POLL_SECONDS, LeaderLock, RunnerIdentity, claim_leadership, close_orphaned_runs, finish_job_run, make_leader_lock, mark_stopped, new_runner_identity, record_beat, register_runner
+from jobs.execution import Clock, JobRunOutcome, RunTracker, run_job, utc_now
 from jobs.options import INTERVAL_ENV, interval_override_or_exit
 from jobs.registry import JOBS
 from jobs.scheduler import BERLIN, build_scheduler
@@ -123,6 +123,7 @@ class JobRunner:
         self._term: Optional[_Term] = None
         self._leadership = threading.Lock()  # serialises "am I leader" with writing it
         self._is_leader = False
+        self._runs = RunTracker()
 
     @property
     def runner_id(self) -> str:
@@ -212,7 +213,10 @@ class JobRunner:
             log.error("Job %s nicht gestartet: Leitungssperre nicht mehr gehalten", spec.id)
             self._end_term()
             return None
-        return run_job(spec, engine=self._engine, settings=self._settings, runner_id=self.runner_id, clock=self._clock)
+        return run_job(
+            spec, engine=self._engine, settings=self._settings, runner_id=self.runner_id, clock=self._clock,
+            tracker=self._runs,
+        )
 
     def _end_term(self) -> None:
         with self._state:
@@ -238,11 +242,37 @@ class JobRunner:
             self._end_term()
 
     def _write_beat(self, *, is_leader: bool) -> None:
+        """The heartbeat; as leader also the late ends of runs and closing its own orphans."""
+        ends = self._runs.take_unwritten() if is_leader else []
         try:
             with unit_of_work(self._engine) as session:
-                record_beat(session, self.runner_id, is_leader=is_leader, now=self._clock())
+                now = self._clock()
+                record_beat(session, self.runner_id, is_leader=is_leader, now=now)
+                for end in ends:
+                    late = f"{end.summary or '–'} {LATE_RESULT_NOTE}" if end.error is None else f"{end.error}\n{LATE_RESULT_NOTE}"
+                    finish_job_run(
+                        session, end.run_id, now=end.finished_at,
+                        summary=late if end.error is None else None, error=late if end.error is not None else None,
+                    )
+                closed = 0
+                if is_leader:
+                    closed = close_orphaned_runs(
+                        session, self.runner_id, now=now, in_flight=self._runs.in_flight() - {e.run_id for e in ends},
+                        started_before=now - timedelta(seconds=self._settings.HEARTBEAT_SECONDS),
+                    )
         except SQLAlchemyError as exc:
+            for end in ends:
+                self._runs.remember(end)
             log.warning("Heartbeat nicht geschrieben: %s", _first_line(exc))
+            return
+        if ends:
+            log.warning("%d Laufende nachgetragen (Datenbank war nicht erreichbar)", len(ends))
+        if closed:
+            log.warning("%d eigene Läufe ohne eingetragenes Ende als Fehler abgeschlossen", closed)
+
+    def beat_now(self) -> None:
+        """One heartbeat at once (tests, diagnostics)."""
+        self._beat()
 
     def _write_stopped(self) -> None:
         try:

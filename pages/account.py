@@ -5,7 +5,7 @@ import streamlit as st
 from core.platform import users
 from core.platform.db import read_session, unit_of_work
 from ui import context, layout
-from ui.auth import require_actor
+from ui.auth import current_session_id, require_actor
 
 actor = require_actor()
 layout.header("Mein Konto", f"Angemeldet als {actor.username} ({actor.role.label}).")
@@ -19,7 +19,10 @@ if first_time:
 
 with st.form("own_password", clear_on_submit=True):
     old = st.text_input("Bisheriges Passwort", type="password", key="acc_old")
-    new = st.text_input("Neues Passwort", type="password", key="acc_new", help=f"Mindestens {users.MIN_PASSWORD_LENGTH} Zeichen.")
+    new = st.text_input(
+        "Neues Passwort", type="password", key="acc_new",
+        help=f"Mindestens {users.MIN_PASSWORD_LENGTH} Zeichen, kein verbreitetes Passwort, keine Zeichenfolge wie 1234…",
+    )
     repeat = st.text_input("Neues Passwort wiederholen", type="password", key="acc_repeat")
     if st.form_submit_button("Passwort ändern", type="primary"):
         if new != repeat:
@@ -27,8 +30,10 @@ with st.form("own_password", clear_on_submit=True):
         else:
             try:
                 with unit_of_work() as s:
-                    users.change_own_password(s, actor, old, new, now=context.now())
-                st.toast("Passwort geändert.")
+                    ended = users.change_own_password(
+                        s, actor, old, new, now=context.now(), keep_session_id=current_session_id()
+                    )
+                st.toast("Passwort geändert." + (" Ihre anderen Anmeldungen wurden beendet." if ended else ""))
                 if first_time:
                     st.rerun()  # the full navigation opens now
             except users.UserError as exc:

@@ -11,7 +11,7 @@ import streamlit as st
 from core.calls import services as call_services
 from core.calls import views as call_views
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import BERLIN, format_date, format_datetime, format_number, format_time
+from core.platform.formatting import BERLIN, format_date, format_datetime, format_day_month, format_number, format_time
 from core.platform.permissions import Permission
 from core.platform.timewindows import DAY_KEYS
 from core.privacy import reads
@@ -228,13 +228,13 @@ with tab_day:
     if overdue:
         st.warning(f"{format_number(len(overdue))} überfällige Anrufe von früheren Tagen – bitte zuerst erledigen "
                    "oder verschieben.", icon=":material/schedule:")
-        st.dataframe(_table(overdue), hide_index=True, column_config=COLUMNS, key="calls_overdue_table")
+        st.dataframe(_table(overdue), hide_index=True, column_config=COLUMNS, key="calls_overdue_table", placeholder="–")
     if not day_list.rows and linked is None:
         st.info("Für diesen Tag stehen keine Anrufe auf der Liste. Nachfass-Anrufe plant der Hintergrunddienst "
                 "stündlich; Telefon-Anfragen kommen beim Senden in der Vermittlung hierher.")
     elif day_list.rows or overdue:
         if day_list.rows:
-            st.dataframe(_table(day_list.rows), hide_index=True, column_config=COLUMNS, key="calls_day_table")
+            st.dataframe(_table(day_list.rows), hide_index=True, column_config=COLUMNS, key="calls_day_table", placeholder="–")
         choices = overdue + day_list.rows
         ids = [r.id for r in choices]
         by_id = {r.id: r for r in choices}
@@ -257,7 +257,7 @@ with tab_now:
             "Wählen": f"tel:{r.phone.replace(' ', '')}" if r.phone else None,
             "Erreichbar bis": format_time(r.window_closes),
             "Anliegen": r.matter,
-        } for r in reachable]), hide_index=True, column_config=COLUMNS, key="calls_now_table")
+        } for r in reachable]), hide_index=True, column_config=COLUMNS, key="calls_now_table", placeholder="–")
 
 with tab_week:
     monday = day - timedelta(days=day.weekday())
@@ -266,7 +266,7 @@ with tab_week:
     cols = st.columns(7)
     for i, (d, lines) in enumerate(sorted(week.items())[:7]):
         with cols[i]:
-            st.markdown(f"**{DAY_KEYS[d.weekday()]} {d:%d.%m.}**")
+            st.markdown(f"**{DAY_KEYS[d.weekday()]} {format_day_month(d)}**")
             st.caption(f"{format_number(len(lines))} Anrufe")
             if lines:
                 st.text("\n".join(lines[:40]) + (f"\n… und {len(lines) - 40} weitere" if len(lines) > 40 else ""))

@@ -14,9 +14,11 @@ from core.reports import lookup
 from core.reports.figures import Filters, KeyFigure
 from core.reports.overview import cached_home_view, runner_health
 from core.reports.periods import CUSTOM, PERIOD_CHOICES, PeriodError, normalise_region, period_for
+from core.platform.references import patient_ref
 from ui import context, layout, report_charts
 from ui import registry_view as rv
 from ui.auth import require_actor
+from ui.text import md
 
 actor = require_actor()
 today, now = context.today(), context.now()
@@ -41,15 +43,15 @@ if query.strip():
     if found.note:
         st.info(found.note, icon=":material/lock:")
     elif not found.hits:
-        st.caption(f"Nichts gefunden für „{found.query}“. Nummern mit Buchstaben eingeben (P152, A253) oder einen Namensteil.")
+        st.caption(f"Nichts gefunden für „{md(found.query)}“. Nummern mit Buchstaben eingeben (P152, A253) oder einen Namensteil.")
     else:
         for hit in found.hits:
             page, param = HIT_TARGETS[hit.kind]
             params = {param: str(hit.id)}
             if hit.kind == "inquiry":
                 params.update({"mt_view": "inquiries", "mt_filter": "all"})
-            st.page_link(PAGES[page], label=f"{hit.reference} · {hit.title} ({SEARCH_HIT_KINDS[hit.kind]})"
-                         + (f" – {hit.detail}" if hit.detail else ""), icon=HIT_ICONS[hit.kind], query_params=params)
+            st.page_link(PAGES[page], label=f"{hit.reference} · {md(hit.title)} ({SEARCH_HIT_KINDS[hit.kind]})"
+                         + (f" – {md(hit.detail)}" if hit.detail else ""), icon=HIT_ICONS[hit.kind], query_params=params)
 
 # --------------------------------------------------------------------------- filters
 
@@ -98,7 +100,7 @@ for todo in view.todos:
         st.caption("Am längsten wartend:")
         with st.container(horizontal=True):
             for w in todo.searches:
-                st.page_link(PAGES["patients"], label=f"P{w.patient_id} {w.patient_name} – {format_number(w.wait_days)} Tage",
+                st.page_link(PAGES["patients"], label=f"{patient_ref(w.patient_id)} {md(w.patient_name)} – {format_number(w.wait_days)} Tage",
                              query_params={"patient": str(w.patient_id)})
 
 # --------------------------------------------------------------------------- Kennzahlen
@@ -196,7 +198,7 @@ if health.jobs:
          **({"Fehler": j.error or ""} if health.errors_visible else {})}
         for j in health.jobs
     ])
-    st.dataframe(jobs, hide_index=True, width="stretch", key="home_jobs",
+    st.dataframe(jobs, hide_index=True, width="stretch", key="home_jobs", placeholder="–",
                  column_config={"Ergebnis": rv.state_column("Ergebnis", JobResult, width="small")})
 else:
     st.caption("Noch keine Läufe aufgezeichnet.")

@@ -15,6 +15,7 @@ from core.platform.vocab import PAGE_TITLES
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
+from ui.selection import ID_COLUMN
 
 actor = require_actor()
 settings = context.settings()
@@ -102,7 +103,7 @@ else:
     st.markdown(f"**{format_number(total)} Änderungen** · Filter: {FILTERS[kind_filter]}")
     records = [
         {
-            "Nr.": r.id,
+            ID_COLUMN: r.id,
             "Art": r.kind_label,
             "Name": r.display_name,
             "PLZ": r.plz,
@@ -113,13 +114,13 @@ else:
         }
         for r in rows
     ]
-    table = rv.frame(records, ints=["Nr."])
+    table = rv.frame(records, ints=[ID_COLUMN])
     event = st.dataframe(
         table, key="imports_table", on_select="rerun", selection_mode="multi-row", hide_index=True, placeholder="–",
-        width="stretch", column_config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small")},
+        width="stretch", column_config={ID_COLUMN: None},
     )
     rv.pager(total, key="imports_page")
-    picked = [int(table.iloc[i]["Nr."]) for i in (event.selection.rows if event is not None else [])]
+    picked = [int(table.iloc[i][ID_COLUMN]) for i in (event.selection.rows if event is not None else [])]
 
     cols = st.columns(4)
     if cols[0].button(f"Ausgewählte übernehmen ({len(picked)})", key="imports_accept_selected", disabled=not picked, type="primary"):
@@ -165,7 +166,7 @@ else:
                      "Konflikt": "von Hand geändert – bleibt, außer Sie wählen den neuen Wert" if f.conflict else ""}
                     for f in row.fields
                 ]),
-                hide_index=True, width="stretch", key="imports_fields",
+                hide_index=True, width="stretch", key="imports_fields", placeholder="–",
             )
             if row.other_hours:
                 st.caption("Weitere Zeiten laut Arztsuche (nur zur Information): " + "; ".join(row.other_hours))
@@ -177,7 +178,7 @@ else:
                 "Felder einzeln übernehmen",
                 options=[f.name for f in row.fields],
                 format_func=lambda name: next(f.label for f in row.fields if f.name == name),
-                key=f"imports_fields_{row.id}",
+                key=f"imports_fields_{row.id}", select_all=False,
             )
             if st.button("Gewählte Felder übernehmen", key="imports_accept_fields", disabled=not chosen):
                 try:
@@ -208,7 +209,7 @@ else:
             ],
             ints=["Lauf", "Einträge", "Neu", "Geändert", "Nicht mehr gelistet", "Unverändert", "Übersprungen", "Fehler"],
         ),
-        hide_index=True, width="stretch", key="imports_runs",
+        hide_index=True, width="stretch", key="imports_runs", placeholder="–",
         column_config={"Lauf": st.column_config.NumberColumn("Lauf", format="%d", width="small")},
     )
     for r in run_rows[:5]:

@@ -12,6 +12,7 @@ import streamlit as st
 from core.inbox import services as inbox_services
 from core.inbox import views as inbox_views
 from core.inquiries.loading import InquiryError
+from core.privacy import reads
 from core.platform.db import read_session, unit_of_work
 from core.platform.formatting import format_date, format_datetime, format_number
 from core.platform.permissions import Permission
@@ -21,6 +22,7 @@ from core.matching import rules as matching_rules
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
+from ui.selection import ID_COLUMN
 
 actor = require_actor()
 settings = context.settings()
@@ -75,7 +77,7 @@ st.caption(f"{format_number(total)} {'Nachricht' if total == 1 else 'Nachrichten
 
 def _table(rows: list[inbox_views.InboxRow]) -> list[int]:
     records = [{
-        "Nr.": r.id,
+        ID_COLUMN: r.id,
         "Eingang": format_datetime(r.received_at),
         "Art": rv.badge_list(r.kind),
         "Status": rv.badge_list(r.state),
@@ -84,17 +86,17 @@ def _table(rows: list[inbox_views.InboxRow]) -> list[int]:
         "Zuordnung": r.reference_text,
         "Anhänge": r.attachments,
     } for r in rows]
-    table = rv.frame(records, ints=["Nr.", "Anhänge"])
+    table = rv.frame(records, ints=[ID_COLUMN, "Anhänge"])
     event = st.dataframe(
         table, key=f"inbox_table_{tab}", on_select="rerun", selection_mode="single-row", hide_index=True,
         placeholder="–", width="stretch",
         column_config={
-            "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+            ID_COLUMN: None,
             "Art": rv.state_column("Art", InboxKind, width="medium"),
             "Status": rv.state_column("Status", InboxState, width="small"),
         },
     )
-    picked = [int(table.iloc[i]["Nr."]) for i in (event.selection.rows if event is not None else [])]
+    picked = [int(table.iloc[i][ID_COLUMN]) for i in (event.selection.rows if event is not None else [])]
     if picked:
         st.query_params["nachricht"] = str(picked[0])
         return picked
@@ -144,6 +146,8 @@ def _body(d: inbox_views.InboxDetail) -> None:
     if not d.can_see_body:
         st.info("Inhalte und Absenderadressen sind für Ihre Rolle nicht sichtbar (sie können Gesundheitsdaten enthalten).")
         return
+    with unit_of_work() as s:  # a reply may carry health data: reading it is audited
+        reads.record_read(s, actor, "reply", d.row.id, now=context.now(), patient_id=d.row.patient_id)
     text_tab, html_tab = st.tabs(["Text", "HTML-Ansicht (bereinigt)"])
     with text_tab:
         st.code(d.body_text or "(kein Text)", language=None, wrap_lines=True)
@@ -161,7 +165,7 @@ def _body(d: inbox_views.InboxDetail) -> None:
         st.dataframe(
             rv.frame([{"Name": a.get("name", ""), "Typ": a.get("type", ""),
                        "Größe": f"{format_number(max(1, round(int(a.get('size', 0)) / 1024)))} KB"} for a in d.attachments]),
-            hide_index=True, width="stretch", key=f"inbox_att_{d.row.id}",
+            hide_index=True, width="stretch", key=f"inbox_att_{d.row.id}", placeholder="–",
         )
 
 

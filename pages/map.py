@@ -13,7 +13,24 @@ from core.platform.permissions import Permission
 from core.platform.formatting import format_km, format_number
 from ui import context, layout
 from ui.auth import require_actor
-from ui.map_deck import build_deck
+from core.geo.plz import map_backdrop, plz_count
+from core.platform.references import therapist_ref
+from ui.map_deck import attribution, build_deck
+from ui.text import md
+
+
+@st.cache_data(ttl=3600, show_spinner=False, max_entries=4)
+def _cached_backdrop(database_url: str, plz_rows: int):
+    with read_session() as s:
+        return map_backdrop(s)
+
+
+def _backdrop():
+    """Our own base layer (PLZ points, city names); the same for everyone, so cached per
+    database and PLZ table size (a reloaded table draws anew)."""
+    with read_session() as s:
+        rows = plz_count(s)
+    return _cached_backdrop(context.settings().DATABASE_URL, rows)
 
 actor = require_actor()
 layout.header(
@@ -31,12 +48,12 @@ with read_session() as s:
         if prefix:
             view = map_data.region_view(s, actor, prefix, today=today)
     else:
-        query = st.text_input("Patient:in suchen (Name, Nr. oder PLZ)", key="map_patient_query")
+        query = st.text_input("Patient:in suchen (Name, Kennung wie P152 oder PLZ)", key="map_patient_query")
         choices = map_data.find_patients(s, actor, query)
         if choices:
             chosen = st.selectbox(
                 f"Patient:in mit aktiver Platzsuche ({len(choices)} Treffer, längste Wartezeit zuerst)",
-                choices, format_func=lambda c: c.label, key="map_patient",
+                choices, format_func=lambda c: md(c.label), key="map_patient",
             )
             if chosen is not None:
                 view = map_data.patient_view(s, actor, context.settings(), chosen.patient_id, today=today)
@@ -46,7 +63,7 @@ with read_session() as s:
 if view is None:
     st.stop()
 if view.message:
-    st.info(view.message)
+    st.info(md(view.message))
     st.stop()
 
 counts = view.counts()
@@ -61,7 +78,7 @@ st.markdown(legend, unsafe_allow_html=True)
 if view.truncated:
     st.warning(f"Es werden nur die ersten {format_number(map_data.MAX_THERAPISTS)} Therapeut:innen gezeigt – bitte die Region eingrenzen.")
 
-event = st.pydeck_chart(build_deck(view), on_select="rerun", selection_mode="single-object", key="map_deck", height=560)
+event = st.pydeck_chart(build_deck(view, backdrop=_backdrop(), settings=context.settings()), on_select="rerun", selection_mode="single-object", key="map_deck", height=560)
 with read_session() as s:
     geo_counts = geocoding_counts(s)
 if geo_counts["pending"] or geo_counts["approximate"]:
@@ -69,7 +86,7 @@ if geo_counts["pending"] or geo_counts["approximate"]:
         f"{format_number(geo_counts['pending'])} Praxisadressen warten auf Geokodierung, "
         f"{format_number(geo_counts['approximate'])} Praxen stehen nur ungefähr am PLZ-Mittelpunkt."
     )
-st.caption("Kartenhintergrund © CARTO, © OpenStreetMap-Mitwirkende (nur mit Internetverbindung) · PLZ-Koordinaten: GeoNames (CC BY 4.0)")
+st.caption(attribution(context.settings()))
 
 
 
@@ -87,12 +104,12 @@ def _inquiry_action(t: map_data.TherapistPoint) -> None:
     with read_session() as s:
         reasons = eligibility.ineligibility_reasons(s, t.id, patient.search_id, today=today, settings=settings, actor=actor)
     if reasons:
-        st.markdown(f"**Nicht anfragbar für {patient.label}:**\n" + "\n".join(f"- {r}" for r in reasons))
+        st.markdown(f"**Nicht anfragbar für {md(patient.label)}:**\n" + "\n".join(f"- {md(r)}" for r in reasons))
         return
     if not actor.can(Permission.edit):
-        st.caption(f"Passt zu {patient.label}; anfragen können Koordinator:innen.")
+        st.caption(f"Passt zu {md(patient.label)}; anfragen können Koordinator:innen.")
         return
-    if st.button(f"Anfrage mit {patient.label} erstellen", key=f"map_add_{t.id}_{patient.search_id}",
+    if st.button(f"Anfrage mit {md(patient.label)} erstellen", key=f"map_add_{t.id}_{patient.search_id}",
                  type="primary", icon=":material/add:"):
         try:
             with unit_of_work() as s:
@@ -101,10 +118,13 @@ def _inquiry_action(t: map_data.TherapistPoint) -> None:
                 ref = inquiry_loading.reference(created.id)
         except inquiry_loading.InquiryError as exc:
             details = list(exc.therapist_reasons) + [r for rs in exc.reasons.values() for r in rs]
-            st.error(str(exc) + "".join(f"\n- {r}" for r in details))
+            st.error(md(exc) + "".join(f"\n- {md(r)}" for r in details))
             return
         # rerun so the map and the card show the new state (the therapist now has an open inquiry)
-        st.session_state[_FLASH] = (t.id, created.id, f"Anfrage {ref} an {t.name} mit {patient.label} erstellt (noch nicht gesendet).")
+        st.session_state[_FLASH] = (t.id, created.id, md(
+            f"Anfrage {ref} an {t.name} ({therapist_ref(t.id)}) mit {patient.label} erstellt (noch nicht gesendet)"
+            + ("; der E-Mail-Entwurf liegt im Postausgang unter „Entwürfe“." if created.channel == "email" else ".")
+        ))
         st.rerun()
 
 
@@ -128,10 +148,10 @@ if view.rings_km:
     nearest = [t for t in view.therapists if t.distance_km is not None][:200]
     st.subheader("Nächste Therapeut:innen")
     table = pd.DataFrame(
-        [{"Nr.": t.id, "Name": t.name, "Entfernung": format_km(t.distance_km), "Verfahren": t.methods,
+        [{"Kennung": therapist_ref(t.id), "Name": t.name, "Entfernung": format_km(t.distance_km), "Verfahren": t.methods,
           "Status": map_data.MAP_STATES[t.state][0], "Telefon": t.phone_hours_today} for t in nearest]
     )
-    sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table", width="stretch")
+    sel = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="map_table", width="stretch", placeholder="–")
     if sel and sel.selection.rows:
         picked = nearest[sel.selection.rows[0]].id
 
@@ -145,8 +165,8 @@ if picked is not None:
     t = next((t for t in view.therapists if t.id == picked), None)
     if t is not None:
         with st.container(border=True):
-            st.markdown(f"**{t.name}** · {map_data.MAP_STATES[t.state][0]}")
-            st.write(f"Verfahren: {t.methods} · {t.phone_hours_today}" + (f" · {format_km(t.distance_km)}" if t.distance_km is not None else ""))
+            st.markdown(f"**{md(t.name)}** ({therapist_ref(t.id)}) · {map_data.MAP_STATES[t.state][0]}")
+            st.markdown(md(f"Verfahren: {t.methods} · {t.phone_hours_today}" + (f" · {format_km(t.distance_km)}" if t.distance_km is not None else "")))
             if t.approximate:
                 st.caption("Lage ungefähr (PLZ-Mittelpunkt).")
             _flash(t)

@@ -23,11 +23,14 @@ from core.matching import regions as matching_regions
 from core.planning import planner
 from core.matching import rules
 from core.platform.db import ConcurrentChange, read_session, run_unit_of_work, unit_of_work
-from core.platform.formatting import format_date, format_datetime, format_km, format_number
+from core.platform.formatting import count_of, format_date, format_datetime, format_km, format_number, plural
 from core.platform.permissions import Permission
-from core.platform.vocab import PAGE_TITLES, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
+from core.platform.references import search_ref, therapist_ref
+from core.platform.vocab import PAGE_TITLES, EmailState, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome
 from ui import context, layout
 from ui import registry_view as rv
+from ui.selection import ID_COLUMN, selectable_table
+from ui.text import md
 from ui.auth import require_actor
 
 actor = require_actor()
@@ -60,7 +63,9 @@ view = st.segmented_control(
 
 
 def _done(message: str) -> None:
-    st.session_state[TOAST] = message
+    """After an action: a short confirmation, then the same screen with the new state (the
+    selected record stays selected, see ui.selection)."""
+    st.session_state[TOAST] = md(message)
     st.rerun()
 
 
@@ -70,11 +75,11 @@ def _read_only_note() -> None:
 
 
 def _show_inquiry_error(exc: inquiry_loading.InquiryError, names: Optional[dict[int, str]] = None) -> None:
-    lines = [str(exc)]
+    lines = [md(exc)]
     for sid, reasons in exc.reasons.items():
         if reasons:
-            who = (names or {}).get(sid, f"Platzsuche {sid}")
-            lines.append(f"- **{who}**: " + " ".join(reasons))
+            who = (names or {}).get(sid, search_ref(sid))
+            lines.append(f"- **{md(who)}** ({search_ref(sid)}): " + md(" ".join(reasons)))
     st.error("\n".join(lines), icon=":material/error:")
 
 
@@ -95,7 +100,7 @@ def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching_r
                 return matching_regions.region_around_plz(s, text, radius)
         return matching_regions.region_by_prefix(text, digits=settings.PLZ_PREFIX_DIGITS)
     except matching_regions.MatchingError as exc:
-        c3.error(str(exc), icon=":material/error:")
+        c3.error(md(exc), icon=":material/error:")
         return None
 
 
@@ -105,22 +110,22 @@ def _region_from_inputs(prefix_key: str, radius_key: str) -> Optional[matching_r
 def _proposal_panel(therapist_id: int) -> None:
     with read_session() as s:
         pv = matching_proposal_view.proposal_view(s, actor, therapist_id, today=today, settings=settings)
-    st.subheader(f"Anfrage an {pv.therapist_name}")
+    st.subheader(f"Anfrage an {md(pv.therapist_name)} ({therapist_ref(therapist_id)})")
     channel = (
         "per E-Mail (über den Postausgang)" if pv.has_email
         else ("per Telefon (keine E-Mail-Adresse: ein Anruf kommt auf die Anrufliste)" if pv.has_phone
               else "nicht möglich – weder E-Mail-Adresse noch Telefonnummer")
     )
-    st.caption(f"{pv.therapist_place} · Anfrage {channel}")
+    st.caption(f"{md(pv.therapist_place)} · Anfrage {channel}")
     if pv.therapist_reasons:
-        st.warning("Diese Therapeut:in kann jetzt nicht angefragt werden:\n\n" + "\n".join(f"- {r}" for r in pv.therapist_reasons),
+        st.warning("Diese Therapeut:in kann jetzt nicht angefragt werden:\n\n" + "\n".join(f"- {md(r)}" for r in pv.therapist_reasons),
                    icon=":material/block:")
     names = {c.search_id: c.patient_name for c in pv.eligible + pv.rejected}
     if not pv.eligible:
         st.info("Keine passende Patient:in in Reichweite. Unter „Warum nicht?“ steht, woran es liegt.")
     else:
         st.markdown(
-            f"**{rv.count_label(len(pv.eligible), 'passende Patient:in', 'passende Patient:innen')}**, längste Wartezeit zuerst; "
+            f"**{plural(len(pv.eligible), 'passende Patient:in', 'passende Patient:innen')}**, längste Wartezeit zuerst; "
             f"vorgeschlagen sind die ersten {pv.max_size}. Haken setzen oder entfernen, Reihenfolge mit „Pos.“ ändern."
         )
         proposed = [c for c in pv.eligible if c.proposed]
@@ -130,7 +135,8 @@ def _proposal_panel(therapist_id: int) -> None:
                 {
                     "Aufnehmen": c.proposed,
                     "Pos.": order.get(c.search_id),
-                    "Nr.": c.search_id,
+                    ID_COLUMN: c.search_id,
+                    "Platzsuche": search_ref(c.search_id),
                     "Patient:in": c.patient_name,
                     "PLZ": c.plz or "",
                     "Wartet (Tage)": c.waiting_days,
@@ -148,14 +154,15 @@ def _proposal_panel(therapist_id: int) -> None:
             column_config={
                 "Aufnehmen": st.column_config.CheckboxColumn("Aufnehmen", width="small"),
                 "Pos.": st.column_config.NumberColumn("Pos.", min_value=1, max_value=99, step=1, width="small"),
-                "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+                ID_COLUMN: None,
+                "Platzsuche": st.column_config.TextColumn("Platzsuche", width="small"),
                 "Wartet (Tage)": st.column_config.NumberColumn("Wartet (Tage)", format="%d"),
                 "max. km": st.column_config.NumberColumn("max. km", format="%d"),
-            },
+            }, placeholder="–"
         )
         picked = edited[edited["Aufnehmen"]].copy()
         picked["_order"] = [p if pd.notna(p) else 1000 + i for i, p in enumerate(picked["Pos."])]
-        chosen = [int(x) for x in picked.sort_values(["_order", "Wartet (Tage)"], ascending=[True, False])["Nr."]]
+        chosen = [int(x) for x in picked.sort_values(["_order", "Wartet (Tage)"], ascending=[True, False])[ID_COLUMN]]
         st.caption(
             f"Gewählt: {len(chosen)} von höchstens {pv.max_size}"
             + (" – bitte Haken entfernen." if len(chosen) > pv.max_size else ".")
@@ -172,7 +179,9 @@ def _proposal_panel(therapist_id: int) -> None:
                     with unit_of_work() as s:
                         created = inquiries_lifecycle.create_inquiry(s, actor, therapist_id, chosen, today=today, now=now, settings=settings)
                         ref = inquiry_loading.reference(created.id)
-                        message = f"Anfrage {ref} mit {len(chosen)} Patient:in(nen) erstellt."
+                        message = f"Anfrage {ref} mit {count_of(len(chosen), 'patient')} erstellt."
+                        if not send_now and created.channel == InquiryChannel.email:
+                            message += " Der E-Mail-Entwurf liegt im Postausgang unter „Entwürfe“."
                         if send_now:
                             report = inquiries_lifecycle.send_inquiry(s, actor, created.id, today=today, now=now, settings=settings)
                             message = report.message or message
@@ -182,7 +191,7 @@ def _proposal_panel(therapist_id: int) -> None:
                     _done(message)
                 except inquiry_loading.InquiryError as exc:
                     _show_inquiry_error(exc, names)
-    with st.expander(f"Warum nicht? ({format_number(pv.rejected_total)} Patient:innen in der Nähe passen nicht)",
+    with st.expander(f"Warum nicht? ({count_of(pv.rejected_total, 'patient')} in der Nähe {'passt' if pv.rejected_total == 1 else 'passen'} nicht)",
                      icon=":material/help:"):
         if not pv.rejected:
             st.caption("In der Nähe (bis 1,5-mal die Wunschentfernung) gibt es keine weiteren aktiven Platzsuchen.")
@@ -190,14 +199,14 @@ def _proposal_panel(therapist_id: int) -> None:
             st.dataframe(
                 pd.DataFrame(
                     [
-                        {"Nr.": c.search_id, "Patient:in": c.patient_name, "Wartet (Tage)": c.waiting_days,
+                        {"Platzsuche": search_ref(c.search_id), "Patient:in": c.patient_name, "Wartet (Tage)": c.waiting_days,
                          "Entfernung": format_km(c.distance_km), "Gründe": " ".join(c.reasons)}
                         for c in pv.rejected
                     ]
                 ),
                 key=f"mt_why_{therapist_id}", hide_index=True, width="stretch",
-                column_config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
-                               "Gründe": st.column_config.TextColumn("Gründe", width="large")},
+                column_config={"Platzsuche": st.column_config.TextColumn("Platzsuche", width="small"),
+                               "Gründe": st.column_config.TextColumn("Gründe", width="large")}, placeholder="–"
             )
             if pv.rejected_total > len(pv.rejected):
                 st.caption(f"Gezeigt: die {len(pv.rejected)} am längsten Wartenden.")
@@ -220,7 +229,7 @@ def view_new() -> None:
             s, actor, region, today=today, offset=(page_no - 1) * rv.PAGE_SIZE, limit=rv.PAGE_SIZE
         )
     pages = max(1, -(-page.total // rv.PAGE_SIZE))
-    line = f"**{rv.count_label(page.total, 'kontaktierbare Therapeut:in', 'kontaktierbare Therapeut:innen')}** · {region.label}"
+    line = f"**{plural(page.total, 'kontaktierbare Therapeut:in', 'kontaktierbare Therapeut:innen')}** · {md(region.label)}"
     hidden = []
     if page.hidden_pending:
         hidden.append(f"{format_number(page.hidden_pending)} mit offener Anfrage")
@@ -237,7 +246,8 @@ def view_new() -> None:
     table = rv.frame(
         [
             {
-                "Nr.": r.id,
+                ID_COLUMN: r.id,
+                "Kennung": therapist_ref(r.id),
                 "Name": f"{r.last_name}, {' '.join(p for p in (r.title, r.first_name) if p)}",
                 "PLZ": r.plz or "",
                 "Ort": r.city or "",
@@ -252,34 +262,20 @@ def view_new() -> None:
         ],
         ints=["Praxis"],
     )
-    event = st.dataframe(
-        table, key="mt_therapists", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch",
-        placeholder="–",
+    therapist_id = selectable_table(
+        table, key="mt_therapists", param="mt_therapist", width="stretch", placeholder="–",
         column_config={
-            "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+            "Kennung": st.column_config.TextColumn("Kennung", width="small"),
             "Pot. verfügbar": st.column_config.CheckboxColumn("Pot. verfügbar", help="potenziell verfügbar"),
             "Kennt uns": st.column_config.CheckboxColumn("Kennt uns"),
             "Praxis": st.column_config.NumberColumn("Praxis", format="%d", help="Therapeut:innen mit derselben E-Mail-Adresse (einmal gezeigt)"),
         },
     )
     rv.pager(page.total, key="mt_page")
-    picked = [i for i in (event.selection.rows if event is not None else []) if i < len(table)]
-    therapist_id = _picked_id(table, picked, "mt_therapist")
     if therapist_id is None:
         st.caption("Wählen Sie eine Zeile: Dann erscheint der Vorschlag für diese Therapeut:in.")
         return
     _proposal_panel(therapist_id)
-
-
-def _picked_id(table: pd.DataFrame, picked: list[int], param: str) -> Optional[int]:
-    """The selected row's id, kept in the URL (a link or a reload shows the same detail)."""
-    if picked:
-        value = int(table.iloc[picked[0]]["Nr."])
-        if st.query_params.get(param) != str(value):
-            st.query_params[param] = str(value)
-        return value
-    raw = st.query_params.get(param)
-    return int(raw) if raw and raw.isdigit() else None
 
 
 # =========================================================================== inquiries
@@ -297,21 +293,19 @@ def _marks(r: inquiry_views.InquiryRow) -> list[str]:
 
 
 def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
-    active = [m for m in detail.members if m.withdrawn_at is None and m.outcome in (Outcome.pending, Outcome.no_response)]
-    late = [m for m in detail.members if m.withdrawn_at is not None and m.outcome == Outcome.pending]
     options = list(rules.ANSWER_OUTCOMES)
     with st.form(f"mt_answer_{detail.row.id}"):
         st.markdown("**Antwort erfassen** – ein Ergebnis je Patient:in")
         choices: dict[int, Any] = {}
         notes: dict[int, str] = {}
         until: dict[int, Any] = {}
-        for m in active + late:
+        for m in detail.answer_members:
             c1, c2, c3 = st.columns([2, 2, 1.4])
-            label = f"{m.position}. {m.patient_name}" + (" (zurückgezogen)" if m.withdrawn_at else "")
-            opts: list[Any] = ([None] if m.withdrawn_at else []) + options
+            label = f"{m.position}. {md(m.patient_name)}" + (" (zurückgezogen)" if m.answer_optional else "") + f" – {m.search_ref}"
+            opts: list[Any] = ([None] if m.answer_optional else []) + options
             choices[m.search_id] = c1.selectbox(
                 label, opts, key=f"mt_outcome_{detail.row.id}_{m.search_id}",
-                index=None if not m.withdrawn_at else 0, placeholder="Ergebnis wählen",
+                index=None if not m.answer_optional else 0, placeholder="Ergebnis wählen",
                 format_func=lambda o: "– nicht genannt" if o is None else Outcome(o).label,
             )
             notes[m.search_id] = c2.text_input("Notiz", key=f"mt_note_{detail.row.id}_{m.search_id}",
@@ -322,9 +316,9 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         submitted = st.form_submit_button("Antwort speichern", type="primary")
     if submitted:
         given = {sid: o for sid, o in choices.items() if o is not None}
-        missing = [m for m in active if m.search_id not in given]
+        missing = detail.missing_answers(given)
         if missing:
-            st.error("Bitte für jede Patient:in ein Ergebnis wählen (fehlt: " + ", ".join(m.patient_name for m in missing) + ").")
+            st.error("Bitte für jede Patient:in ein Ergebnis wählen (fehlt: " + ", ".join(md(m.patient_name) for m in missing) + ").")
             return
         try:
             # retried on a deadlock or serialization failure; the form keeps its input either way
@@ -336,7 +330,7 @@ def _answer_form(detail: inquiry_views.InquiryDetail) -> None:
         except inquiry_loading.InquiryError as exc:
             _show_inquiry_error(exc)
         except ConcurrentChange as exc:
-            st.warning(str(exc), icon=":material/sync_problem:")
+            st.warning(md(exc), icon=":material/sync_problem:")
 
 
 def _replies(inquiry_id: int) -> None:
@@ -345,7 +339,7 @@ def _replies(inquiry_id: int) -> None:
         replies = inbox_views.replies_for_inquiry(s, actor, inquiry_id)
     if not replies:
         return
-    st.markdown(f"**Posteingang** – {format_number(len(replies))} {'Nachricht' if len(replies) == 1 else 'Nachrichten'} zu dieser Anfrage")
+    st.markdown(f"**Posteingang** – {plural(len(replies), 'Nachricht', 'Nachrichten')} zu dieser Anfrage")
     st.dataframe(
         rv.frame([{"Eingang": format_datetime(r.received_at), "Art": r.kind.label, "Status": r.state.label,
                    "Betreff": r.subject} for r in replies]),
@@ -360,10 +354,10 @@ def _detail_panel(inquiry_id: int) -> None:
         with read_session() as s:
             d = inquiry_views.inquiry_detail(s, actor, inquiry_id, today=today, now=now, settings=settings)
     except inquiry_loading.InquiryError as exc:
-        st.info(str(exc))
+        st.info(md(exc))
         return
     r = d.row
-    st.subheader(f"Anfrage {r.reference} an {r.therapist_name}")
+    st.subheader(f"Anfrage {r.reference} an {md(r.therapist_name)} ({r.therapist_ref})")
     badges = [layout.badge_md(r.status), layout.badge_md(r.channel)]
     if r.response_type:
         badges.append(layout.badge_md(r.response_type))
@@ -373,23 +367,23 @@ def _detail_panel(inquiry_id: int) -> None:
     st.markdown(" ".join(badges))
     facts = [f"erstellt {format_datetime(r.created_at)}"]
     if r.sent_at:
-        facts.append(f"gesendet {format_datetime(r.sent_at)} (vor {format_number(r.days_since_sent or 0)} Tagen)"
+        facts.append(f"gesendet {format_datetime(r.sent_at)} (vor {plural(r.days_since_sent or 0, 'Tag', 'Tagen')})"
                      if r.days_since_sent is not None else f"gesendet {format_datetime(r.sent_at)}")
     if r.answered_at:
         facts.append(f"beantwortet {format_datetime(r.answered_at)}")
     if d.email_state:
-        facts.append(f"E-Mail: {d.email_state.label}")
+        facts.append(f"E-Mail: {d.email_state.label}" + (" (im Postausgang unter „Entwürfe“)" if d.email_state == EmailState.draft else ""))
     if d.calls:
         facts.append("Anrufe: " + ", ".join(f"{format_datetime(at)} {state.label}" for at, state, _ in d.calls))
     if show_sensitive and (d.therapist_email or d.therapist_phone):
-        facts.append(" / ".join(x for x in (d.therapist_email, d.therapist_phone) if x))
+        facts.append(md(" / ".join(x for x in (d.therapist_email, d.therapist_phone) if x)))
     st.caption(" · ".join(facts))
     if d.attention_reason:
-        st.warning(d.attention_reason, icon=":material/priority_high:")
+        st.warning(md(d.attention_reason), icon=":material/priority_high:")
     st.dataframe(
         rv.frame(
             [
-                {"Pos.": m.position, "Patient:in": m.patient_name, "PLZ": m.plz or "",
+                {"Pos.": m.position, "Platzsuche": m.search_ref, "Patient:in": m.patient_name, "PLZ": m.plz or "",
                  **({"Alter": m.age} if show_sensitive else {}), "Wartet (Tage)": m.waiting_days,
                  "Stand": m.status_text, "Hinweis": m.withdrawn_reason or m.conflict_note or ""}
                 for m in d.members
@@ -412,7 +406,7 @@ def _detail_panel(inquiry_id: int) -> None:
                 _done(report.message)
             except inquiry_loading.InquiryError as exc:
                 _show_inquiry_error(exc)
-    if r.channel == InquiryChannel.phone and r.status == InquiryStatus.queued:
+    if d.can_mark_call_made:
         if c2.button("Anruf geführt", key=f"mt_called_{inquiry_id}", help="Die Anfrage gilt ab jetzt als gesendet."):
             try:
                 with unit_of_work() as s:
@@ -429,14 +423,13 @@ def _detail_panel(inquiry_id: int) -> None:
                 _done(f"Anfrage {r.reference} storniert.")
             except inquiry_loading.InquiryError as exc:
                 _show_inquiry_error(exc)
-    if d.can_answer:
+    if d.can_record_answer:
         _answer_form(d)
-    accepted = [m for m in d.members if m.outcome == Outcome.accepted]
-    if accepted:
+    if d.accepted_members:
         st.markdown("**Nach der Zusage**")
-        for m in accepted:
+        for m in d.accepted_members:
             c1, c2, c3, c4 = st.columns([2, 1.2, 1.2, 1.6])
-            c1.markdown(f"{m.position}. {m.patient_name} – {m.status_text}")
+            c1.markdown(f"{m.position}. {md(m.patient_name)} ({m.search_ref}) – {m.status_text}")
             if c2.button("In Sitzungen", key=f"mt_insess_{inquiry_id}_{m.search_id}"):
                 _later(inquiry_id, m.search_id, Outcome.in_sessions)
             if c3.button("Nicht erschienen", key=f"mt_noshow_{inquiry_id}_{m.search_id}"):
@@ -476,7 +469,7 @@ def view_inquiries() -> None:
     with read_session() as s:
         rows, total = inquiry_views.list_inquiries(s, actor, filter_key=key, now=now, offset=(page_no - 1) * rv.PAGE_SIZE,
                                          limit=rv.PAGE_SIZE, settings=settings)
-    st.markdown(f"**{rv.count_label(total, 'Anfrage', 'Anfragen')}** · Filter: {inquiry_views.INQUIRY_FILTERS[key]}")
+    st.markdown(f"**{count_of(total, 'inquiry')}** · Filter: {inquiry_views.INQUIRY_FILTERS[key]}")
     if not rows:
         st.info("Keine Anfragen in diesem Filter. Neue Anfragen entstehen unter „Neue Anfrage“ oder in der Regionalplanung.")
         raw = st.query_params.get("mt_inquiry")
@@ -486,7 +479,8 @@ def view_inquiries() -> None:
     table = rv.frame(
         [
             {
-                "Nr.": r.id, "Anfrage": r.reference, "Therapeut:in": r.therapist_name, "PLZ": r.therapist_plz or "",
+                ID_COLUMN: r.id, "Anfrage": r.reference, "Therapeut:in": r.therapist_name, "Kennung": r.therapist_ref,
+                "PLZ": r.therapist_plz or "",
                 "Status": rv.badge_list(r.status), "Kanal": r.channel.label, "Herkunft": r.origin.label,
                 "Größe": r.size, "Gesendet": r.sent_at, "Tage seit Versand": r.days_since_sent,
                 "Patient:innen": r.members_text, "Hinweise": _marks(r),
@@ -496,20 +490,17 @@ def view_inquiries() -> None:
         ints=["Tage seit Versand"],
         dates=["Gesendet"],
     )
-    event = st.dataframe(
-        table, key="mt_inquiries", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch",
-        placeholder="–",
+    inquiry_id = selectable_table(
+        table, key="mt_inquiries", param="mt_inquiry", width="stretch", placeholder="–",
         column_config={
-            "Nr.": None,
+            "Kennung": st.column_config.TextColumn("Kennung", width="small", help="Therapeut:in"),
             "Status": rv.state_column("Status", InquiryStatus, width="small"),
             "Hinweise": rv.state_column("Hinweise", InquiryMark),
-            "Gesendet": st.column_config.DatetimeColumn("Gesendet", format="DD.MM.YYYY HH:mm"),
+            "Gesendet": rv.datetime_column("Gesendet"),
             "Größe": st.column_config.NumberColumn("Größe", format="%d", width="small"),
         },
     )
     rv.pager(total, key="mt_inq_page")
-    picked = [i for i in (event.selection.rows if event is not None else []) if i < len(table)]
-    inquiry_id = _picked_id(table, picked, "mt_inquiry")
     if inquiry_id:
         _detail_panel(inquiry_id)
     else:
@@ -523,7 +514,7 @@ def view_placements() -> None:
     with read_session() as s:
         conflicts = inquiries_answers.list_conflicts(s, actor)
         placed = inquiry_views.placed_searches(s, actor)
-    st.markdown(f"**{rv.count_label(len(conflicts), 'offener Konflikt', 'offene Konflikte')}** – eine zweite Zusage für "
+    st.markdown(f"**{plural(len(conflicts), 'offener Konflikt', 'offene Konflikte')}** – eine zweite Zusage für "
                 "eine Patient:in, die schon vermittelt ist. Die erste Zusage gilt; bitte die andere Praxis informieren.")
     if not conflicts:
         st.info("Keine offenen Konflikte.", icon=":material/check_circle:")
@@ -536,7 +527,7 @@ def view_placements() -> None:
             ]
         )
         event = st.dataframe(table, key="mt_conflicts", on_select="rerun", selection_mode="single-row", hide_index=True,
-                             width="stretch")
+                             width="stretch", placeholder="–")
         picked = [i for i in (event.selection.rows if event is not None else []) if i < len(conflicts)]
         if picked and can_edit:
             c = conflicts[picked[0]]
@@ -547,23 +538,23 @@ def view_placements() -> None:
                     try:
                         with unit_of_work() as s:
                             inquiries_answers.resolve_conflict(s, actor, c.member_id, note, now=now)
-                        _done(f"Konflikt für {c.patient_name} gelöst.")
+                        _done(f"Konflikt für {c.patient_name} ({c.reference}) gelöst.")
                     except inquiry_loading.InquiryError as exc:
-                        st.error(str(exc), icon=":material/error:")
+                        st.error(md(exc), icon=":material/error:")
     st.divider()
-    st.markdown(f"**{rv.count_label(len(placed), 'Zusage wartet', 'Zusagen warten')} auf die Bestätigung nach den ersten Sitzungen**")
+    st.markdown(f"**{plural(len(placed), 'Zusage wartet', 'Zusagen warten')} auf die Bestätigung nach den ersten Sitzungen**")
     if not placed:
         st.caption("Keine offenen Zusagen.")
         return
     table = pd.DataFrame(
-        [{"Nr.": sid, "Patient:in": name, "Therapeut:in": tname, "Zusage am": format_date(on)} for sid, name, _, tname, on in placed]
+        [{"Platzsuche": search_ref(sid), "Patient:in": name, "Therapeut:in": tname, "Kennung": therapist_ref(tid),
+          "Zusage am": format_date(on)} for sid, name, tid, tname, on in placed]
     )
-    event = st.dataframe(table, key="mt_placed", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch",
-                         column_config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small")})
+    event = st.dataframe(table, key="mt_placed", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch", placeholder="–")
     picked = [i for i in (event.selection.rows if event is not None else []) if i < len(placed)]
     if picked and can_edit:
         sid, name, _, tname, _ = placed[picked[0]]
-        if st.button(f"Erfolg für {name} bestätigen", key=f"mt_success_placed_{sid}", type="primary",
+        if st.button(f"Erfolg für {md(name)} ({search_ref(sid)}) bestätigen", key=f"mt_success_placed_{sid}", type="primary",
                      help="Platzsuche erfolgreich, Patient:in in Therapie, Erfolgs-E-Mail in den Postausgang."):
             _success(sid)
 
@@ -591,9 +582,9 @@ def view_planner() -> None:
         return
     the_plan: planner.Plan = stored["plan"]
     st.markdown(
-        f"**{rv.count_label(the_plan.inquiries, 'Anfrage', 'Anfragen')} mit {format_number(the_plan.placements)} Plätzen** "
-        f"für {format_number(the_plan.searches_planned)} Patient:innen · {format_number(the_plan.therapists_considered)} "
-        f"Therapeut:innen und {format_number(the_plan.searches_considered)} Platzsuchen geprüft"
+        f"**{count_of(the_plan.inquiries, 'inquiry')} mit {plural(the_plan.placements, 'Platz', 'Plätzen')}** "
+        f"für {count_of(the_plan.searches_planned, 'patient')} · {count_of(the_plan.therapists_considered, 'therapist')} "
+        f"und {count_of(the_plan.searches_considered, 'search')} geprüft"
     )
     if not the_plan.items:
         st.info("Kein Vorschlag möglich: niemand in Reichweite passt, oder alle Patient:innen sind schon oft genug angefragt.")
@@ -601,7 +592,8 @@ def view_planner() -> None:
     table = pd.DataFrame(
         [
             {
-                "Auswählen": True, "Nr.": it.therapist_id, "Therapeut:in": it.therapist_name, "PLZ": it.plz or "",
+                "Auswählen": True, ID_COLUMN: it.therapist_id, "Kennung": therapist_ref(it.therapist_id),
+                "Therapeut:in": it.therapist_name, "PLZ": it.plz or "",
                 "Kanal": it.channel.label, "Anzahl": len(it.patients),
                 "Patient:innen": ", ".join(p.patient_name for p in it.patients),
                 "Längste Wartezeit (Tage)": max(p.waiting_days for p in it.patients),
@@ -616,16 +608,16 @@ def view_planner() -> None:
         disabled=[c for c in table.columns if c != "Auswählen"],
         column_config={
             "Auswählen": st.column_config.CheckboxColumn("Auswählen", width="small"),
-            "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+            ID_COLUMN: None,
             "Karte": st.column_config.LinkColumn("Karte", display_text="Karte öffnen"),
-        },
+        }, placeholder="–"
     )
-    chosen_ids = set(int(x) for x in edited[edited["Auswählen"]]["Nr."])
+    chosen_ids = set(int(x) for x in edited[edited["Auswählen"]][ID_COLUMN])
     chosen = [(it.therapist_id, it.search_ids) for it in the_plan.items if it.therapist_id in chosen_ids]
     if not can_edit:
         return
     send_now = st.checkbox("Gleich senden (E-Mails über den Postausgang, sonst Anrufe auf der Anrufliste)", key="mt_plan_send")
-    if st.button(f"{rv.count_label(len(chosen), 'Anfrage', 'Anfragen')} erstellen", key="mt_plan_create", type="primary",
+    if st.button(f"{count_of(len(chosen), 'inquiry')} erstellen", key="mt_plan_create", type="primary",
                  disabled=not chosen, icon=":material/playlist_add_check:"):
         with st.spinner("Anfragen werden erstellt …"):
             report = planner.create_from_plan(
@@ -637,7 +629,7 @@ def view_planner() -> None:
             st.session_state["mt_plan_failed"] = report.failed
         _done(report.summary())
     if failed := st.session_state.pop("mt_plan_failed", None):
-        st.warning("Nicht möglich:\n" + "\n".join(f"- Nr. {k}: {v}" for k, v in failed.items()))
+        st.warning("Nicht möglich:\n" + "\n".join(f"- {therapist_ref(k)}: {md(v)}" for k, v in failed.items()))
 
 
 # =========================================================================== nightly suggestions
@@ -656,7 +648,7 @@ def view_nightly() -> None:
     st.dataframe(
         pd.DataFrame([{"Region": r.region, "Anfragen": r.inquiries, "Patient:innen": r.patients,
                        "Vorbereitet": format_datetime(r.prepared_at)} for r in regions]),
-        key="mt_nightly_regions", hide_index=True, width="stretch",
+        key="mt_nightly_regions", hide_index=True, width="stretch", placeholder="–"
     )
     region = st.selectbox("Region", [r.region for r in regions], key="mt_nightly_region",
                           format_func=lambda p: f"PLZ {p}…")
@@ -671,7 +663,7 @@ def view_nightly() -> None:
                 for i, it in items
             ]
         ),
-        key="mt_nightly_items", hide_index=True, width="stretch",
+        key="mt_nightly_items", hide_index=True, width="stretch", placeholder="–"
     )
     if not can_edit:
         return
@@ -684,7 +676,7 @@ def view_nightly() -> None:
     if c2.button("Vorschläge verwerfen", key="mt_nightly_discard", icon=":material/delete:"):
         with unit_of_work() as s:
             n = planner.discard_nightly(s, actor, region, today=today, now=now)
-        _done(f"{format_number(n)} Vorschläge verworfen.")
+        _done(f"{count_of(n, 'suggestion')} verworfen.")
 
 
 _read_only_note()

@@ -12,7 +12,8 @@ from core.mail import documents
 from core.mail import outbox
 from core.mail import views as outbox_views
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_datetime, format_number
+from core.platform.formatting import count_of, format_datetime, format_number, plural
+from core.platform.references import parse_ref, patient_ref, ref_hint, therapist_ref
 from core.mail.rules import OutboxError
 from core.platform.permissions import Permission
 from core.platform.runner import runner_status
@@ -20,6 +21,8 @@ from core.platform.vocab import PAGE_TITLES, EmailState
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
+from ui.selection import ID_COLUMN
+from ui.text import md
 
 actor = require_actor()
 settings = context.settings()
@@ -37,7 +40,7 @@ st.caption(outbox_views.delivery_mode_text(settings))
 
 
 def _done(message: str) -> None:
-    st.session_state[TOAST] = message
+    st.session_state[TOAST] = md(message)
     st.rerun()
 
 
@@ -64,7 +67,7 @@ def live_panel() -> None:
         if panel.next_at:
             parts.append(f"nächste geplante E-Mail {format_datetime(panel.next_at)}")
         if panel.stuck:
-            parts.append(f"{format_number(panel.stuck)} unterbrochen (werden erneut versucht)")
+            parts.append(f"{format_number(panel.stuck)} unterbrochen ({'wird' if panel.stuck == 1 else 'werden'} erneut versucht)")
         st.caption(" · ".join(parts) + f" · aktualisiert {format_datetime(now)}")
         if not status.alive and (panel.queued_due or panel.stuck):
             st.warning("Der Hintergrunddienst läuft nicht – fällige E-Mails werden erst gesendet, wenn er wieder läuft.")
@@ -75,7 +78,7 @@ live_panel()
 # --------------------------------------------------------------------------- lists
 
 search = st.text_input("Suche", key="outbox_search", bind="query-params",
-                       placeholder="Betreff, Empfänger:in oder Anfrage-Nr. (z. B. A123)")
+                       placeholder="Betreff, Empfänger:in oder Anfrage (z. B. A253)")
 now = context.now()
 with read_session() as s:
     counts = outbox_views.outbox_counts(s, actor)
@@ -94,7 +97,7 @@ EMPTY = {
 def _table(tab: str, rows: list[outbox_views.EmailRow]):
     records = []
     for r in rows:
-        rec = {"Nr.": r.id, "Status": rv.badge_list(r.state)}
+        rec = {ID_COLUMN: r.id, "Status": rv.badge_list(r.state)}
         if tab == "drafts":
             rec["Erstellt"] = format_datetime(r.created_at)
         elif tab == "queued":
@@ -116,9 +119,9 @@ def _table(tab: str, rows: list[outbox_views.EmailRow]):
         if tab in ("sent", "failed"):
             rec["Versuche"] = r.attempts
         records.append(rec)
-    table = rv.frame(records, ints=["Nr.", "Versuche"])
+    table = rv.frame(records, ints=[ID_COLUMN, "Versuche"])
     config = {
-        "Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"),
+        ID_COLUMN: None,
         "Status": rv.state_column("Status", EmailState, width="medium"),
     }
     multi = tab == "drafts" and can_edit
@@ -126,7 +129,7 @@ def _table(tab: str, rows: list[outbox_views.EmailRow]):
         table, key=f"outbox_table_{tab}", on_select="rerun", selection_mode="multi-row" if multi else "single-row",
         hide_index=True, placeholder="–", width="stretch", column_config=config,
     )
-    picked = [int(table.iloc[i]["Nr."]) for i in (event.selection.rows if event is not None else [])]
+    picked = [int(table.iloc[i][ID_COLUMN]) for i in (event.selection.rows if event is not None else [])]
     if len(picked) == 1:
         if st.query_params.get("email") != str(picked[0]):
             st.query_params["email"] = str(picked[0])
@@ -145,13 +148,13 @@ def _detail(email_id: int, tab: str) -> None:
         try:
             d = outbox_views.email_detail(s, actor, email_id, now=now, settings=settings)
         except OutboxError as exc:
-            st.warning(str(exc))
+            st.warning(md(exc))
             return
     r = d.row
     with st.container(border=True):
-        st.markdown(f"#### {r.subject}")
+        st.markdown(f"#### {md(r.subject)}")
         st.markdown(
-            f"{layout.badge_md(r.state)} · {r.template_title} · an **{r.recipient}** &lt;{r.to_address}&gt;"
+            f"{layout.badge_md(r.state)} · {r.template_title} · an **{md(r.recipient)}** {md('<' + (r.to_address or '') + '>')}"
             + (f" · Anfrage {r.inquiry_ref}" if r.inquiry_ref else "")
         )
         facts = [f"Erstellt {format_datetime(r.created_at)}"]
@@ -160,16 +163,16 @@ def _detail(email_id: int, tab: str) -> None:
         if r.sent_at:
             facts.append(f"gesendet {format_datetime(r.sent_at)}")
         if r.attempts:
-            facts.append(f"{format_number(r.attempts)} {'Versuch' if r.attempts == 1 else 'Versuche'}")
+            facts.append(count_of(r.attempts, "attempt"))
         if d.message_id:
-            facts.append(f"Message-ID {d.message_id}")
+            facts.append(f"Message-ID {md(d.message_id)}")
         st.caption(" · ".join(facts))
         if r.waiting:
-            st.info(r.waiting, icon=":material/schedule:")
+            st.info(md(r.waiting), icon=":material/schedule:")
         if r.last_error:
-            (st.error if r.state == EmailState.failed else st.warning)(f"Antwort des Mailservers: {r.last_error}")
+            (st.error if r.state == EmailState.failed else st.warning)(f"Antwort des Mailservers: {md(r.last_error)}")
         if d.attachments:
-            st.markdown("Anhänge: " + ", ".join(d.attachments))
+            st.markdown("Anhänge: " + ", ".join(md(a) for a in d.attachments))
         html_tab, text_tab = st.tabs(["Vorschau (HTML)", "Text"])
         with html_tab:
             st.html(d.body_html)
@@ -185,7 +188,7 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
     cols = st.columns(2)
     if d.can_approve:
         with cols[0]:
-            ok = st.checkbox(f"Ja, freigeben – die E-Mail geht an {r.to_address}.", key=f"confirm_approve_{key}")
+            ok = st.checkbox(f"Ja, freigeben – die E-Mail geht an {md(r.to_address)}.", key=f"confirm_approve_{key}")
             if st.button("Freigeben", key=f"approve_{key}", type="primary", disabled=not ok, icon=":material/send:"):
                 try:
                     with unit_of_work() as s:
@@ -194,7 +197,7 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
                     later = when is not None and when > context.now()
                     _done("Freigegeben – " + (f"geht am {format_datetime(when)} (Wochengrenze)." if later else "geht mit dem nächsten Lauf."))
                 except OutboxError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
     if d.can_cancel:
         with cols[1]:
             ok = st.checkbox("Ja, stornieren – die E-Mail wird nicht gesendet.", key=f"confirm_cancel_{key}")
@@ -204,7 +207,7 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
                         outbox.cancel(s, actor, r.id, context.now())
                     _done("E-Mail storniert.")
                 except OutboxError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
     if d.can_retry:
         with cols[0]:
             if st.button("Erneut versuchen", key=f"retry_{key}", type="primary", icon=":material/replay:"):
@@ -213,10 +216,10 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
                         outbox.retry(s, actor, r.id, context.now(), settings=settings)
                     _done("Wieder in der Warteschlange.")
                 except OutboxError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
     if d.can_resend:
         with cols[0]:
-            ok = st.checkbox(f"Ja, noch einmal an {r.to_address} senden.", key=f"confirm_resend_{key}")
+            ok = st.checkbox(f"Ja, noch einmal an {md(r.to_address)} senden.", key=f"confirm_resend_{key}")
             if st.button("Erneut senden", key=f"resend_{key}", disabled=not ok, icon=":material/forward_to_inbox:"):
                 try:
                     with unit_of_work() as s:
@@ -225,7 +228,7 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
                     later = when is not None and when > context.now()
                     _done("Kopie in der Warteschlange – " + (f"geht am {format_datetime(when)} (Wochengrenze)." if later else "geht mit dem nächsten Lauf."))
                 except OutboxError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
     if d.can_edit:
         with st.expander("Text bearbeiten"):
             with st.form(f"edit_{key}"):
@@ -239,7 +242,7 @@ def _actions(d: outbox_views.EmailDetail, tab: str) -> None:
                             outbox.edit_draft(s, actor, r.id, context.now(), subject=subject, body=body, settings=settings)
                         _done("Entwurf gespeichert.")
                     except OutboxError as exc:
-                        st.error(str(exc))
+                        st.error(md(exc))
 
 
 tab_objects = st.tabs([f"{TAB_LABELS[t]} ({format_number(outbox_views.tab_count(counts, t))})" for t in TAB_LABELS])
@@ -254,18 +257,18 @@ for tab, container in zip(TAB_LABELS, tab_objects):
         if not rows:
             st.info(EMPTY[tab] if not search else "Keine E-Mail passt zur Suche.")
             continue
-        st.markdown(f"**{rv.count_label(total, 'E-Mail', 'E-Mails')}**" + (f" · Suche: {search}" if search else ""))
+        st.markdown(f"**{count_of(total, 'email')}**" + (f" · Suche: {md(search)}" if search else ""))
         picked = _table(tab, rows)
         rv.pager(total, key=page_key)
         if tab == "drafts" and can_edit and len(picked) > 1:
-            ok = st.checkbox(f"Ja, {len(picked)} Entwürfe freigeben.", key="confirm_approve_many")
-            if st.button(f"{len(picked)} Entwürfe freigeben", key="approve_many", type="primary", disabled=not ok):
+            ok = st.checkbox(f"Ja, {plural(len(picked), 'Entwurf', 'Entwürfe')} freigeben.", key="confirm_approve_many")
+            if st.button(f"{plural(len(picked), 'Entwurf', 'Entwürfe')} freigeben", key="approve_many", type="primary", disabled=not ok):
                 try:
                     with unit_of_work() as s:
                         outbox.approve_many(s, actor, picked, context.now(), settings=settings)
-                    _done(f"{len(picked)} Entwürfe freigegeben.")
+                    _done(f"{plural(len(picked), 'Entwurf', 'Entwürfe')} freigegeben.")
                 except OutboxError as exc:
-                    st.error(str(exc))
+                    st.error(md(exc))
         elif len(picked) == 1:
             _detail(picked[0], tab)
         else:
@@ -282,10 +285,10 @@ if show_sensitive and settings.SMTP_MODE == "folder":
         else:
             choice = st.selectbox(
                 "E-Mail", range(len(mails)), key="outbox_folder_pick",
-                format_func=lambda i: f"{format_datetime(mails[i].date) if mails[i].date else '–'} · {mails[i].to} · {mails[i].subject}",
+                format_func=lambda i: md(f"{format_datetime(mails[i].date) if mails[i].date else '–'} · {mails[i].to} · {mails[i].subject}"),
             )
             m = mails[choice]
-            st.caption(f"Message-ID {m.message_id}" + (f" · Anhänge: {', '.join(m.attachments)}" if m.attachments else ""))
+            st.caption(md(f"Message-ID {m.message_id}" + (f" · Anhänge: {', '.join(m.attachments)}" if m.attachments else "")))
             if m.html:
                 st.html(m.html)
             else:
@@ -297,20 +300,24 @@ if show_sensitive and settings.SMTP_MODE == "folder":
 
 if can_edit and show_sensitive:
     with st.expander("Nachricht an Patient:in erstellen", icon=":material/edit_note:"):
-        kinds = [mt.PATIENT_SEARCH_STARTED, mt.PATIENT_STATUS_UPDATE, mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE]
+        kinds = list(mt.PATIENT_MESSAGE_CHOICES)
         with st.form("outbox_compose"):
             c1, c2 = st.columns(2)
-            patient_id = c1.number_input("Patient:in Nr.", min_value=1, step=1, value=None, key="compose_patient")
+            patient_text = c1.text_input(ref_hint("patient"), key="compose_patient", placeholder=patient_ref(152))
             kind = c2.selectbox("Nachricht", kinds, format_func=mt.template_title, key="compose_kind")
-            therapist_id = c1.number_input("Therapeut:in Nr. (bei „Therapieplatz gefunden“)", min_value=1, step=1,
-                                           value=None, key="compose_therapist",
+            therapist_text = c1.text_input(ref_hint("therapist") + " – bei „Therapieplatz gefunden“", key="compose_therapist",
+                                           placeholder=therapist_ref(81),
                                            help="Leer: die in der Platzsuche vermittelte Therapeut:in.")
             message = st.text_area("Persönliche Zeilen (bei „Stand der Suche“)", key="compose_message")
             st.caption("Es entsteht ein Entwurf; Sie prüfen ihn oben unter „Entwürfe“ und geben ihn frei. "
                        "Formulare der Praxis werden bei „Therapieplatz gefunden“ angehängt.")
             if st.form_submit_button("Entwurf erstellen", type="primary"):
+                patient_id = parse_ref(patient_text, "patient")
+                therapist_id = parse_ref(therapist_text, "therapist") if (therapist_text or "").strip() else None
                 if not patient_id:
-                    st.error("Patient:in Nr.: bitte angeben.")
+                    st.error(f"{ref_hint('patient')}: bitte die Kennung der Patient:in angeben.")
+                elif (therapist_text or "").strip() and therapist_id is None:
+                    st.error(f"{ref_hint('therapist')}: bitte eine Kennung wie {therapist_ref(81)} angeben.")
                 else:
                     try:
                         with unit_of_work() as s:
@@ -322,34 +329,38 @@ if can_edit and show_sensitive:
                             name = e.to_name
                         _done(f"Entwurf für {name} erstellt.")
                     except OutboxError as exc:
-                        st.error(str(exc))
+                        st.error(md(exc))
 
     with st.expander("Formulare einer Praxis (PDF)", icon=":material/picture_as_pdf:"):
-        doc_therapist = st.number_input("Therapeut:in Nr.", min_value=1, step=1, value=None, key="docs_therapist")
+        doc_text = st.text_input(ref_hint("therapist"), key="docs_therapist", placeholder=therapist_ref(81))
+        doc_therapist = parse_ref(doc_text, "therapist")
+        if (doc_text or "").strip() and doc_therapist is None:
+            st.error(f"{ref_hint('therapist')}: bitte eine Kennung wie {therapist_ref(81)} angeben.")
         if doc_therapist:
             with read_session() as s:
                 brief = outbox_views.therapist_brief(s, actor, int(doc_therapist))
                 docs = documents.list_therapist_documents(s, actor, int(doc_therapist)) if brief else []
             if brief is None:
-                st.warning("Keine Therapeut:in mit dieser Nummer.")
+                st.warning(f"Keine Therapeut:in mit der Kennung {therapist_ref(doc_therapist)}.")
             else:
-                st.markdown(f"**{brief.name}** – {rv.count_label(len(docs), 'Formular', 'Formulare')}; "
+                st.markdown(f"**{md(brief.name)}** ({therapist_ref(brief.id)}) – {plural(len(docs), 'Formular', 'Formulare')}; "
                             "sie werden an „Therapieplatz gefunden“ angehängt.")
                 for doc in docs:
                     c1, c2 = st.columns([4, 1])
-                    c1.markdown(f"{doc.filename} · {format_number(doc.size_bytes / 1024, 0)} KB · {format_datetime(doc.uploaded_at)}")
+                    c1.markdown(f"{md(doc.filename)} · {format_number(doc.size_bytes / 1024, 0)} KB · {format_datetime(doc.uploaded_at)}")
                     if c2.button("Entfernen", key=f"doc_delete_{doc.id}"):
                         try:
                             with unit_of_work() as s:
                                 documents.delete_therapist_document(s, actor, doc.id, context.now())
                             _done(f"{doc.filename} entfernt.")
                         except OutboxError as exc:
-                            st.error(str(exc))
-                upload = st.file_uploader("PDF hinzufügen (höchstens 10 MB)", type=["pdf"], key=f"doc_upload_{brief.id}")
+                            st.error(md(exc))
+                upload = st.file_uploader("PDF hinzufügen (höchstens 10 MB)", type=["pdf"], key=f"doc_upload_{brief.id}",
+                                          max_upload_size=10)
                 if upload is not None and st.button("Hochladen", key=f"doc_save_{brief.id}", type="primary"):
                     try:
                         with unit_of_work() as s:
                             row = documents.add_therapist_document(s, actor, brief.id, upload.name, upload.getvalue(), context.now())
                         _done(f"{row.filename} gespeichert.")
                     except OutboxError as exc:
-                        st.error(str(exc))
+                        st.error(md(exc))

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_date, format_datetime
+from core.platform.formatting import format_date, format_datetime, plural
 from core.platform.permissions import Permission
 from core.platform.vocab import PatientStatus, SearchStatus
 from core.privacy import reads
@@ -22,7 +22,9 @@ from core.registry.searches import SearchAction, SearchError
 from ui import context, layout
 from ui import registry_page as rp
 from ui import registry_view as rv
+from core.platform.references import patient_ref
 from ui.contact_log import contact_log_action
+from ui.text import md
 
 KIND = rp.PATIENTS
 actor = rp.start(KIND)
@@ -45,6 +47,7 @@ with st.container(border=True):
     statuses = rp.status_filter(KIND, c1, PatientStatus)
     search_values = c2.multiselect(
         "Platzsuche", SEARCH_OPTIONS, format_func=_search_label, key="pat_search", bind="query-params", placeholder="alle",
+        select_all=False,
     )
     common = rp.text_filters(KIND, c3, c4, c5)
     c6, c7, c8, c9 = st.columns([1.5, 1.5, 2, 1])
@@ -100,7 +103,7 @@ def _search_panel(detail: patient_detail.PatientDetail) -> None:
     if open_search is not None:
         st.markdown(
             f"{layout.badge_md(open_search.status)} seit {format_date(open_search.started_on)} · "
-            f"wartet seit {open_search.waiting_days} Tagen"
+            f"wartet seit {plural(open_search.waiting_days, 'Tag', 'Tagen')}"
             + (f" · pausiert am {format_date(open_search.paused_on)}" if open_search.paused_on else "")
         )
     elif detail.current_search is not None:
@@ -187,7 +190,7 @@ def _exclusions_panel(detail: patient_detail.PatientDetail) -> None:
                 with read_session() as s:
                     options = therapists.lookup(s, actor, term)
             except v.ValidationErrors as exc:
-                st.error(" ".join(exc.errors.values()), icon=":material/error:")
+                st.error(md(" ".join(exc.errors.values())), icon=":material/error:")
             else:
                 if not options:
                     st.caption("Keine Therapeut:in mit diesem Namen gefunden.")
@@ -214,7 +217,7 @@ def _detail(loaded: tuple[patient_detail.PatientDetail, list]) -> None:
         chips.append("Platzsuche " + layout.badge_md(detail.current_search.status))
     rp.detail_head(
         KIND, actor, detail.id, detail.name + (f" ({detail.age} Jahre)" if detail.age is not None else ""),
-        " ".join(chips) + f" · Nr. {detail.id} · angelegt {format_date(detail.created_at)}",
+        " ".join(chips) + f" · {patient_ref(detail.id)} · angelegt {format_date(detail.created_at)}",
     )
     contact_log_action(st.container(horizontal=True, horizontal_alignment="right"), actor, detail.id)  # ui/contact_log.py
     rp.tabs({

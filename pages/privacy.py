@@ -85,5 +85,5 @@ with layout.guarded():
                     {"Zeitpunkt": format_datetime(r.at), "Person": r.actor_name, "Aktion": r.label, "Datensatz": r.what}
                     for r in rows
                 ]),
-                hide_index=True, width="stretch",
+                hide_index=True, width="stretch", placeholder="–"
             )

@@ -19,6 +19,8 @@ from core.registry.therapists import TherapistAction, TherapistError, TherapistF
 from ui import context, layout
 from ui import registry_page as rp
 from ui import registry_view as rv
+from core.platform.references import patient_ref, therapist_ref
+from ui.text import md
 
 KIND = rp.THERAPISTS
 actor = rp.start(KIND)
@@ -45,7 +47,7 @@ with st.container(border=True):
     common = rp.text_filters(KIND, c2, c3, c4)
     methods = c5.multiselect(
         "Verfahren (eines davon)", [m.value for m in Method], key="th_methods", bind="query-params", placeholder="alle",
-        help=", ".join(m.label for m in Method),
+        help=", ".join(m.label for m in Method), select_all=False,
     )
     language = c6.selectbox(
         "Sprache", _languages(context.settings().DATABASE_URL), index=None, key="th_lang", bind="query-params",
@@ -126,7 +128,7 @@ def _status_panel(detail: therapists.TherapistDetail) -> None:
     if detail.status_changed_on:
         text += f" seit {format_date(detail.status_changed_on)}"
     if detail.status_reason:
-        text += f" · Grund: {detail.status_reason}"
+        text += f" · Grund: {md(detail.status_reason)}"
     if detail.in_cooling:
         text += f" · Abkühlungsphase bis {format_date(detail.values.get('next_contact_at'))}"
     st.markdown(text)
@@ -160,12 +162,11 @@ def _exclusions_panel(detail: therapists.TherapistDetail) -> None:
         return
     rp.exclusions_table(
         [
-            {"Patient:in": e.patient_name, "Nr.": e.patient_id, "Seit": format_datetime(e.created_at),
+            {"Patient:in": e.patient_name, "Kennung": patient_ref(e.patient_id), "Seit": format_datetime(e.created_at),
              **({"Grund": e.reason or ""} if show_sensitive else {})}
             for e in detail.exclusions
         ],
         key=f"th_exclusions_{detail.id}",
-        config={"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small")},
     )
     rp.remove_exclusion(KIND, actor, detail.exclusions, record_id=detail.id, key="th_excl_remove", name_of=lambda e: e.patient_name)
 
@@ -190,7 +191,7 @@ def _detail(loaded: tuple[therapists.TherapistDetail, list]) -> None:
     if detail.values.get("potentially_available"):
         chips.append(":green-badge[potenziell verfügbar]")
     coords = CoordinatesSource(detail.coordinates_source)
-    rp.detail_head(KIND, actor, detail.id, detail.name, " ".join(chips) + f" · Nr. {detail.id} · Koordinaten: {coords.label}")
+    rp.detail_head(KIND, actor, detail.id, detail.name, " ".join(chips) + f" · {therapist_ref(detail.id)} · Koordinaten: {coords.label}")
     rp.tabs({
         "Details": lambda: _details_tab(detail),
         "Status": lambda: _status_panel(detail),

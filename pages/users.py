@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core.platform import users
+from core.platform import auth, users
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_datetime
+from core.platform.formatting import count_of, format_datetime
 from core.platform.vocab import Role
 from ui import context, layout
 from ui.auth import require_actor
@@ -38,9 +38,9 @@ table = pd.DataFrame(
         for u in rows
     ]
 )
-st.write(f"{len(rows)} Konten")
+st.markdown(count_of(len(rows), "account"))
 selection = st.dataframe(
-    table, key="users_table", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch"
+    table, key="users_table", on_select="rerun", selection_mode="single-row", hide_index=True, width="stretch", placeholder="–"
 )
 selected_rows = selection.selection.rows if selection else []
 
@@ -48,6 +48,20 @@ if selected_rows:
     u = rows[selected_rows[0]]
     st.subheader(f"{u.display_name} ({u.username})")
     col_role, col_active, col_pw = st.columns(3)
+    if u.locked_until and u.locked_until > now or u.failed_logins:
+        st.caption(
+            f"{u.failed_logins} fehlgeschlagene Anmeldeversuche in Folge"
+            + (f"; Wartezeit bis {format_datetime(u.locked_until)}" if u.locked_until and u.locked_until > now else "")
+            + ". Die Wartezeit gilt nur für die Quelle der Fehlversuche; die Person selbst kann sich von ihrem Gerät anmelden."
+        )
+        if st.button("Sperre aufheben", key=f"unlock_{u.id}", icon=":material/lock_open:"):
+            try:
+                with unit_of_work() as s:
+                    auth.unlock_account(s, context.settings(), actor, u.id, now=context.now())
+                st.session_state["users_toast"] = f"Sperre für {u.username} aufgehoben."
+                st.rerun()
+            except users.UserError as exc:
+                st.error(str(exc))
     with col_role:
         with st.form(f"role_{u.id}"):
             new_role = st.selectbox(
@@ -81,7 +95,7 @@ if selected_rows:
             new_password = users.generate_password()
             try:
                 with unit_of_work() as s:
-                    users.reset_password(s, actor, u.id, new_password, now=context.now())
+                    auth.reset_password(s, context.settings(), actor, u.id, new_password, now=context.now())
                 st.session_state["users_new_password"] = (u.username, new_password)
                 st.rerun()
             except users.UserError as exc:
@@ -96,7 +110,8 @@ with st.expander("Neues Konto anlegen", expanded=not rows):
         email = st.text_input("E-Mail (optional)", key="new_email")
         role = st.selectbox("Rolle", list(Role), index=1, format_func=lambda r: r.label, key="new_role")
         password = st.text_input(
-            "Erstes Passwort", type="password", key="new_password", help=f"Mindestens {users.MIN_PASSWORD_LENGTH} Zeichen."
+            "Erstes Passwort", type="password", key="new_password",
+            help=f"Mindestens {users.MIN_PASSWORD_LENGTH} Zeichen, kein verbreitetes Passwort, keine Zeichenfolge wie 1234…"
         )
         if st.form_submit_button("Konto anlegen", type="primary"):
             try:

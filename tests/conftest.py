@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from core.bootstrap import bootstrap
 from core.platform.db import make_engine
 from tests.support.databases import DatabaseFactory
+from tests.support.log_privacy import COLLECTOR
 
 bootstrap()  # the event handlers, as every entry point wires them
 
@@ -29,6 +30,22 @@ BACKENDS = ["sqlite", "postgresql"]
 def pytest_configure(config):
     # Tests never read the developer's .env or database by accident.
     os.environ.setdefault("DATABASE_URL", "sqlite:///var/test-never-used.db")
+    COLLECTOR.install()  # issue 12: every log line of the run is checked for patients' data
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Acceptance of issue 12: no log line written during the run names a test patient."""
+    found = COLLECTOR.violations()
+    if not found:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = "Personenbezogene Daten im Log (Name oder E-Mail einer Test-Patient:in):\n" + "\n".join(found[:20])
+    if reporter is not None:
+        reporter.write_sep("=", "log privacy check failed", red=True)
+        reporter.write_line(text)
+    else:  # pragma: no cover
+        print(text)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

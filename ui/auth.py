@@ -19,20 +19,52 @@ _ACTOR = "auth_actor"
 _SESSION_ID = "auth_session_id"
 _HANDOFF = "auth_handoff_code"
 _CLEAR_COOKIE = "auth_clear_cookie"
+_ENDED = "auth_session_ended"
 SESSION_ROUTE = "/_app/session"
 
 
 def current_actor() -> Optional[Actor]:
-    """The signed-in user of this browser tab, or None. Revalidated against the DB."""
-    actor: Optional[Actor] = st.session_state.get(_ACTOR)
+    """The signed-in user of this browser tab, or None. Re-read from the database on every
+    rerun (every click): a role change, disabling, a password change elsewhere or the idle
+    timeout apply to this tab at once, never the role cached at login."""
     session_id: Optional[int] = st.session_state.get(_SESSION_ID)
-    if actor is not None and session_id is not None:
+    if session_id is not None:
+        settings, now = context.settings(), context.now()
         with read_session() as s:
-            if auth.session_is_valid(s, session_id, now=context.now()):
-                return actor
-        _forget()
-        return None
+            check = auth.check_session(s, settings, session_id, now=now)
+        actor = check.actor
+        if check.needs_write:  # at most once a minute: last seen, or the idle timeout ends it
+            with unit_of_work() as s:
+                actor = auth.session_actor(s, settings, session_id, now=now)
+        if actor is None:
+            _forget()
+            st.session_state[_CLEAR_COOKIE] = True
+            st.session_state[_ENDED] = True
+            return None
+        st.session_state[_ACTOR] = actor
+        return actor
+    st.session_state.pop(_ACTOR, None)
     return _restore_from_cookie()
+
+
+def login_source() -> str:
+    """Where this browser connects from, for login throttling: the proxy's header when
+    LOGIN_SOURCE_HEADER names one (its last entry, the one our proxy added), else the address."""
+    header = context.settings().LOGIN_SOURCE_HEADER
+    try:
+        if header and st.context.headers:
+            value = st.context.headers.get(header)
+            last = value.split(",")[-1].strip() if isinstance(value, str) else ""
+            if last:
+                return last[:100]
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no request context (tests): one shared source
+        return "unbekannt"
+    return address[:100] if isinstance(address, str) and address else "unbekannt"
+
+
+def current_session_id() -> Optional[int]:
+    return st.session_state.get(_SESSION_ID)
 
 
 def _restore_from_cookie() -> Optional[Actor]:
@@ -43,7 +75,7 @@ def _restore_from_cookie() -> Optional[Actor]:
     if token is None:
         return None
     with unit_of_work() as s:
-        found = auth.resolve_token(s, token, now=context.now())
+        found = auth.resolve_token(s, context.settings(), token, now=context.now())
     if found is None:
         return None
     actor, session_id = found
@@ -81,6 +113,8 @@ def login_form() -> None:
     emit_cookie_scripts()
     st.title("Therapieplatz-Vermittlung")
     st.caption("Bitte melden Sie sich mit Ihrem Benutzerkonto an.")
+    if st.session_state.pop(_ENDED, False):
+        st.info("Ihre Anmeldung ist abgelaufen oder wurde beendet. Bitte melden Sie sich erneut an.")
     with st.form("login", clear_on_submit=False, enter_to_submit=True):
         username = st.text_input("Benutzername", key="login_username", autocomplete="username")
         password = st.text_input("Passwort", type="password", key="login_password", autocomplete="current-password")
@@ -93,7 +127,7 @@ def login_form() -> None:
     settings = context.settings()
     now = context.now()
     with unit_of_work() as s:
-        result = auth.authenticate(s, settings, username, password, now=now)
+        result = auth.authenticate(s, settings, username, password, now=now, source=login_source())
         if result.ok:
             started = auth.start_session(s, settings, result.actor, now=now)
     if not result.ok:

@@ -21,6 +21,8 @@ from core.platform.vocab import Labeled, Method
 from core.registry.forms import FormField, FormSpec, Widget
 from core.registry.records import DuplicateWarning
 from ui.windows_editor import initial_rows, rows_to_text, windows_editor
+from core.platform.references import ref
+from ui.text import md
 
 # Wide enough for every real date; anything implausible is refused by the service in German.
 DATE_MIN, DATE_MAX = date(1900, 1, 1), date(2100, 12, 31)
@@ -88,7 +90,8 @@ def _widget(f: FormField, start: Any, key: str) -> Any:
         return st.selectbox(label, choices, index=choices.index(start), format_func=lambda o: _option_label(f, o), key=key, help=hint)
     if w == Widget.multi:
         return st.multiselect(label, list(f.options), default=start, format_func=lambda o: _option_label(f, o), key=key,
-                              max_selections=f.max_selections, placeholder=f.placeholder or "wählen", help=hint)
+                              max_selections=f.max_selections, placeholder=f.placeholder or "wählen", help=hint,
+                              select_all=False)
     if w == Widget.windows:
         return windows_editor(label, key=key, value=None if not start else start)
     raise ValueError(f"unknown widget {w!r}")
@@ -165,9 +168,10 @@ def editing_id(keys: DialogKeys) -> Optional[int]:
 def record_form(
     spec: FormSpec, values: Mapping[str, Any], *, keys: DialogKeys, form_key: str, key_prefix: str,
     duplicate_confirm: str, service: Callable[[Any, dict[str, Any], bool], tuple[int, str]],
-    domain_error: type[Exception], on_saved: Callable[[int, str], None],
+    domain_error: type[Exception], on_saved: Callable[[int, str], None], ref_kind: str = "patient",
 ) -> None:
-    """The form with Speichern/Abbrechen inside a dialog.
+    """The form with Speichern/Abbrechen inside a dialog. `ref_kind` names possible duplicates
+    by their reference (P152 / T81, core.platform.references).
 
     `service(session, raw, allow_duplicate)` saves in one unit of work and returns (id, name);
     field errors appear under their fields, a possible duplicate as a warning with a
@@ -177,7 +181,7 @@ def record_form(
         form = render_fields(spec, values, key_prefix=key_prefix)
         allow_duplicate = False
         if st.session_state.get(keys.duplicate):
-            st.warning("\n".join(st.session_state[keys.duplicate]), icon=":material/content_copy:")
+            st.warning("\n".join(md(line) for line in st.session_state[keys.duplicate]), icon=":material/content_copy:")
             allow_duplicate = st.checkbox(duplicate_confirm, key=key_prefix + "allow_duplicate")
         with st.container(horizontal=True):
             submitted = st.form_submit_button("Speichern", type="primary", icon=":material/save:")
@@ -197,15 +201,15 @@ def record_form(
             saved_id, saved_name = service(s, form.raw, allow_duplicate)
     except v.ValidationErrors as exc:
         rest = form.show_errors(exc.errors)
-        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + " ".join(rest), icon=":material/error:")
+        st.error("Nicht gespeichert – bitte die markierten Felder korrigieren. " + md(" ".join(rest)), icon=":material/error:")
         return
     except DuplicateWarning as exc:
         st.session_state[keys.duplicate] = ["Mögliche Dublette – bitte prüfen:"] + [
-            f"- {m.label} (Nr. {m.id}): {m.reason}" for m in exc.matches
+            f"- {m.label} ({ref(ref_kind, m.id)}): {m.reason}" for m in exc.matches
         ]
         st.rerun()
     except domain_error as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         return
     keys.close()
     on_saved(saved_id, saved_name)

@@ -12,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from core.platform.db import ConcurrentChange
 from core.platform.permissions import PermissionDenied
+from core.platform.validation import ValidationErrors
 from core.platform.vocab import Labeled
 
 log = logging.getLogger("dashboard")
@@ -62,6 +63,8 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except PermissionDenied as exc:
+        st.error(str(exc))
+    except ValidationErrors as exc:  # e.g. a text longer than its column (core.platform.lengths)
         st.error(str(exc))
     except ConcurrentChange as exc:
         st.warning(str(exc), icon=":material/sync_problem:")

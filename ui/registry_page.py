@@ -24,6 +24,9 @@ from ui import context, field_form, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
 from ui.field_form import DialogKeys
+from core.platform.references import ref
+from ui.selection import ID_COLUMN
+from ui.text import md
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class PageKind:
     form_prefix: str  # "pf" / "tf": widget keys of the form
     form_name: str  # "patient_form" / "therapist_form"
     duplicate_confirm: str  # label of the "save anyway" box
+
+    @property
+    def ref_kind(self) -> str:
+        """The kind of its visible reference (core.platform.references): P152 / T81."""
+        return {"patients": "patient", "therapists": "therapist"}[self.csv_kind]
 
     @property
     def table_key(self) -> str:
@@ -87,14 +95,14 @@ def toast(kind: PageKind, done: str) -> None:
 def flash(kind: PageKind) -> None:
     for key in (kind.toast_key, f"{kind.prefix}_csv_toast"):
         if msg := st.session_state.pop(key, None):
-            st.toast(msg, icon=":material/check_circle:")
+            st.toast(md(msg), icon=":material/check_circle:")
 
 
 def status_filter(kind: PageKind, column: Any, states: type) -> tuple:
     """The "Status" multiselect (URL-bound) as a tuple of members."""
     values = column.multiselect(
         "Status", [m.value for m in states], format_func=lambda x: states(x).label,
-        key=f"{kind.prefix}_status", bind="query-params", placeholder="alle",
+        key=f"{kind.prefix}_status", bind="query-params", placeholder="alle", select_all=False,
     )
     return tuple(states(x) for x in values)
 
@@ -120,11 +128,12 @@ def list_section(
     kind: PageKind, actor: Actor, flt: Any, fetch: Callable[..., tuple[list, int]], record: Callable[[Any], dict[str, Any]], *,
     config: dict[str, Any], ints: Sequence[str] = (), dates: Sequence[str] = (),
 ) -> tuple[list, Optional[int]]:
-    """Count line, "Neue …" button, the table (Nr., Name, Status, then `record(row)`'s
+    """Count line, "Neue …" button, the table (Kennung P152/T81, Name, Status, then `record(row)`'s
     columns), pager and CSV panel. Returns the page's rows and the selected record's id."""
     rows, total, page_no = fetch_page(kind, fetch, flt)
     list_head(kind, actor, total, flt, page_no)
-    records = [{"Nr.": r.id, "Name": r.list_name, "Status": rv.badge_list(r.status), **record(r)} for r in rows]
+    records = [{ID_COLUMN: r.id, "Kennung": ref(kind.ref_kind, r.id), "Name": r.list_name, "Status": rv.badge_list(r.status),
+                **record(r)} for r in rows]
     selected = table(kind, rows, total, flt, records, config=config, ints=ints, dates=dates)
     pager_and_csv(kind, actor, flt, total)
     return rows, selected
@@ -136,7 +145,7 @@ def fetch_page(kind: PageKind, fetch: Callable[..., tuple[list, int]], flt: Any)
         with read_session() as s:
             return rv.filtered_page(lambda **kw: fetch(s, **kw), flt, prefix=kind.prefix)
     except v.ValidationErrors as exc:
-        st.error("Filter nicht anwendbar: " + " ".join(exc.errors.values()), icon=":material/error:")
+        st.error("Filter nicht anwendbar: " + md(" ".join(exc.errors.values())), icon=":material/error:")
         return [], 0, 1
 
 
@@ -160,14 +169,14 @@ def table(kind: PageKind, rows: Sequence[Any], total: int, flt: Any, records: li
             st.info(f"Keine {kind.plural} passen zu diesem Filter. Lockern Sie den Filter oben.")
         return None
     frame = rv.frame(records, ints=ints, dates=dates)
-    config = {"Nr.": st.column_config.NumberColumn("Nr.", format="%d", width="small"), **config}
+    config = {ID_COLUMN: None, "Kennung": st.column_config.TextColumn("Kennung", width="small"), **config}
     event = st.dataframe(
         frame, key=kind.table_key, on_select="rerun", selection_mode="single-row", hide_index=True, placeholder="–",
         width="stretch", column_config=config,
     )
     picked = event.selection.rows if event is not None else []
     if picked:
-        selected = int(frame.iloc[picked[0]]["Nr."])
+        selected = int(frame.iloc[picked[0]][ID_COLUMN])
         if st.query_params.get(kind.param) != str(selected):
             st.query_params[kind.param] = str(selected)
         return selected
@@ -213,7 +222,7 @@ def dialog(kind: PageKind, actor: Actor, *, load: Callable[[Any, int], dict[str,
             kind.form, values, keys=kind.dialog, form_key=f"{kind.form_name}_{suffix}", key_prefix=f"{kind.form_prefix}_{suffix}_",
             duplicate_confirm=kind.duplicate_confirm,
             service=lambda s, raw, allow: service(s, record_id, raw, allow),
-            domain_error=domain_error, on_saved=saved,
+            domain_error=domain_error, on_saved=saved, ref_kind=kind.ref_kind,
         )
 
     field_form.show_dialog((kind.new_label, f"{kind.singular} bearbeiten"), kind.dialog, body)
@@ -231,7 +240,7 @@ def detail(kind: PageKind, selected_id: Optional[int], rows: Sequence[Any], *, l
         with read_session() as s:
             loaded = load(s, selected_id)
     except RegistryError as exc:
-        st.info(str(exc))
+        st.info(md(exc))
         return
     render(loaded)
 
@@ -244,11 +253,12 @@ def tabs(panels: dict[str, Callable[[], None]]) -> None:
 
 
 def detail_head(kind: PageKind, actor: Actor, record_id: int, title: str, line: str) -> None:
-    """Title, chips line and the Bearbeiten/Schließen buttons above a record's tabs."""
+    """Title, chips line and the Bearbeiten/Schließen buttons above a record's tabs. `title`
+    is free text (a name) and shown as text; `line` is markup the page built (badges)."""
     st.divider()
     left, right = st.columns([4, 2])
     with left:
-        st.subheader(title)
+        st.subheader(md(title))
         st.markdown(line)
     with right:
         row = st.container(horizontal=True, horizontal_alignment="right")
@@ -269,9 +279,9 @@ def run_action(kind: PageKind, action: Callable[[Any], Any], *, done: str, clear
         with unit_of_work() as s:
             action(s)
     except v.ValidationErrors as exc:
-        st.error(" ".join(exc.errors.values()), icon=":material/error:")
+        st.error(md(" ".join(exc.errors.values())), icon=":material/error:")
     except errors as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
     else:
         toast(kind, done)
         for key in clear:

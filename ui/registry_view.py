@@ -14,11 +14,12 @@ import streamlit as st
 from core.registry import csv_files as registry_csv
 from core.platform import validation as v
 from core.platform.db import read_session, unit_of_work
-from core.platform.formatting import format_date, format_datetime, format_number
+from core.platform.formatting import file_name, format_date, format_datetime, format_number, plural, table_datetime
 from core.registry.patient_detail import HistoryItem
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import Labeled, Method
 from ui import context
+from ui.text import md
 
 PAGE_SIZE = 50
 
@@ -29,13 +30,19 @@ def frame(records: list[dict[str, Any]], *, ints: Sequence[str] = (), dates: Seq
         if col in df.columns:
             df[col] = pd.array([None if x is None or pd.isna(x) else int(x) for x in df[col]], dtype="Int64")
     for col in dates:
-        if col in df.columns:
-            df[col] = pd.to_datetime(pd.Series([x for x in df[col]], dtype="object"), errors="coerce")
+        if col in df.columns:  # Berlin wall time (formatting.table_datetime), never UTC
+            df[col] = pd.to_datetime(pd.Series([table_datetime(x) for x in df[col]], dtype="object"), errors="coerce")
     return df
 
 
-def count_label(n: int, singular: str, plural: str) -> str:
-    return f"{format_number(n)} {singular if n == 1 else plural}"
+def datetime_column(label: str, **kwargs) -> Any:
+    """A date-and-time column in German form; its values come from frame(dates=[...])."""
+    return st.column_config.DatetimeColumn(label, format="DD.MM.YYYY HH:mm", **kwargs)
+
+
+def count_label(n: int, singular: str, plural_form: str) -> str:
+    """core.platform.formatting.plural (the one plural helper)."""
+    return plural(n, singular, plural_form)
 
 
 def show_value(field: str, value: Any) -> str:
@@ -77,9 +84,7 @@ def grouped_details(
                 lines = []
                 for f in fields:
                     text = show_value(f, values[f])
-                    if "\n" in text:
-                        text = text.replace("\n", "  \n")
-                    lines.append(f"{v.label(f)}: {text}")
+                    lines.append(f"{v.label(f)}: {md(text)}")  # free text as text (md keeps line breaks)
                 st.markdown("  \n".join(lines))
     if hidden_note:
         st.caption(hidden_note)
@@ -133,7 +138,7 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
             data = st.session_state.get(f"{prefix}_export_data")
             if data:
                 st.download_button(
-                    "CSV-Datei herunterladen", data, file_name=f"{kind}_{context.today():%Y-%m-%d}.csv",
+                    "CSV-Datei herunterladen", data, file_name=file_name(label, context.today()),
                     mime="text/csv", key=f"{prefix}_export_download", icon=":material/save:",
                 )
         if not can_edit:
@@ -145,11 +150,16 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
             "importiert, wenn keine Zeile mehr fehlerhaft ist – dann alle Zeilen auf einmal."
         )
         st.download_button(
-            "Vorlage herunterladen", registry_csv.template_csv(kind), file_name=f"vorlage_{kind}.csv",
+            "Vorlage herunterladen", registry_csv.template_csv(kind), file_name=file_name(f"Vorlage {label}"),
             mime="text/csv", key=f"{prefix}_template", icon=":material/description:",
         )
         generation = st.session_state.get(f"{prefix}_generation", 0)  # a new key empties the uploader
-        upload = st.file_uploader("CSV-Datei auswählen", type=["csv", "txt"], key=f"{prefix}_upload_{generation}")
+        # Streamlit writes "Drag and drop file here · Limit … per file" itself (no option for
+        # German); the label says it in German and the limit is the import's real one.
+        upload = st.file_uploader(
+            f"CSV-Datei auswählen (höchstens {registry_csv.MAX_BYTES // 1_000_000} MB)", type=["csv", "txt"],
+            key=f"{prefix}_upload_{generation}", max_upload_size=registry_csv.MAX_BYTES // 1_000_000,
+        )
         if upload is None:
             return
         data = upload.getvalue()
@@ -179,11 +189,11 @@ def csv_panel(actor: Actor, kind: registry_csv.Kind, flt: Any, *, total: int, pr
 
 def render_preview(preview: registry_csv.ImportPreview) -> None:
     for note in preview.notes:
-        st.caption(note)
+        st.caption(md(note))
     if preview.ok:
-        st.success(preview.summary(), icon=":material/check_circle:")
+        st.success(md(preview.summary()), icon=":material/check_circle:")
     else:
-        st.error(preview.summary(), icon=":material/error:")
+        st.error(md(preview.summary()), icon=":material/error:")
     if preview.problems:
         st.markdown("**Fehlerhafte Zeilen**")
         st.dataframe(

@@ -67,9 +67,26 @@ def new_message_id(sender_address: str) -> str:
     return make_msgid(idstring=uuid.uuid4().hex[:12], domain=domain)
 
 
+# Characters that end or split a display name in an address header (RFC 5322 "specials"),
+# plus every control character. Python's folding of a long name can drop the quotes around
+# it, and some clients decode encoded words before parsing, so a name carrying "," or
+# "<addr>" could add a recipient. Names are people's and practices' names: they never need these.
+_NAME_SPECIALS = re.compile(r'[\x00-\x1f\x7f<>()\[\]:;@\\,"]+')
+MAX_DISPLAY_NAME = 78
+
+
+def safe_display_name(name: str) -> str:
+    """A display name that cannot add a recipient or a header, however it is folded."""
+    cleaned = " ".join(_NAME_SPECIALS.sub(" ", name or "").split())
+    return cleaned[:MAX_DISPLAY_NAME].strip()
+
+
 def _address(name: str, addr: str) -> Address:
-    local, _, domain = addr.strip().rpartition("@")
-    return Address(display_name=name or "", username=local, domain=domain)
+    addr = (addr or "").strip()
+    if any(ch in addr for ch in "\r\n,;<>\"() ") or addr.count("@") != 1:
+        raise ValueError("Empfängeradresse ist keine einzelne gültige E-Mail-Adresse.")
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=safe_display_name(name), username=local, domain=domain)
 
 
 def build_message(mail: OutgoingMail) -> EmailMessage:
@@ -77,7 +94,7 @@ def build_message(mail: OutgoingMail) -> EmailMessage:
     msg["From"] = _address(mail.from_name, mail.from_address)
     msg["To"] = _address(mail.to_name, mail.to_address)
     if mail.reply_to:
-        msg["Reply-To"] = mail.reply_to
+        msg["Reply-To"] = _address("", mail.reply_to)
     msg["Subject"] = mail.subject
     msg["Date"] = format_datetime(mail.date)
     msg["Message-ID"] = mail.message_id
@@ -282,8 +299,10 @@ class FolderSender:
 
 class _LogTransport:
     def send(self, message: EmailMessage) -> None:
-        # Never the body: it may hold health data.
-        log.info("E-Mail (nur protokolliert) an %s: %s [%s]", message["To"], message["Subject"], message["Message-ID"])
+        # Only the Message-ID: recipient, name and subject are personal data (a patient's
+        # name, a practice's address), the body may hold health data. The outbox row with
+        # this Message-ID tells an authorised user the rest.
+        log.info("E-Mail (nur protokolliert, nicht versendet) %s", message["Message-ID"])
 
 
 class LogSender:

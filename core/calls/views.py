@@ -21,12 +21,14 @@ from core.mail import templates as mt
 from core.platform.dates import age_on
 from core.platform.config import Settings, get_settings
 from core.platform.models import Inquiry, InquiryPatient, Patient, PhoneCall, PlzCentroid, Search, Therapist, User
+from core.platform import references
+from core.platform.formatting import count_of, format_day_month
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallResult, CallState, Outcome
 
 SCRIPT = {
     CallPurpose.inquiry: (
-        "Vorstellen (Therapieplatz-Vermittlung), Anfrage {ref} kurz erklären: {n} Patient:in(nen) suchen einen "
+        "Vorstellen (Therapieplatz-Vermittlung), Anfrage {ref} kurz erklären: {n} {suchen} einen "
         "Platz. Pro Person fragen: Platz frei (angenommen), kein Platz, nicht passend oder Warteliste "
         "(mit voraussichtlichem Datum)? Zum Schluss: Dürfen wir wieder anfragen, wann?"
     ),
@@ -39,7 +41,8 @@ SCRIPT_OTHER = "Anliegen klären und das Ergebnis notieren."
 
 
 def therapist_ref(therapist_id: int) -> str:
-    return f"T{therapist_id}"
+    """core.platform.references, the one helper for visible references (T81)."""
+    return references.therapist_ref(therapist_id)
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,9 @@ def _rows(session: Session, actor: Actor, calls: list[PhoneCall], *, today: date
         ref = mt.inquiry_reference(c.inquiry_id) if c.inquiry_id else None
         template = SCRIPT.get(c.purpose, SCRIPT_OTHER)
         script = template.format(
-            ref=ref or "", n=len(members.get(c.inquiry_id, [])),
-            sent=(inquiry.sent_at.astimezone(slots.BERLIN).strftime("%d.%m.") if inquiry and inquiry.sent_at else "–"),
+            ref=ref or "", n=count_of(len(members.get(c.inquiry_id, [])), "patient"),
+            suchen="sucht" if len(members.get(c.inquiry_id, [])) == 1 else "suchen",
+            sent=format_day_month(inquiry.sent_at) if inquiry and inquiry.sent_at else "–",
         )
         out.append(CallRow(
             id=c.id, start=c.scheduled_start, end=c.scheduled_start + timedelta(minutes=c.duration_minutes),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import io
 import os
 import sys
@@ -23,6 +25,12 @@ from core.geo.distance import GEONAMES_ADMIN1_TO_STATE, GEONAMES_DE_URL, GEONAME
 from core.platform.config import get_settings
 from core.platform import config
 from core.platform.db import get_engine, unit_of_work
+
+# The compact PLZ table shipped with the project (derived from GeoNames' DE.txt by
+# scripts/build_plz_table.py; CC BY 4.0, attribution in data/geonames/README.md and the UI).
+SHIPPED_PLZ_TABLE = Path(__file__).resolve().parents[2] / "data" / "geonames" / "plz_de.csv.gz"
+SHIPPED_COLUMNS = ("plz", "lat", "lon", "state", "city", "places")
+GEONAMES_ATTRIBUTION = "PLZ-Daten: GeoNames (geonames.org), CC BY 4.0"
 
 
 # --------------------------------------------------------------------------- PLZ file
@@ -210,6 +218,18 @@ def load_plz_centroids(session: Session, path: Optional[Path | str] = None) -> P
     records = aggregate_plz(rows)
     if not records:
         raise ValueError(f"GeoNames-Datei enthält keine gültigen Postleitzahlen: {path}")
+    _replace_table(session, records)
+    return PlzLoadSummary(
+        rows_read=len(rows) + skipped,
+        rows_skipped=skipped,
+        plz_count=len(records),
+        without_state=sum(1 for r in records if r.state_code is None),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _replace_table(session: Session, records: Sequence[PlzRecord]) -> None:
+    """Bulk delete + bulk insert in the caller's transaction (flushes, does not commit)."""
     session.execute(delete(PlzCentroid).execution_options(synchronize_session=False))
     session.execute(
         insert(PlzCentroid),
@@ -220,13 +240,66 @@ def load_plz_centroids(session: Session, path: Optional[Path | str] = None) -> P
     )
     session.flush()
     session.expire_all()  # PlzCentroid objects loaded before the swap are stale
+
+
+def place_names(rows: Sequence[GeoNamesRow]) -> dict[str, list[str]]:
+    """Every real place name of each PLZ (large recipients left out), in file order."""
+    names: dict[str, list[str]] = {}
+    for row in rows:
+        if row.large_recipient or not row.place:
+            continue
+        seen = names.setdefault(row.plz, [])
+        if row.place not in seen:
+            seen.append(row.place)
+    return names
+
+
+def write_compact_table(geonames_txt: Path | str, dest: Path | str = SHIPPED_PLZ_TABLE) -> int:
+    """Derive the shipped table from GeoNames' DE.txt: one row per PLZ (centroid, state,
+    main place, all place names joined by '|'), gzip without a timestamp so the same input
+    gives the same bytes. Returns the number of PLZ."""
+    with Path(geonames_txt).open(encoding="utf-8") as fh:
+        rows, _ = parse_geonames_lines(fh)
+    records = aggregate_plz(rows)
+    names = place_names(rows)
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=";", lineterminator="\n")
+    writer.writerow(SHIPPED_COLUMNS)
+    for r in records:
+        writer.writerow([r.plz, f"{r.lat:.5f}", f"{r.lon:.5f}", r.state_code or "", r.city, "|".join(names.get(r.plz, []))])
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+        gz.write(buf.getvalue().encode("utf-8"))
+    return len(records)
+
+
+def read_compact_table(path: Path | str = SHIPPED_PLZ_TABLE) -> list[PlzRecord]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=";")
+        return [
+            PlzRecord(plz=row["plz"], city=row["city"], state_code=row["state"] or None,
+                      lat=float(row["lat"]), lon=float(row["lon"]))
+            for row in reader
+        ]
+
+
+def load_shipped_table(session: Session, path: Path | str = SHIPPED_PLZ_TABLE) -> PlzLoadSummary:
+    """Replace the PLZ table with the shipped compact table (every German PLZ, offline)."""
+    started = time.perf_counter()
+    records = read_compact_table(path)
+    _replace_table(session, records)
     return PlzLoadSummary(
-        rows_read=len(rows) + skipped,
-        rows_skipped=skipped,
-        plz_count=len(records),
-        without_state=sum(1 for r in records if r.state_code is None),
-        seconds=time.perf_counter() - started,
+        rows_read=len(records), rows_skipped=0, plz_count=len(records),
+        without_state=sum(1 for r in records if r.state_code is None), seconds=time.perf_counter() - started,
     )
+
+
+def ensure_plz_table(session: Session) -> Optional[PlzLoadSummary]:
+    """First start: fill an empty PLZ table from the shipped file; leaves a filled one alone."""
+    if plz_count(session):
+        return None
+    return load_shipped_table(session)
 
 
 def download_geonames(
@@ -326,6 +399,35 @@ def plz_count(session: Session) -> int:
     return session.execute(select(func.count()).select_from(PlzCentroid)).scalar_one()
 
 
+@dataclass(frozen=True)
+class MapBackdrop:
+    """Our own offline map base layer: PLZ centroids as faint points (thinned to a grid) and
+    the names of places with many postal codes as labels."""
+
+    points: list[tuple[float, float]]  # (lat, lon)
+    cities: list[tuple[str, float, float]]  # (name, lat, lon), biggest first
+
+
+def map_backdrop(session: Session, *, grid_deg: float = 0.06, min_codes: int = 6) -> MapBackdrop:
+    rows = session.execute(select(PlzCentroid.lat, PlzCentroid.lon, PlzCentroid.city)).all()
+    seen: set[tuple[int, int]] = set()
+    points: list[tuple[float, float]] = []
+    by_city: dict[str, list[tuple[float, float]]] = {}
+    for lat, lon, city in rows:
+        cell = (round(lat / grid_deg), round(lon / grid_deg))
+        if cell not in seen:
+            seen.add(cell)
+            points.append((round(lat, 4), round(lon, 4)))
+        if city:
+            by_city.setdefault(city, []).append((lat, lon))
+    cities = [
+        (name, sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts), len(pts))
+        for name, pts in by_city.items() if len(pts) >= min_codes
+    ]
+    cities.sort(key=lambda c: (-c[3], c[0]))
+    return MapBackdrop(points=points, cities=[(n, round(a, 4), round(o, 4)) for n, a, o, _ in cities])
+
+
 # --------------------------------------------------------------------------- placing people
 
 
@@ -398,7 +500,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     load_p.add_argument("--path", help="andere DE.txt statt GEONAMES_PATH")
     data_p = sub.add_parser("data", help="herunterladen, falls nötig, und laden")
     data_p.add_argument("--force", action="store_true", help="auch herunterladen, wenn die Datei schon da ist")
+    sub.add_parser("seed", help="leere PLZ-Tabelle aus der mitgelieferten Tabelle füllen (offline, beim ersten Start)")
+    build_p = sub.add_parser("build", help="mitgelieferte Tabelle aus einer GeoNames-DE.txt neu erzeugen")
+    build_p.add_argument("--path", required=True, help="GeoNames-Datei DE.txt")
     args = parser.parse_args(argv)
+    if args.command == "build":
+        n = write_compact_table(Path(args.path))
+        print(f"{n} Postleitzahlen nach {SHIPPED_PLZ_TABLE} geschrieben ({GEONAMES_ATTRIBUTION}).")
+        return 0
 
 
     settings = config.load_or_exit()
@@ -414,6 +523,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 1
         print(f"Gespeichert: {target} (Daten: GeoNames, CC BY 4.0)")
     if args.command == "download":
+        return 0
+    if args.command == "seed":
+        with unit_of_work(get_engine(settings.DATABASE_URL)) as session:
+            seeded = ensure_plz_table(session)
+            if seeded is not None:
+                refresh_centroid_coordinates(session)
+        if seeded is None:
+            print("PLZ-Tabelle ist schon gefüllt.")
+        else:
+            print(f"{seeded.plz_count} Postleitzahlen aus der mitgelieferten Tabelle geladen ({GEONAMES_ATTRIBUTION}).")
         return 0
 
 

@@ -32,7 +32,8 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.imports import diff, identity
-from core.imports.parse import ImportFormatError, ParseResult, TherapistRecord, parse_bytes
+from core.imports.parse import parse_bytes
+from core.imports.records import ImportFormatError, ParseResult, TherapistRecord
 from core.platform import audit
 from core.platform import validation as v
 from core.platform.formatting import BERLIN, format_datetime

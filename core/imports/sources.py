@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from core.adapters.arztsuche_client import ArztsucheClient, ArztsucheConfigError, ArztsucheError, FetchResult, LiveArea
 from core.geo.plz import plz_centroid
 from core.imports import diff, runs
-from core.imports.parse import ImportFormatError, ParseResult, parse_bytes
+from core.imports.parse import parse_bytes
+from core.imports.records import ImportFormatError, ParseResult
 from core.platform import audit
 from core.platform.config import Settings
 from core.platform.formatting import BERLIN, format_datetime

@@ -25,9 +25,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.platform.formatting import format_number, plural
 from core.adapters.imap import FetchedMessage, ImapConfig, Mailbox, open_mailbox
 from core.inbox import threads
-from core.inbox.parse import MAX_MESSAGE_BYTES, ParsedMessage, RejectedMessage, parse_message
+from core.inbox.message import MAX_MESSAGE_BYTES, ParsedMessage, RejectedMessage
+from core.inbox.parse import parse_message
 from core.platform import audit, events
 from core.platform.config import Settings
 from core.platform.models import InboxMessage, Inquiry, InvalidEmailAddress, OutboxEmail
@@ -77,13 +79,13 @@ class IngestReport:
     def summary(self) -> str:
         if not self.fetched:
             return "Keine neuen Nachrichten."
-        parts = [f"{self.fetched} Nachricht(en) abgeholt, {self.stored} neu gespeichert"]
+        parts = [f"{plural(self.fetched, 'Nachricht', 'Nachrichten')} abgeholt, {format_number(self.stored)} neu gespeichert"]
         if self.assigned:
             parts.append(f"{self.assigned} zugeordnet")
         if self.bounces:
             parts.append(f"{self.bounces} Rückläufer")
         if self.auto_replies:
-            parts.append(f"{self.auto_replies} Abwesenheitsnotiz(en)")
+            parts.append(plural(self.auto_replies, "Abwesenheitsnotiz", "Abwesenheitsnotizen"))
         if self.duplicates:
             parts.append(f"{self.duplicates} schon bekannt")
         if self.rejected:

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Mapping, Optional, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from core.platform import audit
+from core.platform import audit, events
 from core.mail import outbox
 from core.mail import rules as mail_rules
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
-from core.platform.formatting import format_date
+from core.platform.formatting import count_of, format_date, plural
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, Search, SearchExclusion, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InquiryChannel, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
@@ -126,16 +126,25 @@ class AnswerReport:
     excluded: list[int] = field(default_factory=list)  # search ids now excluding this therapist
     withdrawals: dict[int, list[Withdrawal]] = field(default_factory=dict)
     cooling_until: Optional[date] = None
+    patient_mail_ids: list[int] = field(default_factory=list)  # drafts with the practice's contact details
+    patient_mails_missing: int = 0  # placed patients without an e-mail address: tell them by phone
 
     def summary(self) -> str:
         parts = [f"Antwort gespeichert ({self.response_type.label})."]
         if self.placed:
-            parts.append(f"{len(self.placed)} Patient:in(nen) vermittelt.")
+            parts.append(f"{count_of(len(self.placed), 'patient')} vermittelt.")
         if self.conflicts:
-            parts.append(f"{len(self.conflicts)} Konflikt(e): bereits anderweitig vermittelt – bitte klären.")
+            parts.append(f"{count_of(len(self.conflicts), 'conflict')}: bereits anderweitig vermittelt – bitte klären.")
         n = sum(len(w) for w in self.withdrawals.values())
         if n:
-            parts.append(f"Aus {n} anderen Anfrage(n) zurückgezogen.")
+            parts.append(f"Aus {plural(n, 'anderen Anfrage', 'anderen Anfragen')} zurückgezogen.")
+        if self.patient_mail_ids:
+            parts.append(
+                f"Die Nachricht mit den Kontaktdaten der Praxis an {count_of(len(self.patient_mail_ids), 'patient')} "
+                "liegt im Postausgang unter „Entwürfe“ zur Freigabe."
+            )
+        if self.patient_mails_missing:
+            parts.append(f"{count_of(self.patient_mails_missing, 'patient')} ohne E-Mail-Adresse: bitte telefonisch die Praxisdaten nennen.")
         if self.cooling_until:
             parts.append(f"Nächster Kontakt ab {format_date(self.cooling_until)}.")
         return " ".join(parts)
@@ -252,6 +261,12 @@ def record_answer(
                     session, actor, "search.placed", "search", search.id,
                     {"therapist_id": therapist.id, "inquiry_id": inquiry.id}, now=now,
                 )
+                for result in events.publish(session, events.SearchPlaced(
+                    actor=actor, now=now, search_id=search.id, inquiry_id=inquiry.id, therapist_id=therapist.id,
+                )):
+                    if isinstance(result, dict):
+                        report.patient_mail_ids += result.get("patient_mail_ids", [])
+                        report.patient_mails_missing += result.get("patient_mails_missing", 0)
             else:
                 m.conflict = True
                 inquiry.needs_attention = True

@@ -21,7 +21,6 @@ from core.platform.locks import lock_for_search_change, lock_rows
 from core.mail import outbox
 from core.mail import rules as mail_rules
 from core.registry.searches import SearchAction, SearchError, change_search
-from core.platform.addresses import normalise_email
 
 
 # =========================================================================== expiry
@@ -125,13 +124,14 @@ def confirm_success(
     if not (patient.email or "").strip():
         message = "Erfolg bestätigt. Die Patient:in hat keine E-Mail-Adresse – bitte telefonisch informieren."
     else:
-        template = mt.PATIENT_PLACE_FOUND_EMAIL if normalise_email(therapist.email) else mt.PATIENT_PLACE_FOUND_PHONE
+        # The practice's contact details went out at the acceptance (core.mail.handlers);
+        # this is its own message: the therapy has begun, the search is closed.
         try:
             email = outbox.queue_patient_email(
-                session, actor, patient.id, template, now, therapist_id=therapist_id, approve=True, settings=settings
+                session, actor, patient.id, mt.PATIENT_SUCCESS, now, therapist_id=therapist_id, approve=True, settings=settings
             )
             email_id = email.id
-            message = "Erfolg bestätigt; die E-Mail an die Patient:in liegt im Postausgang."
+            message = "Erfolg bestätigt; die Abschlussnachricht an die Patient:in liegt im Postausgang."
         except mail_rules.OutboxError as exc:
             message = f"Erfolg bestätigt, aber die E-Mail an die Patient:in ließ sich nicht erstellen: {exc}"
     _flush(session)

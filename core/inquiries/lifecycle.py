@@ -74,6 +74,13 @@ def create_inquiry(
         session, actor, "inquiry.create", "inquiry", inquiry.id,
         {"therapist_id": therapist_id, "search_ids": ids, "origin": origin, "channel": channel}, now=now,
     )
+    if channel == InquiryChannel.email and origin != InquiryOrigin.nightly:
+        # The draft inquiry is a draft mail in Postausgang › Entwürfe with its preview, so the
+        # two places agree (nightly suggestions get their mail when they are approved).
+        try:
+            outbox.queue_inquiry_email(session, actor, inquiry.id, now, approve=False, settings=settings)
+        except mail_rules.OutboxError as exc:
+            raise InquiryError(str(exc)) from None
     return inquiry
 
 
@@ -156,7 +163,14 @@ def send_inquiry(
     _flush(session)
     if channel == InquiryChannel.email:
         try:
-            email = outbox.queue_inquiry_email(session, actor, inquiry.id, now, approve=True, settings=settings)
+            draft = outbox.inquiry_draft(session, inquiry.id)
+            if draft is not None and report.dropped:  # the draft names patients no longer in it
+                outbox.cancel(session, actor, draft.id, now, reason="Anfrage vor dem Senden verkleinert")
+                draft = None
+            if draft is not None:  # the draft from Postausgang (perhaps edited) goes out as it is
+                email = outbox.approve(session, actor, draft.id, now, settings=settings)
+            else:
+                email = outbox.queue_inquiry_email(session, actor, inquiry.id, now, approve=True, settings=settings)
         except mail_rules.OutboxError as exc:
             raise InquiryError(str(exc)) from None
         report.email_id = email.id

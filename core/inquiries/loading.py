@@ -10,7 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from core.mail import templates as mt
 from core.matching import eligibility
 from core.platform.config import Settings, get_settings
-from core.platform.formatting import BERLIN
+from core.platform.formatting import BERLIN, count_of
 from core.platform.models import Inquiry, InquiryPatient, Search, Therapist
 
 
@@ -97,7 +97,8 @@ def _reasons_message(check: eligibility.CheckResult) -> str:
     parts = list(check.therapist_reasons)
     bad = {sid: r for sid, r in check.search_reasons.items() if r}
     if bad:
-        parts.append(f"{len(bad)} Patient:in(nen) passen nicht (mehr): " + " ".join(r[0] for r in bad.values()))
+        verb = "passt" if len(bad) == 1 else "passen"
+        parts.append(f"{count_of(len(bad), 'patient')} {verb} nicht (mehr): " + " ".join(r[0] for r in bad.values()))
     return "Die Anfrage lässt sich so nicht erstellen. " + " ".join(parts)
 
 

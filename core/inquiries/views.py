@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
+from typing import Mapping, Optional
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 from core.mail import templates as mt
 from core.matching import regions
 from core.matching import rules
 from core.platform.config import Settings
+from core.platform import references
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
+from core.platform.redaction import redact_contacts
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryMark, InquiryOrigin, InquiryStatus, Outcome, ResponseType, SearchStatus
 from core.inquiries.loading import InquiryError, _settings, reference
@@ -74,6 +76,10 @@ class InquiryRow:
     needs_attention: bool
     follow_up_due: bool
     members_text: str  # "2 ausstehend, 1 angenommen"
+
+    @property
+    def therapist_ref(self) -> str:
+        return references.therapist_ref(self.therapist_id)
 
 
 def inquiry_counts(session: Session, actor: Actor, *, now: datetime, settings: Optional[Settings] = None) -> dict[str, int]:
@@ -171,6 +177,25 @@ class MemberRow:
     placed_elsewhere: bool
 
     @property
+    def patient_ref(self) -> str:
+        return references.patient_ref(self.patient_id)
+
+    @property
+    def search_ref(self) -> str:
+        return references.search_ref(self.search_id)
+
+    @property
+    def needs_answer(self) -> bool:
+        """Still in the inquiry and without an answer: the answer form asks for an outcome."""
+        return self.withdrawn_at is None and self.outcome in (Outcome.pending, Outcome.no_response)
+
+    @property
+    def answer_optional(self) -> bool:
+        """Withdrawn after the therapist saw the inquiry: an answer may still be recorded
+        (an acceptance becomes a conflict), but none is required."""
+        return self.withdrawn_at is not None and self.outcome == Outcome.pending
+
+    @property
     def status_text(self) -> str:
         if self.withdrawn_at is not None:
             return InquiryMark.withdrawn.label
@@ -195,6 +220,29 @@ class InquiryDetail:
     can_send: bool
     can_answer: bool
     can_cancel: bool
+    can_mark_call_made: bool = False  # a phone inquiry waiting for its call
+    email_id: Optional[int] = None  # the inquiry mail in the outbox (draft, queued, ...)
+
+    @property
+    def answer_members(self) -> list[MemberRow]:
+        """The members the answer form lists: the required ones first, then the optional."""
+        return [m for m in self.members if m.needs_answer] + [m for m in self.members if m.answer_optional]
+
+    @property
+    def needs_answer(self) -> list[MemberRow]:
+        return [m for m in self.members if m.needs_answer]
+
+    @property
+    def can_record_answer(self) -> bool:
+        return self.can_answer and bool(self.answer_members)
+
+    def missing_answers(self, given: Mapping[int, object]) -> list[MemberRow]:
+        """Required members without an outcome in `given` (search id → outcome or None)."""
+        return [m for m in self.needs_answer if given.get(m.search_id) is None]
+
+    @property
+    def accepted_members(self) -> list[MemberRow]:
+        return [m for m in self.members if m.outcome == Outcome.accepted]
 
 
 def inquiry_detail(
@@ -240,10 +288,11 @@ def inquiry_detail(
         (c.scheduled_start, c.state, c.purpose)
         for c in session.scalars(select(PhoneCall).where(PhoneCall.inquiry_id == inquiry_id).order_by(PhoneCall.scheduled_start))
     ]
-    email_state = session.scalar(
-        select(OutboxEmail.state).where(OutboxEmail.inquiry_id == inquiry_id, OutboxEmail.template == mt.THERAPIST_INQUIRY)
+    mail = session.execute(
+        select(OutboxEmail.id, OutboxEmail.state).where(OutboxEmail.inquiry_id == inquiry_id, OutboxEmail.template == mt.THERAPIST_INQUIRY)
         .order_by(OutboxEmail.id.desc()).limit(1)
-    )
+    ).first()
+    email_id, email_state = (mail[0], mail[1]) if mail is not None else (None, None)
     t = inquiry.therapist
     phone_pending = inquiry.channel == InquiryChannel.phone and inquiry.status == InquiryStatus.queued
     return InquiryDetail(
@@ -251,13 +300,15 @@ def inquiry_detail(
         therapist_email=t.email if show else None,
         therapist_phone=t.phone if show else None,
         members=members,
-        attention_reason=inquiry.attention_reason,
+        attention_reason=inquiry.attention_reason if show else redact_contacts(inquiry.attention_reason),
         calls=calls,
         email_state=email_state,
         can_send=inquiry.status == InquiryStatus.draft,
         can_answer=inquiry.status in (InquiryStatus.sent, InquiryStatus.expired) or phone_pending
         or (inquiry.status == InquiryStatus.cancelled and inquiry.sent_at is not None),
         can_cancel=inquiry.status in regions.OPEN_STATUSES,
+        can_mark_call_made=phone_pending,
+        email_id=email_id,
     )
 
 

@@ -223,6 +223,16 @@ def queue_inquiry_email(
     return _inquiry_mail(session, actor, inquiry, mt.THERAPIST_INQUIRY, now, approve=approve, settings=settings)
 
 
+def inquiry_draft(session: Session, inquiry_id: int) -> Optional[OutboxEmail]:
+    """The inquiry mail of a draft inquiry waiting in Postausgang › Entwürfe, if any."""
+    return session.scalars(
+        select(OutboxEmail).where(
+            OutboxEmail.inquiry_id == inquiry_id, OutboxEmail.template == mt.THERAPIST_INQUIRY,
+            OutboxEmail.state == EmailState.draft,
+        ).order_by(OutboxEmail.id.desc()).limit(1).with_for_update()
+    ).first()
+
+
 def _inquiry_mail(
     session: Session, actor: Actor, inquiry: Inquiry, template: str, now: datetime, *, approve: bool,
     settings: Settings, **extra_context,
@@ -335,6 +345,10 @@ def queue_patient_email(
             documents = [d for d in documents if d.id in wanted]
     elif document_ids:
         raise OutboxError("Formulare lassen sich nur an die Nachricht „Therapieplatz gefunden“ anhängen.")
+    elif template == mt.PATIENT_SUCCESS:
+        if therapist_id is None and search is not None:
+            therapist_id = search.placed_therapist_id
+        therapist = session.get(Therapist, therapist_id) if therapist_id is not None else None
     asked = 0
     if search is not None:
         asked = session.scalar(

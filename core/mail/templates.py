@@ -24,7 +24,7 @@ from core.platform.dates import age_on
 from core.platform.config import PROJECT_ROOT, Settings
 from core.platform.formatting import BERLIN, LOCALE
 from core.platform.vocab import Gender, Salutation
-from core.platform import timewindows
+from core.platform import formatting, references, timewindows
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -36,6 +36,7 @@ PATIENT_SEARCH_STARTED = "patient_search_started"
 PATIENT_PLACE_FOUND_EMAIL = "patient_place_found_email"
 PATIENT_PLACE_FOUND_PHONE = "patient_place_found_phone"
 PATIENT_STATUS_UPDATE = "patient_status_update"
+PATIENT_SUCCESS = "patient_success"  # after the first sessions: the search is closed
 EDITED = "edited"  # the HTML part of a draft whose text a coordinator edited
 
 TEMPLATE_TITLES: dict[str, str] = {
@@ -46,7 +47,12 @@ TEMPLATE_TITLES: dict[str, str] = {
     PATIENT_PLACE_FOUND_EMAIL: "Therapieplatz gefunden (Kontakt per E-Mail)",
     PATIENT_PLACE_FOUND_PHONE: "Therapieplatz gefunden (Kontakt per Telefon)",
     PATIENT_STATUS_UPDATE: "Stand der Suche",
+    PATIENT_SUCCESS: "Therapie begonnen (Suche abgeschlossen)",
 }
+# Patient messages a coordinator may write by hand in Postausgang.
+PATIENT_MESSAGE_CHOICES = (
+    PATIENT_SEARCH_STARTED, PATIENT_STATUS_UPDATE, PATIENT_PLACE_FOUND_EMAIL, PATIENT_PLACE_FOUND_PHONE, PATIENT_SUCCESS,
+)
 MESSAGE_TEMPLATES = tuple(TEMPLATE_TITLES)
 
 
@@ -95,13 +101,13 @@ def _zahl(value: Optional[float | int], decimals: int = 0) -> str:
 
 
 def plural(n: int, singular: str, plural_form: str) -> str:
-    """The German noun for a count (1 → singular, 0 and 2+ → plural)."""
-    return singular if n == 1 else plural_form
+    """The German noun for a count (1 → singular, 0 and 2+ → plural); core.platform.formatting.noun."""
+    return formatting.noun(n, singular, plural_form)
 
 
 def _anzahl(n: int, singular: str, plural_form: str) -> str:
-    """'1 Person', '3 Personen', '1.200 Personen'."""
-    return f"{_zahl(n)} {plural(n, singular, plural_form)}"
+    """'1 Person', '3 Personen', '1.200 Personen' (core.platform.formatting.plural)."""
+    return formatting.plural(n, singular, plural_form)
 
 
 def _ja_nein(value: Optional[bool]) -> str:
@@ -298,7 +304,7 @@ class PatientPerson:
 
 
 def inquiry_reference(inquiry_id: int) -> str:
-    return f"A{inquiry_id}"
+    return references.inquiry_ref(inquiry_id)
 
 
 def patient_reference(inquiry_id: int, position: int) -> str:

@@ -248,8 +248,11 @@ def patient_brief(session: Session, actor: Actor, patient_id: int) -> Optional[R
 
 
 def therapist_brief(session: Session, actor: Actor, therapist_id: int) -> Optional[RecipientBrief]:
+    """Name of a therapist for the composer; e-mail and phone only for roles that may see contacts."""
     actor.require(Permission.view)
     t = session.get(Therapist, therapist_id)
     if t is None:
         return None
+    if not actor.can(Permission.view_sensitive):
+        return RecipientBrief(t.id, t.full_name, "", "")
     return RecipientBrief(t.id, t.full_name, t.email or "", t.phone or "")

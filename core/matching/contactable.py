@@ -107,6 +107,14 @@ class ContactableRow:
     email: Optional[str] = None
     phone: Optional[str] = None
     profile: Optional[rules.TherapistProfile] = field(default=None, compare=False, repr=False)
+    # A practice (shared e-mail) is listed once, under its owner; `members` holds every
+    # contactable member of the region with its own profile (owner first), so the planner can
+    # ask the colleague whose methods fit. Empty for a single therapist.
+    members: tuple["ContactableRow", ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def practice_members(self) -> tuple["ContactableRow", ...]:
+        return self.members or (self,)
 
 
 @dataclass
@@ -199,38 +207,21 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
                 [rules.PracticeMember(m.id, m.title, m.last_name) for m in candidates], key
             )
             r = next(m for m in candidates if m.id == owner_id)
+            colleagues = sorted((m for m in candidates if m.id != owner_id), key=lambda m: m.id)
         else:
+            colleagues = []
             if r.open_inquiry_id is not None:
                 hidden_pending += 1
                 continue
             if is_cooling(r.next_contact_at, today):
                 hidden_cooling += 1
                 continue
-        out.append(
-            ContactableRow(
-                id=r.id,
-                name=_full_name(r),
-                title=r.title,
-                first_name=r.first_name,
-                last_name=r.last_name,
-                plz=r.plz,
-                city=r.city,
-                has_email=bool(key),
-                has_phone=bool(r.phone),
-                potentially_available=bool(r.potentially_available),
-                knows_us=bool(r.knows_us),
-                tier=rules.contact_tier(bool(r.potentially_available), bool(r.knows_us)),
-                methods=", ".join(c for c in rules.METHOD_CODES if c in _methods_of(r)) or "–",
-                practice_size=size,
-                distance_km=distances.get(r.id),
-                lat=r.lat,
-                lon=r.lon,
-                last_cooling_until=r.next_contact_at,
-                email=r.email,
-                phone=r.phone,
-                profile=profile_of(r),
-            )
-        )
+        row = _contactable_row(r, has_email=bool(key), size=size, distance=distances.get(r.id))
+        if colleagues:
+            row = replace(row, members=(row,) + tuple(
+                _contactable_row(m, has_email=True, size=size, distance=distances.get(m.id)) for m in colleagues
+            ))
+        out.append(row)
     out.sort(
         key=lambda c: rules.contactable_sort_key(
             potentially_available=c.potentially_available, knows_us=c.knows_us, has_email=c.has_email,
@@ -238,6 +229,32 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
         )
     )
     return out, hidden_pending, hidden_cooling
+
+
+def _contactable_row(r, *, has_email: bool, size: int, distance: Optional[float]) -> ContactableRow:
+    return ContactableRow(
+        id=r.id,
+        name=_full_name(r),
+        title=r.title,
+        first_name=r.first_name,
+        last_name=r.last_name,
+        plz=r.plz,
+        city=r.city,
+        has_email=has_email,
+        has_phone=bool(r.phone),
+        potentially_available=bool(r.potentially_available),
+        knows_us=bool(r.knows_us),
+        tier=rules.contact_tier(bool(r.potentially_available), bool(r.knows_us)),
+        methods=", ".join(c for c in rules.METHOD_CODES if c in _methods_of(r)) or "–",
+        practice_size=size,
+        distance_km=distance,
+        lat=r.lat,
+        lon=r.lon,
+        last_cooling_until=r.next_contact_at,
+        email=r.email,
+        phone=r.phone,
+        profile=profile_of(r),
+    )
 
 
 def contactable_therapists(
@@ -262,6 +279,6 @@ def contactable_therapists(
 
 def _strip_contact(row: ContactableRow) -> ContactableRow:
 
-    return replace(row, email=None, phone=None)
+    return replace(row, email=None, phone=None, members=tuple(replace(m, email=None, phone=None) for m in row.members))
 
 

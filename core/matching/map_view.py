@@ -20,6 +20,7 @@ from core.platform import timewindows
 from core.matching import rules
 from core.matching.regions import open_inquiry_clause
 from core.platform.config import Settings
+from core.platform import references
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import SearchStatus, TherapistStatus
@@ -265,10 +266,13 @@ def find_patients(session: Session, actor: Actor, query: str, *, limit: int = 50
     q = (query or "").strip()
     if has_control_chars(q):  # a NUL byte matches nobody (PostgreSQL would refuse the query)
         return []
-    if q.isascii() and q.isdigit():
+    by_ref = references.parse_ref(q, "patient") if q[:1].upper() == "P" else None
+    if by_ref is not None:
+        stmt = stmt.where(Patient.id == by_ref)
+    elif q.isascii() and q.isdigit():
         stmt = stmt.where(or_(Patient.id == int(q), Patient.plz.startswith(q)))
     elif q:
         # % and _ match literally; case-insensitive also for umlauts on SQLite
         stmt = stmt.where(or_(contains_ci(Patient.last_name, q), contains_ci(Patient.first_name, q)))
     rows = session.execute(stmt.order_by(*rules.waiting_order_sql()).limit(limit)).all()
-    return [PatientChoice(r[0], f"{r[1]} {r[2]} (Nr. {r[0]}, PLZ {r[3] or '–'})") for r in rows]
+    return [PatientChoice(r[0], f"{r[1]} {r[2]} ({references.patient_ref(r[0])}, PLZ {r[3] or '–'})") for r in rows]

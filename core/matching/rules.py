@@ -12,7 +12,7 @@ import numpy as np
 from core.platform.models import Search
 from core.platform.dates import age_on  # noqa: F401 - one home, re-used by the rules
 from core.registry.cooling import cooling_until, is_cooling, later_cooling  # noqa: F401 - one home
-from core.platform.formatting import BERLIN, format_date, format_km, format_number
+from core.platform.formatting import BERLIN, count_of, format_date, format_km, format_number
 from core.platform.vocab import Gender, GenderPreference, Outcome, ResponseType, SearchStatus, TherapistStatus
 
 
@@ -530,7 +530,7 @@ def validate_answer(
     given = set(outcomes)
     problems = []
     if expected - given:
-        problems.append(f"Für {len(expected - given)} Patient:in(nen) fehlt das Ergebnis.")
+        problems.append(f"Für {count_of(len(expected - given), 'patient')} fehlt das Ergebnis.")
     if given - allowed:
         problems.append("Das Ergebnis nennt Patient:innen, die nicht (mehr) in der Anfrage sind.")
     bad = [o for o in outcomes.values() if Outcome(o) not in ANSWER_OUTCOMES]

@@ -18,6 +18,7 @@ therapist's PLZ region); they are suggestions that block nobody until approved
 from __future__ import annotations
 
 import time
+from core.platform.formatting import count_of
 from collections import defaultdict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -159,7 +160,14 @@ def _plan_core(
     today: date,
     settings: Settings,
 ) -> tuple[list[PlanItem], int]:
-    by_id = {t.id: t for t in therapists if t.has_email or t.has_phone}
+    # every member of a practice with its own profile; one inquiry per practice (plan_greedy)
+    by_id: dict[int, matching_contactable.ContactableRow] = {}
+    practice_of: dict[int, int] = {}
+    for t in therapists:
+        for m in t.practice_members:
+            if m.has_email or m.has_phone:
+                by_id[m.id] = m
+                practice_of[m.id] = t.id
     index = _TherapistIndex.build(list(by_id.values()))
     cap = settings.MAX_OPEN_INQUIRIES_PER_SEARCH
     order: list[tuple[int, int]] = []
@@ -182,7 +190,7 @@ def _plan_core(
             order.append((sid, remaining))
             candidates[sid] = chosen
             row_of[sid] = i
-    result = plan_rules.plan_greedy(order, candidates, max_size=settings.MAX_INQUIRY_SIZE)
+    result = plan_rules.plan_greedy(order, candidates, max_size=settings.MAX_INQUIRY_SIZE, practice_of=practice_of)
     items = []
     for tid, sids in result.by_therapist.items():
         t = by_id[tid]
@@ -218,7 +226,7 @@ def plan(
     if region is None:
         frame = matching_candidates.load_all_searches(session, today=today, default_km=default_km)
     else:
-        points = [(t.lat, t.lon) for t in therapists if t.lat is not None and t.lon is not None]
+        points = [(m.lat, m.lon) for t in therapists for m in t.practice_members if m.lat is not None and m.lon is not None]
         if not points:
             return Plan(region, [], len(therapists), 0, 0, time.perf_counter() - started)
         reach = matching_candidates.max_reach_km(session, default_km)
@@ -228,7 +236,7 @@ def plan(
         frame = matching_candidates.load_searches_near(session, corners, reach, today=today, default_km=default_km)
     rel = matching_candidates.load_relations(
         session,
-        therapist_ids=None if region is None else [t.id for t in therapists],
+        therapist_ids=None if region is None else [m.id for t in therapists for m in t.practice_members],
         search_ids=None if region is None else [int(s) for s in frame.ids],
     )
     items, planned = _plan_core(therapists, frame, rel, today=today, settings=settings)
@@ -252,11 +260,11 @@ class BatchReport:
     dropped: int = 0  # patients taken out by the re-check
 
     def summary(self) -> str:
-        text = f"{len(self.created)} Anfrage(n) erstellt"
+        text = f"{count_of(len(self.created), 'inquiry')} erstellt"
         if self.sent:
             text += f", {len(self.sent)} gesendet"
         if self.dropped:
-            text += f", {self.dropped} Patient:in(nen) passten nicht mehr"
+            text += f", {count_of(self.dropped, 'patient')} {'passte' if self.dropped == 1 else 'passten'} nicht mehr"
         if self.failed:
             text += f", {len(self.failed)} nicht möglich"
         return text + "."

@@ -23,14 +23,21 @@ def plan_greedy(
     *,
     max_size: int,
     waiting_rank: Optional[Mapping[int, int]] = None,
+    practice_of: Optional[Mapping[int, int]] = None,
 ) -> PlanResult:
     """Greedy regional plan.
 
     `searches`: (search id, remaining open-inquiry capacity) longest-waiting first;
     `candidates[search_id]`: eligible therapist ids, nearest first. Each search goes to its
     nearest therapists that still have room, at most `remaining` of them; a therapist takes
-    at most `max_size` searches. Inquiries list their searches longest-waiting first."""
+    at most `max_size` searches. Inquiries list their searches longest-waiting first.
+
+    `practice_of[therapist_id]`: the practice (shared e-mail) a therapist belongs to. Each
+    member is a candidate with its own profile, but a practice gets one inquiry at a time:
+    once one member has searches, the other members of that practice take none."""
     result = PlanResult()
+    practice_of = practice_of or {}
+    asked: dict[int, int] = {}  # practice → the member that gets its inquiry
     rank = waiting_rank if waiting_rank is not None else {sid: i for i, (sid, _) in enumerate(searches)}
     for sid, remaining in searches:
         if remaining <= 0:
@@ -41,6 +48,9 @@ def plan_greedy(
             if bucket is not None and (len(bucket) >= max_size or sid in bucket):
                 continue
             if tid in chosen:
+                continue
+            practice = practice_of.get(tid, tid)
+            if asked.setdefault(practice, tid) != tid:
                 continue
             result.by_therapist.setdefault(tid, []).append(sid)
             chosen.append(tid)

@@ -114,9 +114,13 @@ class Settings:
     # Security
     SECRET_KEY: str = ""
     SESSION_HOURS: int = 12
+    SESSION_IDLE_MINUTES: int = 60  # a login unused this long ends (besides SESSION_HOURS)
     COOKIE_SECURE: bool = False
-    LOGIN_MAX_FAILURES: int = 5
-    LOGIN_LOCK_MINUTES: int = 15
+    LOGIN_MAX_FAILURES: int = 5  # free failed tries per typed name and source, then growing waits
+    LOGIN_LOCK_MINUTES: int = 15  # the longest wait
+    # Behind a reverse proxy: the header carrying the client address (e.g. X-Forwarded-For;
+    # its last entry, the one the proxy added, is used). Empty: the connection's own address.
+    LOGIN_SOURCE_HEADER: str = ""
     # E-mail
     SMTP_MODE: str = "folder"  # folder | smtp | log
     SMTP_HOST: str = "localhost"
@@ -151,6 +155,10 @@ class Settings:
     GEOCODER_USER_AGENT: str = "therapieplatz-dashboard/1.0"
     GEOCODER_CONTACT: str = ""
     GEOCODER_TIMEOUT_S: int = 10
+    # Map base layer: "" = only our own layer (PLZ points and city names, no outside
+    # requests); "carto" = CARTO's basemap; or the URL of a (self-hosted) Mapbox-GL style.
+    MAP_TILES: str = ""
+    MAP_TILES_ATTRIBUTION: str = ""  # shown under the map; CARTO's is filled in automatically
     # Imports
     IMPORT_FOLDER: str = "var/imports"
     IMPORT_CHILDREN_ONLY: bool = False  # also import entries only for children and adolescents
@@ -184,6 +192,15 @@ class Settings:
         return p if p.is_absolute() else PROJECT_ROOT / p
 
 
+def _map_tiles(value: str) -> str:
+    text = (value or "").strip()
+    if text in ("", "carto") or text.startswith(("https://", "http://")):
+        return text
+    raise SettingsError(
+        f"MAP_TILES={value!r}: leer (nur eigene Kartenebene), „carto“ oder die URL eines Kartenstils (https://…)."
+    )
+
+
 _CONVERTERS: dict[str, Any] = {
     "MAX_INQUIRY_SIZE": _int("MAX_INQUIRY_SIZE", 1, 20),
     "PLZ_PREFIX_DIGITS": _int("PLZ_PREFIX_DIGITS", 1, 5),
@@ -202,7 +219,9 @@ _CONVERTERS: dict[str, Any] = {
     "DATABASE_URL": _database_url,
     "SECRET_KEY": _str,
     "SESSION_HOURS": _int("SESSION_HOURS", 1, 24 * 30),
+    "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 1, 24 * 60),
     "COOKIE_SECURE": _bool("COOKIE_SECURE"),
+    "LOGIN_SOURCE_HEADER": _str,
     "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 1, 100),
     "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 1, 24 * 60),
     "SMTP_MODE": _choice("SMTP_MODE", "folder", "smtp", "log"),
@@ -233,6 +252,8 @@ _CONVERTERS: dict[str, Any] = {
     "GEOCODER_USER_AGENT": _str,
     "GEOCODER_CONTACT": _str,
     "GEOCODER_TIMEOUT_S": _int("GEOCODER_TIMEOUT_S", 1, 120),
+    "MAP_TILES": lambda v: _map_tiles(v),
+    "MAP_TILES_ATTRIBUTION": _str,
     "IMPORT_FOLDER": _str,
     "IMPORT_CHILDREN_ONLY": _bool("IMPORT_CHILDREN_ONLY"),
     "ARZTSUCHE_LIVE": _bool("ARZTSUCHE_LIVE"),

@@ -60,6 +60,9 @@ class SqliteMedian:
 
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
+    # SQL parameters are personal data (names, health fields, password hashes): an error
+    # message or a log line shows the statement, never the values.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         p = _sqlite_path(url)
         if p is not None:

@@ -691,3 +691,24 @@ class InvalidEmailAddress(Base):
 
 # Replies are threaded by the Message-ID the outbox stored (In-Reply-To / References).
 Index("ix_outbox_emails_message_id", OutboxEmail.message_id)
+
+
+# --------------------------------------------------------------------------- login throttling
+
+
+class LoginThrottle(Base):
+    """Failed logins per (typed name, source) and per source, with a growing wait.
+
+    Keys are HMACs under the secret key: a password typed into the name field is never
+    stored readable. `name_key` (HMAC of the typed name alone) lets an admin unlock an account
+    for every source at once; it is NULL for the per-source rows.
+    """
+
+    __tablename__ = "login_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name_key: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime())

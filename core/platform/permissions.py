@@ -59,6 +59,7 @@ INTERNAL = None
 # checks it first (actor.require); tests/integration/test_role_matrix.py finds every such
 # service in core, fails for one missing here, and calls each with every role.
 SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
+    "core.reports.audit_view.audit_rows": Permission.admin,
     "core.imports.review.accept": Permission.edit,
     "core.imports.review.accept_all": Permission.edit,
     "core.imports.review.assign": Permission.edit,
@@ -158,8 +159,10 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.planning.planner.prepare_nightly_drafts": Permission.edit,
     "core.platform.audit.record": INTERNAL,
     "core.platform.audit.search_entries": Permission.admin,
-    "core.platform.auth.end_session": INTERNAL,
+    "core.platform.auth.end_session": INTERNAL,  # one's own session; another's only with manage_users
+    "core.platform.auth.reset_password": Permission.manage_users,
     "core.platform.auth.start_session": INTERNAL,
+    "core.platform.auth.unlock_account": Permission.manage_users,
     "core.platform.users.change_own_password": INTERNAL,
     "core.platform.users.change_role": Permission.manage_users,
     "core.platform.users.create_user": Permission.manage_users,
@@ -183,6 +186,7 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.patient_detail.get_patient": Permission.view,
     "core.registry.patient_detail.patient_history": Permission.view,
     "core.registry.patients.create_patient": Permission.edit,
+    "core.registry.patients.export_rows": Permission.export,  # and view_sensitive
     "core.registry.patients.list_patients": Permission.view,
     "core.registry.patients.lookup": Permission.view,
     "core.registry.patients.update_patient": Permission.edit,
@@ -203,6 +207,7 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.registry.therapist_status.deactivate": Permission.edit,
     "core.registry.therapist_status.unblock": Permission.edit,
     "core.registry.therapists.create_therapist": Permission.edit,
+    "core.registry.therapists.export_rows": Permission.export,  # and view_sensitive
     "core.registry.therapists.get_therapist": Permission.view,
     "core.registry.therapists.list_therapists": Permission.view,
     "core.registry.therapists.lookup": Permission.view,

@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Collection, Optional, Protocol
 
 import filelock
 from sqlalchemy import Connection, and_, delete, func, or_, select, text, update
@@ -71,6 +71,10 @@ JOB_TITLES: dict[str, str] = {
 ORPHANED_RUN_ERROR = (
     "Lauf abgebrochen: Der Hintergrunddienst wurde beendet, bevor der Lauf fertig war."
 )
+ORPHANED_OWN_RUN_ERROR = (
+    "Lauf abgebrochen: Sein Ende ließ sich nicht eintragen (Datenbank zeitweise nicht erreichbar)."
+)
+LATE_RESULT_NOTE = "(Ergebnis nachgetragen: die Datenbank war beim Ende des Laufs nicht erreichbar.)"
 
 # TCP keepalives, so that PostgreSQL notices a vanished leader host within about half a minute.
 _PG_LOCK_CONNECT_ARGS = {
@@ -273,8 +277,10 @@ def record_beat(session: Session, runner_id: str, *, is_leader: bool, now: datet
 def claim_leadership(session: Session, runner_id: str, *, now: datetime) -> int:
     """Called by the runner that just took the leader lock; returns the orphaned runs closed.
 
-    Holding the lock proves every other runner lost it, so their rows stop saying leader,
-    and runs they left "running" (killed mid-run) are closed as errors.
+    Holding the lock proves every other runner lost it, so their rows stop saying leader.
+    No job runs yet in the new term (the previous term of this runner waited for its jobs),
+    so every run still "running" is an orphan – of a killed runner, or of this very runner
+    when the database went away as a run ended and the lock was retaken – and ends as error.
     """
     session.execute(
         update(RunnerHeartbeat)
@@ -284,8 +290,26 @@ def claim_leadership(session: Session, runner_id: str, *, now: datetime) -> int:
     record_beat(session, runner_id, is_leader=True, now=now)
     closed = session.execute(
         update(JobRun)
-        .where(JobRun.result == JobResult.running, JobRun.runner_id != runner_id)
+        .where(JobRun.result == JobResult.running)
         .values(result=JobResult.error, finished_at=now, error=ORPHANED_RUN_ERROR)
+    )
+    return closed.rowcount or 0
+
+
+def close_orphaned_runs(
+    session: Session, runner_id: str, *, now: datetime, in_flight: Collection[int], started_before: datetime
+) -> int:
+    """A leader's own runs that say "running" although no job of it runs them (their end
+    could not be written): closed as errors. `in_flight` are the runs its jobs still run;
+    runs started after `started_before` are left alone (one may be starting right now)."""
+    stmt = update(JobRun).where(
+        JobRun.result == JobResult.running, JobRun.runner_id == runner_id, JobRun.started_at < started_before
+    )
+    if in_flight:
+        stmt = stmt.where(JobRun.id.not_in(list(in_flight)))
+    closed = session.execute(
+        stmt.values(result=JobResult.error, finished_at=now, error=ORPHANED_OWN_RUN_ERROR)
+        .execution_options(synchronize_session=False)
     )
     return closed.rowcount or 0
 
@@ -332,10 +356,11 @@ def start_job_run(session: Session, job_name: str, runner_id: str, *, now: datet
 def finish_job_run(
     session: Session, run_id: int, *, now: datetime, summary: Optional[str] = None, error: Optional[str] = None
 ) -> None:
-    """Close a run: ok with its summary, or error with the exception text."""
+    """Close a run: ok with its summary, or error with the exception text. Only a run still
+    "running" is closed (an orphan closed meanwhile keeps its error)."""
     session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id)
+        .where(JobRun.id == run_id, JobRun.result == JobResult.running)
         .values(
             finished_at=now,
             result=JobResult.ok if error is None else JobResult.error,

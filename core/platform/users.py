@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.platform import audit
-from core.platform import validation as v
 from core.platform.models import LoginSession, User
+from core.platform.validation import FieldError, validate_email
 from core.platform.permissions import Actor, Permission
 from core.platform.text import control_chars_message, has_control_chars
 from core.platform.vocab import Role
@@ -25,6 +25,20 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256  # argon2 hashes anything, but a megabyte "password" is a denial of service
+DISPLAY_NAME_MAX = 120  # users.display_name is String(120)
+
+# Passwords people pick first; compared case-insensitively after dropping a trailing run of
+# digits and punctuation ("Passwort123!" counts as "passwort"). Kept short on purpose: length
+# and the trivial-pattern rules below catch most of the rest.
+COMMON_PASSWORDS = frozenset({
+    "passwort", "password", "passwd", "kennwort", "geheim", "hallo", "halloo", "willkommen", "welcome",
+    "qwertz", "qwerty", "qwertzuiop", "qwertyuiop", "asdfgh", "asdfghjkl", "yxcvbnm", "abc", "abcdef",
+    "letmein", "iloveyou", "sommer", "winter", "fruehling", "herbst", "schatz", "fussball", "dragon",
+    "master", "admin", "administrator", "changeme", "test", "testtest", "startstart", "ichliebedich",
+    "berlin", "hamburg", "muenchen", "deutschland", "therapie", "vermittlung", "praxis", "sonne", "monkey",
+})
+_KEYBOARD_ROWS = ("1234567890", "qwertzuiop", "qwertyuiop", "asdfghjkl", "yxcvbnm", "zxcvbnm", "abcdefghijklmnopqrstuvwxyz")
 
 
 class UserError(ValueError):
@@ -62,12 +76,66 @@ def validate_username(username: str) -> str:
     return value
 
 
-def validate_password(password: str) -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise UserError("password", f"Passwort: mindestens {MIN_PASSWORD_LENGTH} Zeichen.")
-    if password.strip() != password:
-        raise UserError("password", "Passwort: bitte ohne Leerzeichen am Anfang oder Ende.")
+def _is_sequence(text: str) -> bool:
+    """Only one character, or a run along the keyboard/alphabet/digits (either direction)."""
+    if len(set(text)) <= 2:
+        return True
+    for row in _KEYBOARD_ROWS:
+        for seq in (row, row[::-1]):
+            doubled = seq * 3
+            if text in doubled:
+                return True
+    return False
+
+
+def password_problem(password: str, *, username: str = "") -> Optional[str]:
+    """Why a password is too weak (German), or None. Pure rule: length plus not common or trivial."""
+    pw = password or ""
+    if len(pw) < MIN_PASSWORD_LENGTH:
+        return f"Passwort: mindestens {MIN_PASSWORD_LENGTH} Zeichen."
+    if len(pw) > MAX_PASSWORD_LENGTH:
+        return f"Passwort: höchstens {MAX_PASSWORD_LENGTH} Zeichen."
+    if pw.strip() != pw:
+        return "Passwort: bitte ohne Leerzeichen am Anfang oder Ende."
+    if "\x00" in pw:
+        return "Passwort: enthält ein unzulässiges Steuerzeichen."
+    low = pw.lower()
+    if _is_sequence(low) or len(set(low)) < 4:
+        return "Passwort: zu einfach (nur ein Zeichen, eine Zahlen- oder Tastaturfolge). Bitte ein längeres, zufälliges wählen."
+    stem = re.sub(r"[\d\W_]+$", "", low)
+    core_ = re.sub(r"^[\d\W_]+", "", stem)
+    if low in COMMON_PASSWORDS or stem in COMMON_PASSWORDS or core_ in COMMON_PASSWORDS or _is_sequence(re.sub(r"\W", "", low) or low):
+        return "Passwort: zu verbreitet, es steht in jeder Liste häufiger Passwörter. Bitte ein anderes wählen."
+    name = (username or "").strip().lower()
+    rest = low.replace(name, "") if name and len(name) >= 3 else low
+    if rest != low and len(re.sub(r"[\d\W_]", "", rest)) < 4:
+        return "Passwort: besteht fast nur aus dem Benutzernamen. Bitte ein anderes wählen."
+    return None
+
+
+def validate_password(password: str, *, username: str = "") -> str:
+    problem = password_problem(password, username=username)
+    if problem:
+        raise UserError("password", problem)
     return password
+
+
+def validate_display_name(display_name: str) -> str:
+    value = " ".join((display_name or "").split())
+    if not value:
+        raise UserError("display_name", "Name fehlt (z. B. Maria Müller).")
+    if has_control_chars(value):
+        raise UserError("display_name", control_chars_message("Name"))
+    if len(value) > DISPLAY_NAME_MAX:
+        raise UserError("display_name", f"Name ist zu lang (höchstens {DISPLAY_NAME_MAX} Zeichen, jetzt {len(value)}).")
+    return value
+
+
+def validate_user_email(email: Optional[str]) -> Optional[str]:
+    try:
+        return validate_email(email)
+    except FieldError as exc:
+        raise UserError("email", exc.message) from None
 
 
 def generate_password() -> str:
@@ -114,20 +182,13 @@ def create_user(
 ) -> User:
     actor.require(Permission.manage_users)
     username = validate_username(username)
-    display_name = (display_name or "").strip()
-    if not display_name:
-        raise UserError("display_name", "Name fehlt (z. B. Maria Müller).")
-    if has_control_chars(display_name):
-        raise UserError("display_name", control_chars_message("Name"))
-    try:
-        email = v.validate_email(email)
-    except v.FieldError as exc:
-        raise UserError("email", exc.message) from None
+    display_name = validate_display_name(display_name)
+    email = validate_user_email(email)
     try:
         role = Role(role)
     except ValueError:
         raise UserError("role", "Unbekannte Rolle.") from None
-    validate_password(password)
+    validate_password(password, username=username)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError("username", f"Den Benutzernamen „{username}“ gibt es schon.")
     user = User(
@@ -183,8 +244,8 @@ def set_active(session: Session, actor: Actor, user_id: int, active: bool, *, no
 def reset_password(session: Session, actor: Actor, user_id: int, new_password: str, *, now: datetime) -> None:
     """Admin sets a new password; the account is unlocked and all its logins end."""
     actor.require(Permission.manage_users)
-    validate_password(new_password)
     user = _get(session, user_id)
+    validate_password(new_password, username=user.username)
     user.password_hash = hash_password(new_password)
     user.failed_logins = 0
     user.locked_until = None
@@ -202,23 +263,35 @@ def needs_password_change(session: Session, actor: Actor) -> bool:
     return bool(session.scalar(select(User.must_change_password).where(User.id == actor.user_id)))
 
 
-def change_own_password(session: Session, actor: Actor, old_password: str, new_password: str, *, now: datetime) -> None:
+def change_own_password(
+    session: Session, actor: Actor, old_password: str, new_password: str, *, now: datetime,
+    keep_session_id: Optional[int] = None,
+) -> int:
+    """A user changes their own password; every other login of theirs ends (a stolen session
+    cookie is worthless afterwards). Returns how many sessions ended."""
+    if actor.user_id is None:
+        raise UserError("old_password", "Nur angemeldete Benutzer:innen können ihr Passwort ändern.")
     user = _get(session, actor.user_id)
-    if not verify_password(user.password_hash, old_password):
+    if not verify_password(user.password_hash, old_password or ""):
         raise UserError("old_password", "Das bisherige Passwort stimmt nicht.")
-    validate_password(new_password)
+    validate_password(new_password, username=user.username)
+    if verify_password(user.password_hash, new_password):
+        raise UserError("password", "Passwort: bitte ein anderes als das bisherige wählen.")
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     user.updated_at = now
-    audit.record(session, actor, "user.change_own_password", "user", user.id, None, now=now)
+    ended = revoke_all_sessions(session, user.id, now=now, reason="password_changed", keep_session_id=keep_session_id)
+    audit.record(session, actor, "user.change_own_password", "user", user.id, {"other_sessions_ended": ended}, now=now)
+    return ended
 
 
-def revoke_all_sessions(session: Session, user_id: int, *, now: datetime, reason: str) -> int:
-    result = session.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoke_reason=reason)
-    )
+def revoke_all_sessions(
+    session: Session, user_id: int, *, now: datetime, reason: str, keep_session_id: Optional[int] = None
+) -> int:
+    stmt = update(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+    if keep_session_id is not None:
+        stmt = stmt.where(LoginSession.id != keep_session_id)
+    result = session.execute(stmt.values(revoked_at=now, revoke_reason=reason).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 

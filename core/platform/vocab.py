@@ -409,6 +409,23 @@ SYMPTOM_GROUPS: dict[str, list[str]] = {
 }
 SYMPTOMS: list[str] = [s for group in SYMPTOM_GROUPS.values() for s in group]
 
+# Nouns counted on screens and in messages: (singular, plural) for formatting.plural.
+NOUNS: dict[str, tuple[str, str]] = {
+    "patient": ("Patient:in", "Patient:innen"),
+    "therapist": ("Therapeut:in", "Therapeut:innen"),
+    "search": ("Platzsuche", "Platzsuchen"),
+    "inquiry": ("Anfrage", "Anfragen"),
+    "row": ("Zeile", "Zeilen"),
+    "conflict": ("Konflikt", "Konflikte"),
+    "person": ("Person", "Personen"),
+    "email": ("E-Mail", "E-Mails"),
+    "suggestion": ("Vorschlag", "Vorschläge"),
+    "attempt": ("Versuch", "Versuche"),
+    "duplicate": ("mögliche Dublette", "mögliche Dubletten"),
+    "entry": ("Eintrag", "Einträge"),
+    "account": ("Konto", "Konten"),
+}
+
 # Words used on several screens (navigation, common buttons, job-runner status).
 NAV_SECTIONS = {"work": "Arbeit", "master_data": "Stammdaten", "admin": "Verwaltung"}
 PAGE_TITLES = {
@@ -460,6 +477,8 @@ AUDIT_ACTIONS: dict[str, str] = {
     "login.refused_locked": "Anmeldung abgewiesen (gesperrt)",
     "login.refused_inactive": "Anmeldung abgewiesen (deaktiviert)",
     "login.unknown_user": "Anmeldung mit unbekanntem Namen",
+    "login.throttled": "Anmeldung abgewiesen (Wartezeit nach Fehlversuchen)",
+    "user.unlock": "Sperre aufgehoben",
     "logout": "Abmeldung",
     "user.create": "Benutzer angelegt",
     "user.change_role": "Rolle geändert",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.platform import audit
 from core.platform.models import (
     AuditEntry,
+    InboxMessage,
     InquiryPatient,
     OutboxEmail,
     Patient,
@@ -90,6 +91,17 @@ def anonymise_patient(
         .values(to_address=REMOVED_ADDRESS, to_name="").execution_options(synchronize_session=False)
     )
     session.execute(update(PhoneCall).where(PhoneCall.patient_id == p.id).values(notes=None).execution_options(synchronize_session=False))
+    # replies: the patient's own, and the therapists' replies about their inquiries
+    session.execute(
+        update(InboxMessage)
+        .where(or_(InboxMessage.patient_id == p.id, InboxMessage.inquiry_id.in_(inquiry_ids)))
+        .values(body_text=REMOVED, quoted_text="", body_html="", subject=REMOVED, attachments=[])
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(InboxMessage).where(InboxMessage.patient_id == p.id)
+        .values(from_address=REMOVED_ADDRESS, from_name="").execution_options(synchronize_session=False)
+    )
     cleared = session.execute(
         update(AuditEntry)
         .where(or_(

@@ -16,7 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.platform import audit
-from core.platform.models import AuditEntry, InquiryPatient, OutboxEmail, Patient, Search
+from core.platform.models import AuditEntry, InboxMessage, InquiryPatient, OutboxEmail, Patient, Search
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import AUDIT_ACTIONS, SearchStatus
 
@@ -79,7 +79,14 @@ def who_saw(session: Session, actor: Actor, patient_id: int, *, limit: int = 500
             OutboxEmail.inquiry_id.in_(select(InquiryPatient.inquiry_id).where(InquiryPatient.search_id.in_(search_ids))),
         )
     )
+    reply_ids = select(InboxMessage.id).where(
+        or_(
+            InboxMessage.patient_id == patient_id,
+            InboxMessage.inquiry_id.in_(select(InquiryPatient.inquiry_id).where(InquiryPatient.search_id.in_(search_ids))),
+        )
+    )
     where = or_(
+        and_(AuditEntry.entity == "inbox_message", AuditEntry.entity_id.in_(reply_ids), AuditEntry.action.startswith("read.")),
         and_(AuditEntry.entity == "patient", AuditEntry.entity_id == patient_id),
         and_(AuditEntry.entity == "search", AuditEntry.entity_id.in_(search_ids)),
         and_(AuditEntry.entity == "outbox_email", AuditEntry.entity_id.in_(mail_ids), AuditEntry.action.startswith("read.")),
@@ -87,7 +94,8 @@ def who_saw(session: Session, actor: Actor, patient_id: int, *, limit: int = 500
     rows = session.scalars(select(AuditEntry).where(where).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))
     out = []
     for e in rows:
-        what = {"patient": f"P{e.entity_id}", "search": f"S{e.entity_id}", "outbox_email": f"E-Mail {e.entity_id}"}.get(
+        what = {"patient": f"P{e.entity_id}", "search": f"S{e.entity_id}", "outbox_email": f"E-Mail {e.entity_id}",
+                "inbox_message": f"Antwort {e.entity_id}"}.get(
             e.entity, f"{e.entity} {e.entity_id}"
         )
         out.append(AccessRow(at=e.at, actor_name=e.actor_name, action=e.action, label=AUDIT_ACTIONS.get(e.action, e.action), what=what))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from core.platform.formatting import count_of, format_number
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -42,6 +43,7 @@ Kind = Literal["patients", "therapists"]
 KINDS: tuple[Kind, ...] = ("patients", "therapists")
 ENTITY = {"patients": "patient", "therapists": "therapist"}
 KIND_LABEL = {"patients": "Patient:innen", "therapists": "Therapeut:innen"}
+KIND_NOUN = {"patients": "patient", "therapists": "therapist"}  # core.platform.vocab.NOUNS
 
 MAX_BYTES = 20_000_000
 MAX_ROWS = 60_000
@@ -160,13 +162,13 @@ def export_csv(
                 select(cur.c.patient_id, Search.status, Search.started_on).join(Search, Search.id == cur.c.search_id)
             )
         }
-        for p in registry_patients.export_rows(session, flt, today=today):
+        for p in registry_patients.export_rows(session, actor, flt, today=today):
             vals = _export_values(kind, p)
             status, started = search_of.get(p.id, (None, None))
             out.append([str(p.id), cell(status), cell(started)] + [cell(vals[f]) for f in fields_])
     else:
         extra = list(EXPORT_ONLY["therapists"])
-        for t in therapists_mod.export_rows(session, flt, today=today):
+        for t in therapists_mod.export_rows(session, actor, flt, today=today):
             vals = _export_values(kind, t)
             out.append([str(t.id), cell(t.status), cell(t.status_reason), cell(t.status_changed_on)] + [cell(vals[f]) for f in fields_])
     audit.record(
@@ -224,9 +226,9 @@ class ImportPreview:
             return "Die Datei kann nicht gelesen werden: " + " ".join(self.file_errors)
         if not self.total_rows:
             return "Die Datei enthält keine Datenzeilen."
-        text = f"{self.total_rows} Zeilen gelesen: {self.valid_count} in Ordnung, {len(self.problems)} fehlerhaft"
+        text = f"{count_of(self.total_rows, 'row')} gelesen: {format_number(self.valid_count)} in Ordnung, {format_number(len(self.problems))} fehlerhaft"
         if self.warnings:
-            text += f", {len(self.warnings)} mögliche Dubletten"
+            text += f", {count_of(len(self.warnings), 'duplicate')}"
         text += "."
         if self.problems:
             text += " Es wird nichts importiert, solange eine Zeile fehlerhaft ist."
@@ -447,9 +449,9 @@ class ImportResult:
     last_id: Optional[int]
 
     def message(self) -> str:
-        text = f"{self.created} {KIND_LABEL[self.kind]} importiert"
+        text = f"{count_of(self.created, KIND_NOUN[self.kind])} importiert"
         if self.skipped_duplicates:
-            text += f", {self.skipped_duplicates} mögliche Dubletten übersprungen"
+            text += f", {count_of(self.skipped_duplicates, 'duplicate')} übersprungen"
         return text + "."
 
 

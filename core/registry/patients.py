@@ -310,8 +310,15 @@ def list_patients(
     return rows, total
 
 
-def export_rows(session: Session, flt: PatientFilter, *, today: date) -> Iterable[Patient]:
-    """Every patient of the filter in list order (for the audited CSV export)."""
+def export_rows(session: Session, actor: Actor, flt: PatientFilter, *, today: date) -> Iterable[Patient]:
+    """Every patient of the filter in list order (for the audited CSV export). Checks the
+    actor at the call, not at the first row."""
+    actor.require(Permission.export)
+    actor.require(Permission.view_sensitive)
+    return _export_rows(session, flt, today)
+
+
+def _export_rows(session: Session, flt: PatientFilter, today: date) -> Iterable[Patient]:
     stmt, _ = _filtered(flt, today)
     for p, _s in session.execute(stmt.order_by(func.lower(Patient.last_name), func.lower(Patient.first_name), Patient.id)):
         yield p

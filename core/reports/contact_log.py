@@ -34,6 +34,7 @@ from core.platform.config import PROJECT_ROOT, Settings
 from core.platform.formatting import format_date, format_datetime, to_local
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, Patient, PhoneCall, Search, Therapist
 from core.platform.permissions import Actor, Permission
+from core.platform.references import patient_ref, therapist_ref
 from core.platform.vocab import CallResult, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
 
 TEMPLATE = "documents/contact_log.html"
@@ -96,7 +97,7 @@ class ContactLog:
 
     @property
     def patient_ref(self) -> str:
-        return f"P{self.patient_id}"
+        return patient_ref(self.patient_id)
 
     @property
     def practices(self) -> int:
@@ -153,7 +154,7 @@ def contact_log(session: Session, actor: Actor, patient_id: int, *, today: date)
     actor.require(Permission.view_sensitive)
     patient = session.get(Patient, patient_id)
     if patient is None:
-        raise ContactLogError(f"Patient:in P{patient_id} gibt es nicht.")
+        raise ContactLogError(f"Patient:in {patient_ref(patient_id)} gibt es nicht.")
     rows = session.execute(
         select(InquiryPatient, Inquiry, Therapist)
         .join(Search, Search.id == InquiryPatient.search_id)
@@ -189,7 +190,7 @@ def contact_log(session: Session, actor: Actor, patient_id: int, *, today: date)
         entries.append(Entry(
             inquiry_id=inquiry.id,
             inquiry_ref=inquiry_reference(inquiry.id),
-            therapist_ref=f"T{therapist.id}",
+            therapist_ref=therapist_ref(therapist.id),
             therapist_name=therapist.full_name,
             practice_address=_address(therapist),
             attempts=tuple(tried),

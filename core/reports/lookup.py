@@ -16,13 +16,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.inquiries.loading import reference as inquiry_reference
+from core.platform.references import KIND_OF_PREFIX, parse_ref, patient_ref, ref, search_ref, therapist_ref
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import InquiryStatus
 
 LIMIT_PER_KIND = 8
 MIN_PHONE_DIGITS = 5
-_REFERENCE = re.compile(r"^\s*([PTSA])\s*-?\s*(\d{1,9})\s*$", re.IGNORECASE)
 _PHONE = re.compile(r"^[\d\s()+/\-.]+$")
 
 
@@ -47,9 +47,9 @@ def classify(text: str) -> tuple[str, str]:
     value = (text or "").strip()
     if not value:
         return "empty", ""
-    m = _REFERENCE.match(value)
-    if m:
-        return "reference", f"{m.group(1).upper()}{int(m.group(2))}"
+    record_id = parse_ref(value)
+    if record_id is not None:  # P152, a 253 … (core.platform.references, the one parser)
+        return "reference", ref(KIND_OF_PREFIX[value.lstrip()[0].upper()], record_id)
     if "@" in value:
         return "email", value.lower()
     if _PHONE.match(value):
@@ -77,11 +77,11 @@ def _name(first: str, last: str, title: Optional[str] = None) -> str:
 
 
 def _patient_hit(p) -> Hit:
-    return Hit("patient", p.id, f"P{p.id}", _name(p.first_name, p.last_name), " ".join(x for x in (p.plz, p.city) if x))
+    return Hit("patient", p.id, patient_ref(p.id), _name(p.first_name, p.last_name), " ".join(x for x in (p.plz, p.city) if x))
 
 
 def _therapist_hit(t) -> Hit:
-    return Hit("therapist", t.id, f"T{t.id}", _name(t.first_name, t.last_name, t.title),
+    return Hit("therapist", t.id, therapist_ref(t.id), _name(t.first_name, t.last_name, t.title),
                " ".join(x for x in (t.plz, t.city) if x))
 
 
@@ -147,8 +147,8 @@ def _by_reference(session: Session, ref: str) -> list[Hit]:
         ).first()
         if not row:
             return []
-        return [Hit("search", row.patient_id, f"S{row.id}", _name(row.first_name, row.last_name),
-                    f"Platzsuche {row.status.label} · P{row.patient_id}")]
+        return [Hit("search", row.patient_id, search_ref(row.id), _name(row.first_name, row.last_name),
+                    f"Platzsuche {row.status.label} · {patient_ref(row.patient_id)}")]
     row = session.execute(
         select(Inquiry.id, Inquiry.status, Inquiry.size, Therapist.title, Therapist.first_name, Therapist.last_name)
         .join(Therapist, Therapist.id == Inquiry.therapist_id)

@@ -90,6 +90,21 @@ def server(db_factories, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    _check_server_log(url, var / "server.log")
+
+
+def _check_server_log(url: str, path: Path) -> None:
+    """Issue 12: the dashboard's own log names no patient of its database."""
+    from sqlalchemy import select
+
+    from core.platform.db import get_engine, read_session
+    from core.platform.models import Patient
+    from tests.support.log_privacy import check_external_log
+
+    with read_session(get_engine(url)) as s:
+        patients = [tuple(r) for r in s.execute(select(Patient.first_name, Patient.last_name, Patient.email))]
+    found = check_external_log("e2e-server", path.read_text(errors="replace"), patients)
+    assert not found, "personal data in the dashboard log:\n" + "\n".join(found[:10])
 
 
 @pytest.fixture

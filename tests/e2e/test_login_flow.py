@@ -12,10 +12,13 @@ pytestmark = pytest.mark.e2e
 
 
 def _login(page, role: Role) -> None:
+    """Log in through the form and wait until the browser holds the session cookie (the
+    hand-off route answered): a navigation before that would land on the login again."""
     name, pw = ACCOUNTS[role]
     page.get_by_label("Benutzername").fill(name)
     page.get_by_label("Passwort").fill(pw)
-    page.get_by_role("button", name="Anmelden").click()
+    with page.expect_response(lambda r: "/_app/session" in r.url and r.ok):
+        page.get_by_role("button", name="Anmelden").click()
 
 
 def test_login_survives_reload_and_logout_ends_it(server, page):
@@ -23,9 +26,7 @@ def test_login_survives_reload_and_logout_ends_it(server, page):
     wait_for_app(page)
     page.get_by_label("Benutzername").wait_for()
     screenshot(page, "login_form")
-    # the cookie is set by the hand-off route: wait for its answer, not for a fixed time
-    with page.expect_response(lambda r: "/_app/session" in r.url and r.ok, timeout=30_000):
-        _login(page, Role.coordinator)
+    _login(page, Role.coordinator)  # waits for the cookie hand-off
     page.get_by_role("heading", name="Übersicht").wait_for()
     cookie = next(c for c in page.context.cookies() if c["name"] == "tp_session")
     assert cookie["httpOnly"] is True

@@ -27,7 +27,7 @@ def test_map_screenshot_offline_is_not_blank(server, page):
     page.get_by_role("heading", name="Übersicht").wait_for()
     page.goto(server["url"] + "/karte")
     wait_for_app(page)
-    page.get_by_label("Patient:in suchen (Name, Nr. oder PLZ)").fill("Kartenprobe")
+    page.get_by_label("Patient:in suchen (Name, Kennung wie P152 oder PLZ)").fill("Kartenprobe")
     page.keyboard.press("Enter")
     wait_for_app(page)
     canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first
@@ -67,7 +67,7 @@ def test_map_card_creates_inquiry(server, page):
     page.goto(server["url"] + f"/karte?map_therapist={frei}")
     wait_for_app(page)
     button = page.get_by_role("button", name="Anfrage mit Paula Kartenprobe erstellen")
-    button.wait_for(timeout=30_000)
+    button.wait_for()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "map_card.png"), full_page=True)
     button.click()

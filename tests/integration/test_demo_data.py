@@ -99,11 +99,14 @@ def _count(session, model, *where) -> int:
 def test_demo_load_respects_constraints_and_is_consistent(db_session, backend):
     result = load_demo_data(db_session, scale=DEMO, today=TODAY, geonames_path=None)
     assert result.loaded
-    assert "eingebaute" in result.plz_source
+    assert "mitgelieferte PLZ-Tabelle" in result.plz_source
     s = db_session
 
-    # counts in the expected ranges
-    assert _count(s, PlzCentroid) == len(DEMO_CITIES)
+    # counts in the expected ranges; the shipped table knows every German PLZ (issue 12 point 18)
+    assert _count(s, PlzCentroid) > 10_000
+    assert s.get(PlzCentroid, "10117").city == "Berlin"
+    demo_plz = {c.plz for c in DEMO_CITIES}
+    assert set(s.scalars(select(Patient.plz))) <= demo_plz  # the small demo stays in its cities
     assert _count(s, Therapist) == 300
     assert _count(s, Patient) == 150
     assert _count(s, Search, Search.status == SearchStatus.active) == 90

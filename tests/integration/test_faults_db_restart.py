@@ -20,9 +20,9 @@ from core.mail import outbox
 from core.mail import templates as mt
 from core.platform.config import get_settings
 from core.platform.db import dispose_engines, make_engine, read_session, unit_of_work
-from core.platform.models import OutboxEmail, Patient, RunnerHeartbeat
+from core.platform.models import JobRun, OutboxEmail, Patient, RunnerHeartbeat
 from core.platform.permissions import Actor
-from core.platform.vocab import EmailState, Role
+from core.platform.vocab import EmailState, JobResult, Role
 from tests.support.apptest import create_accounts, login
 from tests.support.databases import migrate
 from tests.support.outbox_fixtures import SinkHandler, SmtpSink, settings_for
@@ -110,6 +110,10 @@ def test_database_restart_during_delivery_loses_nothing(tmp_path, monkeypatch):
             # the runner beats again (it reconnected by itself)
             beat_before = datetime.now(timezone.utc)
             wait_for(lambda: _latest_beat(engine) > beat_before, timeout=20, what="a heartbeat after the restart", details=details)
+            # issue 12 point 17: no run of the outage stays "running" (the same runner took the lead again)
+            wait_for(lambda: not _stuck_runs(engine, started_before=beat_before), timeout=20,
+                     what="no job run from before the restart still running",
+                     details=lambda: f"{_stuck_runs(engine, started_before=beat_before)}\n{details()}")
 
             # and the same open dashboard works again without a restart
             at.run()
@@ -136,6 +140,13 @@ def test_database_restart_during_delivery_loses_nothing(tmp_path, monkeypatch):
         get_settings.cache_clear()
         dispose_engines()
         pg.remove()
+
+
+def _stuck_runs(engine, *, started_before: datetime) -> list[tuple[int, str]]:
+    with read_session(engine) as s:
+        return list(s.execute(
+            select(JobRun.id, JobRun.job_name).where(JobRun.result == JobResult.running, JobRun.started_at < started_before)
+        ))
 
 
 def _latest_beat(engine) -> datetime:

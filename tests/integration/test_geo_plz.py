@@ -254,3 +254,61 @@ def test_cli_data_loads_existing_file(fresh_db_url, small_file, monkeypatch, cap
         assert "GeoNames-Datei nicht gefunden" in capsys.readouterr().err
     finally:
         db.get_engine(fresh_db_url).dispose()  # the CLI's cached engine; the database is the test's own
+
+
+# --------------------------------------------------------------------------- the shipped table (issue 12 point 18)
+
+
+def test_point18_shipped_table_knows_every_german_plz(db_session):
+    """The repository ships every German PLZ (derived from GeoNames), so 10117 Berlin works
+    offline from the first start; an empty table is filled once, a filled one left alone."""
+    assert geo_plz.SHIPPED_PLZ_TABLE.is_file()
+    assert geo_plz.SHIPPED_PLZ_TABLE.stat().st_size < 1_000_000  # compact, not the raw DE.txt
+    db_session.execute(PlzCentroid.__table__.delete())
+    summary = geo_plz.ensure_plz_table(db_session)
+    assert summary is not None and summary.plz_count >= 10_000
+    assert geo_plz.plz_state(db_session, "10117") == "BE"
+    assert geo_plz.plz_info(db_session, "10117").city == "Berlin"
+    assert geo_plz.plz_info(db_session, "01067").city == "Dresden"
+    states = set(db_session.scalars(select(PlzCentroid.state_code).distinct()))
+    assert states - {None} == geo.STATE_CODES
+    assert geo_plz.ensure_plz_table(db_session) is None  # already filled: untouched
+
+
+def test_point18_patient_with_berlin_10117_is_accepted(db_session, now):
+    from core.platform.permissions import SYSTEM
+    from core.registry import patients
+
+    db_session.execute(PlzCentroid.__table__.delete())
+    geo_plz.ensure_plz_table(db_session)
+    p = patients.create_patient(
+        db_session, SYSTEM,
+        {"first_name": "Erika", "last_name": "Muster", "plz": "10117", "city": "Berlin", "email": "erika@example.org"},
+        now=now, today=now.date(),
+    )
+    assert p.lat is not None and 52.4 < p.lat < 52.6
+
+
+def test_point18_shipped_table_is_derived_reproducibly_from_geonames(tmp_path):
+    """`python -m core.geo.plz build` turns DE.txt into exactly the committed file."""
+    out = tmp_path / "plz.csv.gz"
+    n = geo_plz.write_compact_table(geonames_file(), out)
+    assert n == len(geo_plz.read_compact_table())
+    assert out.read_bytes() == geo_plz.SHIPPED_PLZ_TABLE.read_bytes()
+
+
+def test_point18_cli_seed_fills_an_empty_database(fresh_db_url, monkeypatch, capsys, tmp_path):
+    from core.platform import config
+    from core.platform import db
+
+    settings = config.load_settings(environ={"DATABASE_URL": fresh_db_url}, env_file=tmp_path / "no.env")
+    monkeypatch.setattr(config, "load_or_exit", lambda: settings)
+    try:
+        assert geo_plz.main(["seed"]) == 0
+        assert "aus der mitgelieferten Tabelle geladen" in capsys.readouterr().out
+        with db.read_session(db.get_engine(fresh_db_url)) as s:
+            assert geo_plz.plz_centroid(s, "10117") is not None
+        assert geo_plz.main(["seed"]) == 0
+        assert "schon gefüllt" in capsys.readouterr().out
+    finally:
+        db.get_engine(fresh_db_url).dispose()

@@ -360,5 +360,5 @@ def test_inbox_job_is_off_without_settings_and_fetches_with_them(db_session, dov
     on = JobContext(now=NOW, runner_id="t", session_scope=scope_for(db_session), settings=settings_for(
         IMAP_HOST="127.0.0.1", IMAP_PORT=dovecot.port, IMAP_SECURITY="plain", IMAP_USER=dovecot.user,
         IMAP_PASSWORD=dovecot.password))
-    assert inbox_jobs.fetch(on) == "1 Nachricht(en) abgeholt, 1 neu gespeichert, 1 zugeordnet."
+    assert inbox_jobs.fetch(on) == "1 Nachricht abgeholt, 1 neu gespeichert, 1 zugeordnet."  # plural helper (issue 12 point 22)
     assert inbox_jobs.fetch(on) == "Keine neuen Nachrichten."

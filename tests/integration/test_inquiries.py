@@ -443,6 +443,117 @@ def test_full_flow_create_send_answer_conflict_withdrawal_success(db_session):
             "inquiry.resolve_conflict", "search.placed", "search.exclude", "search.success_confirmed"} <= actions
 
 
+# =========================================================================== issue 12
+
+
+def _mails(s, **where):
+    stmt = select(OutboxEmail)
+    for key, value in where.items():
+        stmt = stmt.where(getattr(OutboxEmail, key) == value)
+    return list(s.scalars(stmt.order_by(OutboxEmail.id)))
+
+
+def test_point5_new_inquiry_without_sending_is_a_draft_mail_in_the_outbox(db_session):
+    """Vermittlung and Postausgang agree: an inquiry created without "Gleich senden" is a draft
+    mail (with its rendered preview) in Postausgang › Entwürfe; sending it from Vermittlung
+    sends that very draft, and approving the draft in Postausgang queues the inquiry."""
+    from core.mail import outbox
+    from core.mail import templates as mt
+    from core.mail import views as mail_views
+
+    s = db_session
+    t, x = make_therapist(s), make_search(s)
+    i = create(s, t.id, [x.id])
+    [draft] = _mails(s, inquiry_id=i.id)
+    assert draft.state == EmailState.draft and draft.template == mt.THERAPIST_INQUIRY and draft.body_html
+    rows, _ = mail_views.list_emails(s, COORD, "drafts", now=NOW, settings=SETTINGS)
+    assert draft.id in [r.id for r in rows]
+    assert inquiry_views.inquiry_detail(s, COORD, i.id, today=TODAY, now=NOW, settings=SETTINGS).email_id == draft.id
+    report = send(s, i.id)
+    assert report.email_id == draft.id  # no second mail
+    assert [m.state for m in _mails(s, inquiry_id=i.id)] == [EmailState.queued]
+    assert s.get(Inquiry, i.id).status == InquiryStatus.queued
+
+    # the other way round: approve in Postausgang
+    t2, y = make_therapist(s), make_search(s)
+    j = create(s, t2.id, [y.id])
+    [d2] = _mails(s, inquiry_id=j.id)
+    outbox.approve(s, COORD, d2.id, NOW, settings=SETTINGS)
+    assert s.get(Inquiry, j.id).status == InquiryStatus.queued
+
+
+def test_point5_send_renders_anew_when_members_were_dropped(db_session):
+    s = db_session
+    t, x, y = make_therapist(s), make_search(s), make_search(s)
+    i = create(s, t.id, [x.id, y.id])
+    s.get(Search, y.id).status = SearchStatus.paused
+    s.flush()
+    report = send(s, i.id)
+    states = [(m.state, m.id == report.email_id) for m in _mails(s, inquiry_id=i.id)]
+    assert states == [(EmailState.cancelled, False), (EmailState.queued, True)]
+
+
+def test_point5_phone_and_nightly_inquiries_get_no_draft_mail(db_session):
+    from core.platform.vocab import InquiryOrigin
+
+    s = db_session
+    phone = create(s, make_therapist(s, email=None).id, [make_search(s).id])
+    nightly = create(s, make_therapist(s).id, [make_search(s).id], origin=InquiryOrigin.nightly)
+    assert _mails(s, inquiry_id=phone.id) == [] and _mails(s, inquiry_id=nightly.id) == []
+
+
+def test_point6_acceptance_drafts_the_practice_contact_for_the_patient(db_session):
+    """On acceptance the patient gets the practice's contact details as a draft for approval;
+    the success confirmation later is its own message (no "call within two days")."""
+    from core.mail import templates as mt
+
+    s = db_session
+    t = make_therapist(s, last_name="Praxisname", email="praxis.kontakt@example.org")
+    x = make_search(s, email="paula@example.org")
+    i = sent_inquiry(s, t.id, [x.id])
+    report = answer(s, i.id, {x.id: A})
+    [contact] = _mails(s, patient_id=x.patient_id)
+    assert report.patient_mail_ids == [contact.id] and "Postausgang" in report.summary()
+    assert contact.state == EmailState.draft and contact.template == mt.PATIENT_PLACE_FOUND_EMAIL
+    assert "praxis.kontakt@example.org" in contact.body_text and "Praxisname" in contact.body_text
+    success = closing.confirm_success(s, COORD, x.id, today=TODAY, now=NOW, settings=SETTINGS)
+    mail = s.get(OutboxEmail, success.email_id)
+    assert mail.template == mt.PATIENT_SUCCESS and mail.id != contact.id
+    assert "zwei Tagen" not in mail.body_text and "begonnen" in mail.subject
+
+
+def test_point6_without_patient_email_the_report_says_call(db_session):
+    s = db_session
+    t = make_therapist(s)
+    x = make_search(s, email=None)
+    i = sent_inquiry(s, t.id, [x.id])
+    report = answer(s, i.id, {x.id: A})
+    assert report.patient_mail_ids == [] and "telefonisch" in report.summary()
+
+
+def test_issue9_point4_detail_decides_who_needs_an_answer_and_the_call(db_session):
+    """The page never decides: the view-model says which members need an answer, which may
+    be answered optionally, and whether "Anruf geführt" applies."""
+    s = db_session
+    t = make_therapist(s, email=None)
+    x, y = make_search(s), make_search(s)
+    i = create(s, t.id, [x.id, y.id])
+    send(s, i.id)
+    d = inquiry_views.inquiry_detail(s, COORD, i.id, today=TODAY, now=NOW, settings=SETTINGS)
+    assert d.can_mark_call_made and d.can_record_answer
+    assert [m.search_id for m in d.needs_answer] == [x.id, y.id]
+    assert [m.search_id for m in d.missing_answers({x.id: A})] == [y.id]
+    inquiries_lifecycle.mark_call_made(s, COORD, i.id, now=NOW)
+    inquiries_answers.withdraw_search(s, COORD, y.id, now=NOW, reason="pausiert", settings=SETTINGS)
+    d = inquiry_views.inquiry_detail(s, COORD, i.id, today=TODAY, now=NOW, settings=SETTINGS)
+    assert not d.can_mark_call_made
+    assert [m.search_id for m in d.needs_answer] == [x.id]
+    assert [(m.search_id, m.answer_optional) for m in d.answer_members] == [(x.id, False), (y.id, True)]
+    answer(s, i.id, {x.id: A})
+    d = inquiry_views.inquiry_detail(s, COORD, i.id, today=TODAY, now=NOW, settings=SETTINGS)
+    assert not d.can_record_answer and [m.search_id for m in d.accepted_members] == [x.id]
+
+
 def test_a_nightly_draft_with_a_rendered_mail_is_cancelled_not_deleted_when_its_last_patient_leaves(db_session):
     """Found by bench/load.py: withdrawing the only patient of a nightly draft whose mail had
     been rendered deleted the inquiry under its mail (foreign-key violation, answer lost)."""

@@ -194,3 +194,30 @@ def test_expiry_job(engine):
     from jobs.registry import JOBS
 
     assert {"inquiry_expiry", "nightly_plan"} <= {spec.id for spec in JOBS}
+
+
+def test_point24_plan_asks_the_practice_member_whose_profile_fits(db_session):
+    """Two therapists share a practice e-mail: the owner offers VT, the colleague AP; a patient
+    wants AP. propose_inquiry offers her for the colleague; the regional plan must too (it
+    used to consider only the owner's profile). Still one inquiry per practice."""
+    from core.matching import propose_inquiry
+
+    s = db_session
+    owner = make_therapist(s, last_name="Albrecht", title="Dr.", email="praxis.gemeinsam@example.org",
+                           offers_vt=True, offers_ap=False)
+    colleague = make_therapist(s, last_name="Zeller", email="praxis.gemeinsam@example.org",
+                               offers_vt=False, offers_ap=True)
+    wants_ap = make_search(s, preferred_methods=["AP"], started_on=date(2025, 3, 1))
+    wants_vt = make_search(s, preferred_methods=["VT"], started_on=date(2025, 4, 1))
+    rows, _, _ = matching_contactable.contactable_all(s, region10(), today=TODAY)
+    [row] = [r for r in rows if r.id in (owner.id, colleague.id)]
+    assert row.practice_size == 2 and {m.id for m in row.practice_members} == {owner.id, colleague.id}
+    assert wants_ap.id in propose_inquiry(s, colleague.id, today=TODAY)
+
+    the_plan = planner.plan(s, COORD, region10(), today=TODAY, settings=SETTINGS)
+    items = [it for it in the_plan.items if it.therapist_id in (owner.id, colleague.id)]
+    assert len(items) == 1  # one inquiry per practice at a time
+    [item] = items
+    assert item.therapist_id == colleague.id and item.search_ids == [wants_ap.id]  # the longest waiting, AP
+    _check_plan(s, the_plan)
+    assert wants_vt.id not in item.search_ids  # the owner would fit her, but the practice is already asked

@@ -93,7 +93,7 @@ def test_5000_therapists_with_3_bad_rows_then_fixed(db_session, plz_table):
     result = registry_csv.commit_import(db_session, COORD, "therapists", _csv([THERAPIST_HEADER] + rows), now=NOW, today=TODAY, filename="kbv.csv")
     elapsed = time.perf_counter() - started
     assert result.created == 5000 and _count(db_session, Therapist) == 5000
-    assert "5000 Therapeut:innen importiert" in result.message()
+    assert "5.000 Therapeut:innen importiert" in result.message()  # German number format (plural helper)
     t = db_session.scalars(select(Therapist).where(Therapist.last_name == f"Nachname{_letters(2)}")).one()
     assert t.city == "Dresden" and t.plz == "01067" and t.coordinates_source == CoordinatesSource.plz_centroid
     assert t.phone == "+49301000002" and t.phone_hours == "Mo 08:00-09:00; Do 12:00-12:50" and t.methods == {"VT", "TP"}

@@ -122,3 +122,21 @@ def test_bounce_shows_the_failed_address_and_the_servers_text(inbox_db):
     errors = "\n".join(e.value for e in at.error)
     assert "Rückläufer" in errors and "bert@example.org" in errors and "5.1.1" in errors
     assert any("User unknown" in t.value for t in at.text)
+
+
+def test_opening_a_reply_is_recorded_as_a_read_but_not_for_viewers(inbox_db, app_db):
+    """Issue 15.2: reading a therapist's reply (it may carry health data) is audited."""
+    from sqlalchemy import func, select
+
+    from core.platform.db import read_session
+    from core.platform.models import AuditEntry
+
+    def reads_of_reply():
+        with read_session(get_engine(app_db)) as s:
+            return s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "read.reply", AuditEntry.entity_id == inbox_db["reply"]))
+
+    open_page(Role.viewer, inbox_db["reply"])
+    assert reads_of_reply() == 0
+    open_page(Role.coordinator, inbox_db["reply"])
+    assert reads_of_reply() == 1

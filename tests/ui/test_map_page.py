@@ -39,7 +39,7 @@ def test_patient_mode_deck_spec(app_db):
     assert not at.exception and not at.error
     spec = _deck(at)
     layers = {layer["id"]: layer for layer in spec["layers"]}
-    assert set(layers) == {"rings", "therapists", "patients"}
+    assert set(layers) == {"backdrop", "cities", "rings", "therapists", "patients"}
     ring_radii = sorted(r["radius_m"] for r in layers["rings"]["data"])
     assert ring_radii == [5000, 10000, 20000, 25000]
     colors = {row["name"].split()[-1]: tuple(row["color"]) for row in layers["therapists"]["data"]}
@@ -99,7 +99,7 @@ def test_card_creates_inquiry_when_eligible_and_explains_when_not(app_db):
     assert len(buttons) == 1, [m.value for m in at.markdown]
     buttons[0].click().run()
     assert not at.exception and not at.error
-    assert any("erstellt (noch nicht gesendet)" in t.value for t in at.toast)
+    assert any("erstellt (noch nicht gesendet)" in t.value.replace("\\", "") for t in at.toast)  # shown escaped (md)
     assert any("Nicht anfragbar" in m.value for m in at.markdown)  # the card shows the new state
     with unit_of_work(get_engine(app_db)) as s:
         assert s.scalar(select(func.count()).select_from(InquiryPatient)) == 1
@@ -114,3 +114,48 @@ def test_viewer_card_has_no_create_button(app_db):
     at.run()
     assert not at.exception and not at.error
     assert not [b for b in at.button if (b.label or "").startswith("Anfrage mit")]
+
+
+def test_point23_own_base_layer_and_no_tile_server_by_default(app_db, monkeypatch):
+    """Without a setting the map asks no outside tile server (no CARTO request telling it which
+    area a coordinator looks at) and draws our own base layer from the PLZ table: faint PLZ
+    points and city names. MAP_TILES=carto brings CARTO's basemap with its attribution."""
+    from core.platform.config import get_settings
+    from core.platform.models import PlzCentroid
+
+    _seed(app_db)
+    with unit_of_work(get_engine(app_db)) as s:
+        for n in range(8):
+            s.add(PlzCentroid(plz=f"101{n:02d}", city="Berlin", state_code="BE", lat=52.50 + n / 100, lon=13.38))
+        s.add(PlzCentroid(plz="14467", city="Potsdam", state_code="BB", lat=52.40, lon=13.06))
+    at = login(Role.coordinator)
+    at.switch_page("pages/map.py").run()
+    at.text_input(key="map_patient_query").input("Kartenprobe").run()
+    spec = _deck(at)
+    raw = json.dumps(spec)
+    assert spec.get("mapProvider") is None and "cartocdn" not in raw and "mapbox" not in raw.lower()
+    assert spec["mapStyle"].startswith("data:application/json")  # an inline style without sources: nothing to fetch
+    layers = {layer["id"]: layer for layer in spec["layers"]}
+    assert len(layers["backdrop"]["data"]) >= 2 and layers["backdrop"]["pickable"] is False
+    assert [c["name"] for c in layers["cities"]["data"]] == ["Berlin"]  # places with many PLZ get a label
+    assert not any("CARTO" in c.value for c in at.caption)
+    assert any("eigene Ebene" in c.value and "GeoNames" in c.value for c in at.caption)
+
+    monkeypatch.setenv("MAP_TILES", "carto")
+    get_settings.cache_clear()
+    at.run()
+    spec = _deck(at)
+    assert spec.get("mapProvider") == "carto"
+    assert any("CARTO" in c.value for c in at.caption)
+
+
+def test_point13_tooltip_names_are_escaped(app_db):
+    with unit_of_work(get_engine(app_db)) as s:
+        patient_with_search(s, last_name="Kartenprobe", lat=52.52, lon=13.40, max_distance_km=25, plz="10178")
+        therapist(s, last_name='<img src="http://127.0.0.1:9/x.png">', lat=52.53, lon=13.41, email="img@example.org")
+    at = login(Role.coordinator)
+    at.switch_page("pages/map.py").run()
+    at.text_input(key="map_patient_query").input("Kartenprobe").run()
+    layers = {layer["id"]: layer for layer in _deck(at)["layers"]}
+    names = [row["name"] for row in layers["therapists"]["data"]]
+    assert names and all("<img" not in n for n in names) and any("&lt;img" in n for n in names)

@@ -147,6 +147,85 @@ def test_linked_therapist_opens_the_proposal_without_a_region(app_db):
     assert at.button(key=f"mt_create_{tid}") is not None
 
 
+# --------------------------------------------------------------------------- issue 12
+
+
+def _two_sent_inquiries(url, *, sent_at):
+    """Two e-mail inquiries delivered at `sent_at` (the second one later), ids in send order."""
+    with unit_of_work(get_engine(url)) as s:
+        ids = []
+        for n in range(2):
+            t = therapist(s, last_name=f"Praxis{n}", email=f"praxis{n}@example.org", plz="10115", lat=52.53, lon=13.38)
+            _, search = patient_with_search(s, last_name=f"Pat{n}", lat=52.52, lon=13.40, plz="10178", max_distance_km=25)
+            at = sent_at + timedelta(hours=n)
+            i = inquiries_lifecycle.create_inquiry(s, SYSTEM, t.id, [search.id], today=at.date(), now=at, settings=Settings())
+            inquiries_lifecycle.send_inquiry(s, SYSTEM, i.id, today=at.date(), now=at, settings=Settings())
+            for mail in delivery.claim_due(s, owner="t", now=at, limit=10, lease_until=at + timedelta(minutes=5), settings=Settings()):
+                delivery.mark_sent(s, mail, owner="t", sent_at=at)
+            ids.append((i.id, search.id))
+        return ids
+
+
+def test_point2_sent_column_is_berlin_time(app_db):
+    """Vermittlung › Anfragen showed "Gesendet" in UTC, an hour or two off every other screen."""
+    sent = datetime(2026, 7, 1, 10, 0, tzinfo=timezone.utc)  # 12:00 in Berlin (summer time)
+    _two_sent_inquiries(app_db, sent_at=sent)
+    at = _open(login(Role.coordinator), "inquiries", mt_filter="all")
+    df = at.dataframe[0].value
+    assert sorted(ts.strftime("%d.%m.%Y %H:%M") for ts in df["Gesendet"]) == ["01.07.2026 12:00", "01.07.2026 13:00"]
+    assert all(ts.tzinfo is None for ts in df["Gesendet"])
+
+
+def test_point3_selection_stays_on_the_answered_inquiry(app_db):
+    """After saving an answer the same inquiry stays selected and shows its new state; the
+    list re-sorts (answered first), so a position-based selection jumped to the other one."""
+    now = datetime.now(timezone.utc) - timedelta(days=2)
+    (first, s1), (second, _) = _two_sent_inquiries(app_db, sent_at=now)
+    at = _open(login(Role.coordinator), "inquiries", mt_filter="all")
+    refs = list(at.dataframe[0].value["Anfrage"])
+    assert refs == [f"A{second}", f"A{first}"]  # newest activity first
+    at.session_state["mt_inquiries"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert at.subheader[0].value.startswith(f"Anfrage A{first} ")
+    at.selectbox(key=f"mt_outcome_{first}_{s1}").select("rejected_capacity")
+    at.button(key=f"FormSubmitter:mt_answer_{first}-Antwort speichern").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert list(at.dataframe[0].value["Anfrage"]) == [f"A{first}", f"A{second}"]  # it moved up
+    assert at.subheader[0].value.startswith(f"Anfrage A{first} ")  # still the same inquiry
+    assert at.session_state["mt_inquiries"]["selection"]["rows"] == [0]  # highlighted at its new place
+    assert not [f for f in at.get("form") if f"mt_answer_{second}" in str(f.proto)]  # no form for the other one
+    assert any("beantwortet" in str(m.value) for m in at.markdown)
+
+
+def test_point4_references_instead_of_bare_numbers(app_db):
+    tid, sids = _seed(app_db)
+    at = _open(login(Role.coordinator), "new")
+    at.text_input(key="mt_region").input("10").run()
+    df = at.dataframe[0].value
+    assert "Nr." not in df.columns and f"T{tid}" in set(df["Kennung"])
+    row = list(df["Kennung"]).index(f"T{tid}")
+    at.session_state["mt_therapists"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    proposal = [d.value for d in at.dataframe if "Platzsuche" in d.value.columns][0]
+    assert set(proposal["Platzsuche"]) == {f"S{sid}" for sid in sids}
+    assert at.subheader[0].value.endswith(f"(T{tid})")
+
+
+def test_point13_markdown_in_names_is_shown_as_text(app_db):
+    """An image link in a name or note must not become an <img> the browser fetches."""
+    beacon = "![x](http://127.0.0.1:9/beacon.png) **fett**"
+    with unit_of_work(get_engine(app_db)) as s:
+        t = therapist(s, last_name=beacon, email="bild@example.org", plz="10115", lat=52.53, lon=13.38)
+        _, search = patient_with_search(s, last_name=beacon, lat=52.52, lon=13.40, plz="10178", max_distance_km=25)
+        tid = t.id
+    at = login(Role.coordinator)
+    at.query_params["mt_therapist"] = str(tid)
+    at = _open(at, "new")
+    shown = [str(e.value) for kind in ("markdown", "caption", "subheader", "info", "warning", "error") for e in getattr(at, kind)]
+    assert any("beacon" in v for v in shown)
+    assert not [v for v in shown if "![x](" in v or "**fett**" in v], shown
+
+
 def test_answer_lost_to_a_concurrent_change_keeps_the_form_and_saves_on_the_next_click(app_db, monkeypatch):
     """Every try of the unit of work fails with a serialization failure: the page says
     "Gleichzeitige Änderung – bitte noch einmal speichern", nothing is saved, the chosen

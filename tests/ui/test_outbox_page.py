@@ -107,7 +107,8 @@ def test_coordinator_previews_and_approves_a_draft(outbox_db):
 
 def test_failed_mail_shows_the_servers_text_and_can_be_retried(outbox_db):
     at = open_page(Role.coordinator, outbox_db["failed"])
-    assert any("550 5.1.1 <fritz@example.org>: Recipient address rejected" in e.value for e in at.error)
+    # shown as text: the angle brackets are escaped (no autolink, no HTML)
+    assert any("550 5.1.1 \\<fritz@example.org\\>: Recipient address rejected" in e.value for e in at.error)
     at.button(key=f"retry_failed_{outbox_db['failed']}").click().run()
     assert not at.exception
     with read_session(get_engine(get_settings().DATABASE_URL)) as s:
@@ -132,9 +133,21 @@ def test_coordinator_creates_a_patient_draft(outbox_db):
     with read_session(get_engine(get_settings().DATABASE_URL)) as s:
         patient_id = s.scalars(select(OutboxEmail.patient_id).where(OutboxEmail.id == outbox_db["sent"])).one()
     at = open_page(Role.coordinator)
-    at.number_input(key="compose_patient").set_value(patient_id)
+    at.text_input(key="compose_patient").input(f"P{patient_id}")  # the patient's reference, not a bare "Nr."
     at.selectbox(key="compose_kind").set_value(mt.PATIENT_STATUS_UPDATE)
     at.text_area(key="compose_message").input("Wir haben neue Praxen angefragt.")
     at.button(key="FormSubmitter:outbox_compose-Entwurf erstellen").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Entwürfe (2)" in [t.label for t in at.tabs]
+
+
+def test_point4_compose_asks_for_a_patient_reference(outbox_db):
+    """"Nachricht an Patient:in erstellen" asked for a "Patient:in Nr." (which number?); it asks
+    for the reference (P152) and refuses another kind's (S150) with a German message."""
+    at = open_page(Role.coordinator)
+    field = at.text_input(key="compose_patient")
+    assert "P152" in field.label
+    field.input("S150")
+    at.button(key="FormSubmitter:outbox_compose-Entwurf erstellen").click().run()
+    assert any("Kennung der Patient:in" in e.value for e in at.error)
+    assert not [i for i in at.number_input if (i.key or "").startswith(("compose_", "docs_"))]

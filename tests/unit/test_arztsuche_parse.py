@@ -11,7 +11,9 @@ import pytest
 
 from core import timewindows
 from core.arztsuche import ImportFormatError, TherapistRecord, load_json, parse_bytes, parse_document, parse_response
-from core.imports.parse import entry_digest, merge_ranges, parse_time_ranges, split_display_name
+from core.imports.hours import merge_ranges, parse_time_ranges
+from core.imports.records import entry_digest
+from core.imports.values import split_display_name
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "arztsuche"
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 import time
 
-from core.inbox.parse import Kind, ParsedMessage, RejectedMessage, parse_message
+from core.inbox.message import Kind, ParsedMessage, RejectedMessage
+from core.inbox.parse import parse_message
 from tests.support.mail_samples import DSN, EVIL_HTML, EXIM, POSTFIX_PLAIN, QMAIL, reply
 
 SEEDS = [

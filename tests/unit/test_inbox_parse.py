@@ -8,15 +8,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from core.inbox.parse import (
-    Kind,
-    ParsedMessage,
-    RejectedMessage,
-    inquiry_references,
-    parse_message,
-    return_date,
-    split_quoted,
-)
+from core.inbox.autoreply import return_date
+from core.inbox.message import Kind, ParsedMessage, RejectedMessage
+from core.inbox.parse import parse_message
+from core.inbox.text import inquiry_references, split_quoted
 from core.inbox.sanitize import html_to_text, sanitize_html
 from tests.support.mail_samples import DATE, DSN, EVIL_HTML, EXCHANGE_GERMAN, EXIM, POSTFIX_PLAIN, QMAIL, SENT_ID, reply
 
