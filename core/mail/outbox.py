@@ -229,7 +229,7 @@ def inquiry_draft(session: Session, inquiry_id: int) -> Optional[OutboxEmail]:
         select(OutboxEmail).where(
             OutboxEmail.inquiry_id == inquiry_id, OutboxEmail.template == mt.THERAPIST_INQUIRY,
             OutboxEmail.state == EmailState.draft,
-        ).order_by(OutboxEmail.id.desc()).limit(1).with_for_update()
+        ).order_by(OutboxEmail.id.desc()).limit(1).with_for_update(key_share=True)  # FOR NO KEY UPDATE (docs: "Concurrency")
     ).first()
 
 
