@@ -66,12 +66,13 @@ def _texts(f: Path):
 
 def test_point22_no_bracketed_plurals_anywhere():
     bad = re.compile(r"[a-zäöü]:?in\(nen\)|[a-zäöü]{2}\((?:n|en|nen|e|s)\)(?=[\s.,:;\"'!?]|$)", re.IGNORECASE)
+    altair_field = re.compile(r"^(?:sum|count|mean|median|min|max|distinct)\(\w+\):[QNOT]$")  # chart encodings, not German
     found = []
     for f in _files(".py", ".html", ".txt"):
         for no, text in _texts(f):
             if "Never" in text or "nie " in text:
                 continue
-            if bad.search(text):
+            if bad.search(text) and not altair_field.match(text.strip("\"'")):
                 found.append(f"{f.relative_to(ROOT)}:{no}: {text.strip()[:120]}")
     assert not found, "bracketed plural instead of formatting.plural:\n" + "\n".join(found)
 
