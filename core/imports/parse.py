@@ -7,7 +7,8 @@ from datetime import date
 from typing import Any, Callable, Mapping, Optional
 from core.imports.hours import _hours_from_tsz, _set_phone_hours
 from core.imports.procedures import _apply_procedures, _procedures
-from core.imports.records import entry_digest, ENTRY_KEYS, FORMAT_ARZTSUCHE, GENERATION_CURRENT, GENERATION_LEGACY, ImportFormatError, ParseResult, ProgressCallback, SkippedEntry, TOP_KEYS, TherapistRecord, _ISO_DATE_RE, _LEGACY_DATE_RE
+from core.imports.entries import collect_entries
+from core.imports.records import ENTRY_KEYS, FORMAT_ARZTSUCHE, GENERATION_CURRENT, GENERATION_LEGACY, ImportFormatError, ParseResult, ProgressCallback, SkippedEntry, TOP_KEYS, TherapistRecord, _ISO_DATE_RE, _LEGACY_DATE_RE
 from core.imports.snapshot import _parse_snapshot
 from core.imports.values import _check_placeholder_name, _clean_name, _coordinates, _dedupe, _email, _gender, _json_msg_de, _key_values, _kind_de, _number, _plz, _salutation, _short, _string_list, _text, _thousands, _value_list, join_street, split_display_name
 
@@ -127,27 +128,7 @@ def _parse_arztsuche(
             )
     elif more is not None:
         result.warnings.append(f"„moreResults“ hat den unerwarteten Wert {_short(more)}; ignoriert.")
-    total = len(entries)
-    for i, entry in enumerate(entries):
-        position = i + 1
-        if not isinstance(entry, dict):
-            result.skipped.append(SkippedEntry(position, f"Eintrag {position} ist {_kind_de(entry, nominative=True)} statt eines Objekts."))
-        else:
-            digest = entry_digest(entry)
-            if reuse is not None and reuse(digest):
-                result.reused.append(digest)
-            else:
-                record = _parse_entry(entry, position, reference_date)
-                if isinstance(record, SkippedEntry):
-                    result.skipped.append(record)
-                else:
-                    record.entry_hash = digest
-                    result.records.append(record)
-        if progress is not None and position % every == 0:
-            progress(position, total)
-    if progress is not None:
-        progress(total, total)
-    return result
+    return collect_entries(result, entries, lambda entry, position: _parse_entry(entry, position, reference_date), reuse=reuse, progress=progress, every=every)
 
 
 def _entry_generation(entry: Mapping[str, Any]) -> str:

@@ -6,7 +6,8 @@ from typing import Any, Callable, Mapping, Optional
 from core.platform import timewindows
 from core.imports.hours import _set_phone_hours, parse_time_ranges
 from core.imports.procedures import _apply_procedures, _procedures
-from core.imports.records import entry_digest, FORMAT_SNAPSHOT, GENERATION_SNAPSHOT, ImportFormatError, ParseResult, ProgressCallback, SNAPSHOT_KEYS, SNAPSHOT_SECTIONS, SNAPSHOT_TOP_KEYS, SkippedEntry, TherapistRecord, _PLZ_RE
+from core.imports.entries import collect_entries
+from core.imports.records import FORMAT_SNAPSHOT, GENERATION_SNAPSHOT, ImportFormatError, ParseResult, ProgressCallback, SNAPSHOT_KEYS, SNAPSHOT_SECTIONS, SNAPSHOT_TOP_KEYS, SkippedEntry, TherapistRecord, _PLZ_RE
 from core.imports.values import _check_placeholder_name, _clean_name, _dedupe, _email, _kind_de, _plz, _salutation, _short, _string_list, _text, _weekday_word, join_street, split_display_name
 
 
@@ -34,27 +35,7 @@ def _parse_snapshot(
             result.area_plz = str(area).zfill(5) if isinstance(area, int) else area.strip()
     elif meta is not None:
         result.warnings.append(f"„metadata“ ist {_kind_de(meta, nominative=True)}; ignoriert.")
-    total = len(therapists)
-    for i, item in enumerate(therapists):
-        position = i + 1
-        if not isinstance(item, dict):
-            result.skipped.append(SkippedEntry(position, f"Eintrag {position} ist {_kind_de(item, nominative=True)} statt eines Objekts."))
-        else:
-            digest = entry_digest(item)
-            if reuse is not None and reuse(digest):
-                result.reused.append(digest)
-            else:
-                record = _parse_snapshot_entry(item, position)
-                if isinstance(record, SkippedEntry):
-                    result.skipped.append(record)
-                else:
-                    record.entry_hash = digest
-                    result.records.append(record)
-        if progress is not None and position % every == 0:
-            progress(position, total)
-    if progress is not None:
-        progress(total, total)
-    return result
+    return collect_entries(result, therapists, _parse_snapshot_entry, reuse=reuse, progress=progress, every=every)
 
 
 def _section(item: Mapping[str, Any], key: str, warnings: list[str]) -> Mapping[str, Any]:
