@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable, Optional, Sequence
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from core.platform import audit
 from core.mail import templates as mt
 from core.adapters.smtp import (
@@ -24,7 +25,7 @@ from core.platform.locks import lock_rows
 from core.platform.models import Inquiry, InvalidEmailAddress, OutboxEmail, Patient, Therapist, TherapistDocument
 from core.platform.permissions import SYSTEM
 from core.platform.vocab import EmailState, InquiryStatus
-from core.mail.outbox import _cancel, _local_date, _settings, mailbox_members, to_mailbox
+from core.mail.outbox import _cancel, _local_date, _settings, mailbox_mails, mailboxes_members
 from core.mail.rules import DEFAULT_BATCH_SIZE, DEFAULT_LEASE, FailureDecision, _INQUIRY_OPEN_FOR, decide_after_failure, log, weekly_limit_wait
 
 
@@ -165,11 +166,11 @@ def claim_due(
     # record a mail is for. A mailbox is held when this runner locked every therapist record
     # with that address (SKIP LOCKED: another runner or a coordinator holds the rest).
     mailbox = {r.id: normalise_email(r.to_address) for r in rows if r.therapist_id is not None}
-    members: dict[str, list[int]] = {}
+    members = mailboxes_members(session, [k for k in mailbox.values() if k])
     for r in rows:
         key = mailbox.get(r.id)
         if key is not None:
-            members[key] = sorted(set(members.get(key) or mailbox_members(session, key)) | {r.therapist_id})
+            members[key] = sorted(set(members.get(key) or ()) | {r.therapist_id})
     locked: set[int] = set()
     last_sent: dict[str, datetime] = {}
     busy: set[str] = set()
@@ -184,19 +185,14 @@ def claim_due(
             )
         else:
             locked = set(wanted)
-        for key, ids in members.items():
-            if not set(ids) <= locked:
-                continue
-            sent_at = session.scalar(
-                select(func.max(OutboxEmail.sent_at)).where(to_mailbox(key, ids), OutboxEmail.state == EmailState.sent)
-            )
-            if sent_at is not None:
-                last_sent[key] = sent_at
-            if session.scalar(
-                select(func.count()).select_from(OutboxEmail).where(
-                    to_mailbox(key, ids), OutboxEmail.state == EmailState.sending, OutboxEmail.lease_expires_at >= now,
-                )
-            ):
+        held = {key: ids for key, ids in members.items() if set(ids) <= locked}
+        traffic = mailbox_mails(session, held, OutboxEmail.state.in_([EmailState.sent, EmailState.sending]))
+        for key, mails in traffic.items():
+            sent_at = [m.sent_at for m in mails if m.state == EmailState.sent and m.sent_at is not None]
+            if sent_at:
+                last_sent[key] = max(sent_at)
+            if any(m.state == EmailState.sending and m.lease_expires_at is not None and m.lease_expires_at >= now
+                   for m in mails):
                 busy.add(key)
     inquiry_ids = {r.inquiry_id for r in rows if r.inquiry_id is not None and r.template in _INQUIRY_OPEN_FOR}
     inquiry_state: dict[int, tuple[InquiryStatus, Optional[datetime]]] = {}
@@ -208,6 +204,7 @@ def claim_due(
             ).all()
         }
     claimed_rows: list[OutboxEmail] = []
+    new_ids: dict[int, str] = {}
     claimed_mailboxes: set[str] = set()
     for row in rows:
         if row.inquiry_id in inquiry_state:
@@ -235,14 +232,28 @@ def claim_due(
                 report.deferred += 1
                 continue
             claimed_mailboxes.add(key)
-        row.state = EmailState.sending
-        row.lease_owner = owner
-        row.lease_expires_at = lease_until
-        row.updated_at = now
         if not row.message_id:
-            row.message_id = new_message_id(settings.EMAIL_SENDER)
+            new_ids[row.id] = new_message_id(settings.EMAIL_SENDER)
         claimed_rows.append(row)
-    session.flush()
+    session.flush()  # the cancelled and deferred ones
+    if claimed_rows:
+        # one statement for the whole claim; the loaded rows are told what it wrote
+        lease = {"state": EmailState.sending, "lease_owner": owner, "lease_expires_at": lease_until, "updated_at": now}
+        values: dict = dict(lease)
+        if new_ids:
+            values["message_id"] = case(
+                {k: literal(v, OutboxEmail.message_id.type) for k, v in new_ids.items()},
+                value=OutboxEmail.id, else_=OutboxEmail.message_id,
+            )
+        session.execute(
+            update(OutboxEmail).where(OutboxEmail.id.in_([r.id for r in claimed_rows])).values(values)
+            .execution_options(synchronize_session=False)
+        )
+        for row in claimed_rows:
+            for name, value in lease.items():
+                set_committed_value(row, name, value)
+            if row.id in new_ids:
+                set_committed_value(row, "message_id", new_ids[row.id])
     documents: dict[int, TherapistDocument] = {}
     wanted = {d for r in claimed_rows for d in (r.attachment_document_ids or [])}
     if wanted:
@@ -265,51 +276,93 @@ def claim_due(
     return result
 
 
-def mark_sent(session: Session, mail: ClaimedMail, *, owner: str, sent_at: datetime) -> bool:
-    """Record a delivery (only while we still hold the lease). The inquiry of an inquiry
-    mail becomes sent with this time; the recipient's last contact is updated. The therapist
-    and inquiry rows are locked first, in the global order (core.platform.locks), so that a
-    coordinator holding them (and wanting this mail) is waited for, never deadlocked with."""
-    lock_rows(
-        session, therapists=[mail.therapist_id] if mail.therapist_id is not None else [],
-        inquiries=[mail.inquiry_id] if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None else [],
+def _per_row(column, key_column, values: dict[int, object]):
+    """`column`'s new value per row: CASE key WHEN k THEN v … END (one statement for a batch)."""
+    return case({k: literal(v, column.type) for k, v in values.items()}, value=key_column)
+
+
+def _locks_for(mails: Sequence[ClaimedMail]) -> dict[str, list[int]]:
+    """What recording these outcomes changes above the mails: their therapists and the
+    inquiries of their inquiry mails (locked first, in the global order)."""
+    return {
+        "therapists": [m.therapist_id for m in mails if m.therapist_id is not None],
+        "inquiries": [m.inquiry_id for m in mails if m.template == mt.THERAPIST_INQUIRY and m.inquiry_id is not None],
+    }
+
+
+def mark_sent_many(session: Session, deliveries: Sequence[tuple[ClaimedMail, datetime]], *, owner: str) -> set[int]:
+    """Record several deliveries in one go (only those whose lease we still hold; returns
+    their ids). Each mail keeps its own delivery time. The inquiry of an inquiry mail becomes
+    sent with that time; the recipients' last contact is updated. Therapist and inquiry rows
+    are locked first, in the global order (core.platform.locks), so that a coordinator
+    holding them (and wanting one of these mails) is waited for, never deadlocked with.
+    A fixed number of statements however many mails: the bookkeeping of a delivery batch."""
+    if not deliveries:
+        return set()
+    lock_rows(session, **_locks_for([mail for mail, _ in deliveries]))
+    return _mark_sent_locked(session, deliveries, owner=owner)
+
+
+def _mark_sent_locked(session: Session, deliveries: Sequence[tuple[ClaimedMail, datetime]], *, owner: str) -> set[int]:
+    """mark_sent_many once the caller holds the therapist and inquiry locks."""
+    if not deliveries:
+        return set()
+    at = {mail.id: when for mail, when in deliveries}
+    done = set(
+        session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id.in_(sorted(at)), OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
+            .values(
+                state=EmailState.sent, sent_at=_per_row(OutboxEmail.sent_at, OutboxEmail.id, at),
+                attempts=OutboxEmail.attempts + 1, last_error=None, lease_owner=None, lease_expires_at=None,
+                next_attempt_at=None, updated_at=_per_row(OutboxEmail.updated_at, OutboxEmail.id, at),
+            )
+            .returning(OutboxEmail.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
     )
-    result = session.execute(
-        update(OutboxEmail)
-        .where(OutboxEmail.id == mail.id, OutboxEmail.state == EmailState.sending, OutboxEmail.lease_owner == owner)
-        .values(
-            state=EmailState.sent, sent_at=sent_at, attempts=OutboxEmail.attempts + 1, last_error=None,
-            lease_owner=None, lease_expires_at=None, next_attempt_at=None, updated_at=sent_at,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if not result.rowcount:
-        return False
-    day = _local_date(sent_at)
-    if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id is not None:
+    if not done:
+        return done
+    sent = [(mail, when) for mail, when in deliveries if mail.id in done]
+    inquiry_at = {m.inquiry_id: w for m, w in sent if m.template == mt.THERAPIST_INQUIRY and m.inquiry_id is not None}
+    if inquiry_at:
         # A single guarded statement (no read-modify-write that a concurrent edit could make
         # stale and roll back, which would leave a delivered mail "sending"); it bumps the
         # version so a concurrent ORM edit of the inquiry notices.
-        moved = session.execute(
-            update(Inquiry)
-            .where(Inquiry.id == mail.inquiry_id, Inquiry.status.in_([InquiryStatus.draft, InquiryStatus.queued]))
-            .values(status=InquiryStatus.sent, sent_at=sent_at, updated_at=sent_at, version=Inquiry.version + 1)
-            .execution_options(synchronize_session=False)
+        moved = set(
+            session.execute(
+                update(Inquiry)
+                .where(Inquiry.id.in_(sorted(inquiry_at)), Inquiry.status.in_([InquiryStatus.draft, InquiryStatus.queued]))
+                .values(
+                    status=InquiryStatus.sent, sent_at=_per_row(Inquiry.sent_at, Inquiry.id, inquiry_at),
+                    updated_at=_per_row(Inquiry.updated_at, Inquiry.id, inquiry_at), version=Inquiry.version + 1,
+                )
+                .returning(Inquiry.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
         )
-        if moved.rowcount:
-            audit.record(session, SYSTEM, "inquiry.sent", "inquiry", mail.inquiry_id, {"email_id": mail.id}, now=sent_at)
-    if mail.therapist_id is not None:
-        session.execute(
-            update(Therapist).where(Therapist.id == mail.therapist_id).values(last_contact_email_on=day)
-            .execution_options(synchronize_session=False)
-        )
-    if mail.patient_id is not None:
-        session.execute(
-            update(Patient).where(Patient.id == mail.patient_id).values(last_contact_on=day)
-            .execution_options(synchronize_session=False)
-        )
-    audit.record(session, SYSTEM, "email.sent", "outbox_email", mail.id, {"message_id": mail.message_id}, now=sent_at)
-    return True
+        for mail, when in sent:
+            if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id in moved:
+                audit.record(session, SYSTEM, "inquiry.sent", "inquiry", mail.inquiry_id, {"email_id": mail.id}, now=when)
+    for model, column, key in ((Therapist, Therapist.last_contact_email_on, "therapist_id"),
+                               (Patient, Patient.last_contact_on, "patient_id")):
+        by_day: dict[date, set[int]] = {}
+        for mail, when in sent:
+            if getattr(mail, key) is not None:
+                by_day.setdefault(_local_date(when), set()).add(getattr(mail, key))
+        for day, ids in sorted(by_day.items()):  # one statement per day (normally one)
+            session.execute(
+                update(model).where(model.id.in_(sorted(ids))).values({column.key: day})
+                .execution_options(synchronize_session=False)
+            )
+    for mail, when in sent:
+        audit.record(session, SYSTEM, "email.sent", "outbox_email", mail.id, {"message_id": mail.message_id}, now=when)
+    return done
+
+
+def mark_sent(session: Session, mail: ClaimedMail, *, owner: str, sent_at: datetime) -> bool:
+    """Record one delivery (only while we still hold the lease); see mark_sent_many."""
+    return mail.id in mark_sent_many(session, [(mail, sent_at)], owner=owner)
 
 
 def record_failure(
@@ -413,14 +466,17 @@ class _Outcomes:
         with self._scope() as session, session.no_autoflush:
             # the statements below are Core updates that never read the pending audit rows:
             # without autoflush those rows go out as one multi-row INSERT at commit
-            for mail, error, at in self._items:
-                if error is None:
-                    if mark_sent(session, mail, owner=self._owner, sent_at=at):
-                        sent.append(mail.id)
-                    else:
-                        lost += 1
-                        log.warning("E-Mail %s gesendet, aber die Lease war verloren", mail.id)
+            lock_rows(session, **_locks_for([mail for mail, _, _ in self._items]))  # all of them first
+            delivered = [(mail, at) for mail, error, at in self._items if error is None]
+            done = _mark_sent_locked(session, delivered, owner=self._owner)
+            for mail, _ in delivered:
+                if mail.id in done:
+                    sent.append(mail.id)
                 else:
+                    lost += 1
+                    log.warning("E-Mail %s gesendet, aber die Lease war verloren", mail.id)
+            for mail, error, at in self._items:
+                if error is not None:
                     decision = record_failure(session, mail, error, owner=self._owner, now=at, settings=self._settings)
                     if decision is None:
                         lost += 1

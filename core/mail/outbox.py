@@ -5,8 +5,8 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 
 from datetime import date, datetime, timedelta
-from typing import Optional, Sequence
-from sqlalchemy import and_, case, func, or_, select
+from typing import Iterable, Mapping, Optional, Sequence
+from sqlalchemy import Row, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 from core.platform import audit
 from core.mail import templates as mt
@@ -76,6 +76,44 @@ def mailbox_members(session: Session, address: Optional[str], therapist_ids: Seq
     if key:
         ids.update(session.scalars(select(Therapist.id).where(therapists_with_email(key))))
     return sorted(ids)
+
+
+def mailboxes_members(session: Session, addresses: Iterable[Optional[str]]) -> dict[str, list[int]]:
+    """mailbox_members of several mailboxes at once: {normalised address: therapist ids}
+    (one query per 50 mailboxes instead of one per mailbox)."""
+    keys = sorted({k for k in (normalise_email(a) for a in addresses) if k})
+    result: dict[str, list[int]] = {k: [] for k in keys}
+    for start in range(0, len(keys), 50):
+        chunk = keys[start:start + 50]
+        rows = session.execute(
+            select(Therapist.id, email_key().label("key")).where(or_(*(therapists_with_email(k) for k in chunk)))
+        ).all()
+        for therapist_id, key in rows:
+            if key in result:
+                result[key].append(therapist_id)
+    return {k: sorted(v) for k, v in result.items()}
+
+
+def mailbox_mails(session: Session, members: Mapping[str, Sequence[int]], *conditions) -> dict[str, list[Row]]:
+    """Therapist mails to each mailbox ({normalised address: member therapist ids}, see
+    to_mailbox) that meet `conditions`, in one query for all of them: {address: rows of
+    id, therapist_id, state, sent_at, next_attempt_at, lease_expires_at}."""
+    result: dict[str, list[Row]] = {k: [] for k in members}
+    wanted = {k: set(ids) for k, ids in members.items()}
+    therapist_ids = sorted({t for ids in members.values() for t in ids})
+    if not therapist_ids:
+        return result
+    key = email_key(OutboxEmail.to_address)
+    rows = session.execute(
+        select(
+            OutboxEmail.id, OutboxEmail.therapist_id, key.label("key"), OutboxEmail.state, OutboxEmail.sent_at,
+            OutboxEmail.next_attempt_at, OutboxEmail.lease_expires_at,
+        ).where(OutboxEmail.therapist_id.in_(therapist_ids), key.in_(sorted(members)), *conditions)
+    ).all()
+    for row in rows:
+        if row.therapist_id in wanted.get(row.key, ()):
+            result[row.key].append(row)
+    return result
 
 
 def to_mailbox(key: str, member_ids: Sequence[int]):
