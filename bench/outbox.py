@@ -27,8 +27,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench._common import bench_database, print_table, stopwatch, write_results  # noqa: E402
 from core.mail import templates as mt  # noqa: E402
-from core.mail import delivery
-from core.mail import documents
+from core.mail import delivery  # noqa: E402
+from core.mail import documents  # noqa: E402
 from core.mail import outbox  # noqa: E402
 from core.adapters.smtp import make_sender  # noqa: E402
 from core.platform.config import load_settings  # noqa: E402
@@ -117,19 +117,20 @@ def seed(url: str, settings, now: datetime) -> None:
 
 
 def queue_all(url: str, settings, now: datetime) -> None:
+    """The 1,000 mails rendered and queued in one unit of work, through the batch services
+    (queue_inquiry_emails, queue_patient_emails): what the planner's and the page's bulk
+    actions call. One mail at a time is `queue_one_by_one`."""
     half = MAILS // 2
     with unit_of_work(get_engine(url)) as s:
         inquiry_ids = s.scalars(select(Inquiry.id).order_by(Inquiry.id)).all()
         therapist_ids = s.scalars(select(Therapist.id).order_by(Therapist.id)).all()
         patient_ids = s.scalars(select(Patient.id).order_by(Patient.id)).all()[:half]
-        for inquiry_id in inquiry_ids:
-            outbox.queue_inquiry_email(s, COORD, inquiry_id, now, approve=True, settings=settings)
-        for i, pid in enumerate(patient_ids):
-            if i % 5 == 0:
-                outbox.queue_patient_email(s, COORD, pid, mt.PATIENT_PLACE_FOUND_EMAIL, now, therapist_id=therapist_ids[i],
-                                           approve=True, settings=settings)
-            else:
-                outbox.queue_patient_email(s, COORD, pid, mt.PATIENT_STATUS_UPDATE, now, approve=True, settings=settings)
+        outbox.queue_inquiry_emails(s, COORD, inquiry_ids, now, approve=True, settings=settings)
+        outbox.queue_patient_emails(s, COORD, [
+            outbox.PatientMail(pid, mt.PATIENT_PLACE_FOUND_EMAIL, therapist_id=therapist_ids[i]) if i % 5 == 0
+            else outbox.PatientMail(pid, mt.PATIENT_STATUS_UPDATE)
+            for i, pid in enumerate(patient_ids)
+        ], now, approve=True, settings=settings)
 
 
 def main() -> None:

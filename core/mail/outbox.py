@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping, Optional, Sequence
-from sqlalchemy import Row, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, and_, case, func, or_, select, tuple_, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm import Session, selectinload
 from core.platform import audit
 from core.mail import templates as mt
 from core.platform.addresses import email_key, normalise_email, therapists_with_email
@@ -122,48 +125,72 @@ def to_mailbox(key: str, member_ids: Sequence[int]):
     return and_(OutboxEmail.therapist_id.in_(list(member_ids)), email_key(OutboxEmail.to_address) == key)
 
 
-def _mailbox_occupied(
-    session: Session, email: OutboxEmail, *, now: datetime, interval_days: int
-) -> list[datetime]:
-    """Moments of other therapist mails to the same mailbox (normalised recipient address,
-    any therapist record) that the weekly limit must keep apart from."""
-    key = normalise_email(email.to_address)
-    if not key:
-        return []
-    horizon = now - timedelta(days=interval_days)
-    rows = session.execute(
-        select(OutboxEmail.id, OutboxEmail.state, OutboxEmail.sent_at, OutboxEmail.next_attempt_at).where(
-            to_mailbox(key, mailbox_members(session, key, [email.therapist_id])),
+class _MailboxSchedule:
+    """What the weekly limit must keep mails being queued together apart from: per mailbox
+    (normalised recipient address, any therapist record), the other therapist mails sent
+    within the interval or waiting; read once for all the mails, then kept up to date as
+    each is queued."""
+
+    def __init__(self, session: Session, emails: Sequence[OutboxEmail], *, now: datetime, interval_days: int):
+        self._now = now
+        ours = [e for e in emails if e.therapist_id is not None and normalise_email(e.to_address)]
+        self._members = mailboxes_members(session, [e.to_address for e in ours])
+        wanted = {k: set(ids) for k, ids in self._members.items()}
+        for e in ours:
+            wanted[normalise_email(e.to_address)].add(e.therapist_id)
+        horizon = now - timedelta(days=interval_days)
+        found = mailbox_mails(
+            session, wanted,
             or_(
                 and_(OutboxEmail.state == EmailState.sent, OutboxEmail.sent_at >= horizon),
                 OutboxEmail.state.in_([EmailState.queued, EmailState.sending]),
             ),
         )
-    ).all()
-    occupied = []
-    for row_id, state, sent_at, next_at in rows:
-        if row_id == email.id:
-            continue
+        # {mailbox: {mail id: (therapist id, moment)}}
+        self._moments: dict[str, dict[int, tuple[int, datetime]]] = {
+            key: {row.id: (row.therapist_id, self._moment(row.state, row.sent_at, row.next_attempt_at)) for row in rows}
+            for key, rows in found.items()
+        }
+
+    def _moment(self, state: EmailState, sent_at: Optional[datetime], next_at: Optional[datetime]) -> datetime:
         if state == EmailState.sent:
-            occupied.append(sent_at)
-        elif state == EmailState.sending:
-            occupied.append(now)
-        else:
-            occupied.append(max(now, next_at or now))
-    return occupied
+            return sent_at
+        if state == EmailState.sending:
+            return self._now
+        return max(self._now, next_at or self._now)
+
+    def occupied(self, email: OutboxEmail) -> list[datetime]:
+        """Moments of the other mails to `email`'s mailbox (by this mailbox's therapist
+        records and `email`'s own)."""
+        key = normalise_email(email.to_address)
+        if not key:
+            return []
+        members = set(self._members.get(key, ())) | {email.therapist_id}
+        return [at for mail_id, (tid, at) in self._moments.get(key, {}).items() if mail_id != email.id and tid in members]
+
+    def queued(self, email: OutboxEmail) -> None:
+        key = normalise_email(email.to_address)
+        if key and email.therapist_id is not None:
+            self._moments.setdefault(key, {})[email.id] = (email.therapist_id, self._moment(email.state, None, email.next_attempt_at))
 
 
-def _put_in_queue(session: Session, email: OutboxEmail, *, now: datetime, settings: Settings) -> None:
-    """queued, with the time the weekly limit allows (now for patients)."""
+def _put_in_queue(
+    session: Session, email: OutboxEmail, *, now: datetime, settings: Settings, schedule: Optional[_MailboxSchedule] = None
+) -> None:
+    """queued, with the time the weekly limit allows (now for patients). `schedule`: read
+    once for several mails being queued together (default: for this one)."""
     go_at = now
     if email.therapist_id is not None:
-        occupied = _mailbox_occupied(session, email, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
-        go_at = earliest_send_time(now, occupied, settings.EMAIL_MIN_INTERVAL_DAYS)
+        if schedule is None:
+            schedule = _MailboxSchedule(session, [email], now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
+        go_at = earliest_send_time(now, schedule.occupied(email), settings.EMAIL_MIN_INTERVAL_DAYS)
     email.state = EmailState.queued
     email.queued_at = now
     email.next_attempt_at = go_at
     email.lease_owner = None
     email.lease_expires_at = None
+    if schedule is not None:
+        schedule.queued(email)
 
 
 def _set_inquiry_status(session: Session, inquiry_id: int, *, from_states: Sequence[InquiryStatus], values: dict) -> bool:
@@ -203,21 +230,78 @@ def _new_email(
 def _finish_new(
     session: Session, actor: Actor, email: OutboxEmail, *, approve: bool, now: datetime, settings: Settings
 ) -> OutboxEmail:
-    session.add(email)
+    return _finish_new_many(session, actor, [email], approve=approve, now=now, settings=settings)[0]
+
+
+def _finish_new_many(
+    session: Session, actor: Actor, emails: Sequence[OutboxEmail], *, approve: bool, now: datetime, settings: Settings
+) -> list[OutboxEmail]:
+    """Store new mails (one INSERT for all), their audit entries and, with `approve`, queue
+    them (the weekly limit read once for all of them)."""
+    session.add_all(emails)
     session.flush()
-    audit.record(
-        session, actor, "email.create", "outbox_email", email.id,
-        {"template": email.template, "inquiry_id": email.inquiry_id}, now=now,
-    )
+    for email in emails:
+        audit.record(
+            session, actor, "email.create", "outbox_email", email.id,
+            {"template": email.template, "inquiry_id": email.inquiry_id}, now=now,
+        )
     if approve:
-        _approve(session, actor, email, now=now, settings=settings)
-    return email
+        _queue_inquiries(session, emails, now=now)
+        schedule = _MailboxSchedule(session, emails, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
+        for email in emails:
+            _approve(session, actor, email, now=now, settings=settings, schedule=schedule)
+    return list(emails)
+
+
+def _queue_inquiries(session: Session, emails: Sequence[OutboxEmail], *, now: datetime) -> None:
+    """The draft inquiries of approved inquiry mails become queued: one UPDATE for all of
+    them, each guarded by the version it was loaded with (what the ORM's version check does
+    per row); the loaded inquiries are told. Inquiries with unsaved changes are left to
+    _approve (the ORM)."""
+    loaded: dict[int, Inquiry] = {}
+    dirty = session.dirty
+    for email in emails:
+        if email.inquiry_id is None or email.template != mt.THERAPIST_INQUIRY:
+            continue
+        inquiry = session.get(Inquiry, email.inquiry_id)
+        if inquiry is not None and inquiry.status == InquiryStatus.draft and inquiry not in dirty:
+            loaded[inquiry.id] = inquiry
+    if not loaded:
+        return
+    moved = session.execute(
+        update(Inquiry)
+        .where(tuple_(Inquiry.id, Inquiry.version).in_([(i.id, i.version) for i in loaded.values()]))
+        .values(status=InquiryStatus.queued, queued_at=now, updated_at=now, version=Inquiry.version + 1)
+        .returning(Inquiry.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    if len(moved) != len(loaded):
+        raise StaleDataError("Eine Anfrage wurde inzwischen von jemand anderem geändert.")
+    for inquiry in loaded.values():
+        for name, value in (("status", InquiryStatus.queued), ("queued_at", now), ("updated_at", now),
+                            ("version", inquiry.version + 1)):
+            set_committed_value(inquiry, name, value)
 
 
 def _inquiry_patients(inquiry: Inquiry) -> list[tuple[int, Patient]]:
     """(position, patient) of the patients still in the inquiry, in order, renumbered 1..n."""
     members = [m for m in inquiry.patients if m.withdrawn_at is None]
     return [(m.position, m.search.patient) for m in sorted(members, key=lambda m: m.position)]
+
+
+def _load_inquiries(session: Session, inquiry_ids: Sequence[int]) -> dict[int, Inquiry]:
+    """Inquiries with their therapist and patients (one query per kind, fresh from the database)."""
+    if not inquiry_ids:
+        return {}
+    stmt = (
+        select(Inquiry).where(Inquiry.id.in_(sorted(set(inquiry_ids))))
+        .options(
+            selectinload(Inquiry.therapist),
+            selectinload(Inquiry.patients).selectinload(InquiryPatient.search).selectinload(Search.patient),
+        )
+        .execution_options(populate_existing=True)
+    )
+    return {i.id: i for i in session.scalars(stmt)}
 
 
 def _load_inquiry(session: Session, inquiry_id: int) -> Inquiry:
@@ -249,16 +333,46 @@ def queue_inquiry_email(
     approve=False: a draft in the outbox (the inquiry stays draft until the mail is approved).
     approve=True: queued at once (the inquiry becomes queued). Either way the inquiry counts
     as sent only when the mail is delivered (`sent_at` = delivery time)."""
+    return queue_inquiry_emails(session, actor, [inquiry_id], now, approve=approve, settings=settings)[0]
+
+
+_INQUIRY_MAIL_EXISTS = [EmailState.draft, EmailState.queued, EmailState.sending, EmailState.sent]
+
+
+def queue_inquiry_emails(
+    session: Session, actor: Actor, inquiry_ids: Sequence[int], now: datetime, *, approve: bool = False,
+    settings: Optional[Settings] = None,
+) -> list[OutboxEmail]:
+    """queue_inquiry_email for several inquiries at once (all or none), in their order:
+    a fixed number of queries however many (inquiries, therapists and patients loaded
+    together, one check for existing mails, one INSERT, the weekly limit read once)."""
     actor.require(Permission.edit)
     settings = _settings(settings)
-    inquiry = _load_inquiry(session, inquiry_id)
-    if inquiry.channel != InquiryChannel.email:
-        raise OutboxError("Diese Anfrage läuft per Telefon, nicht per E-Mail.")
-    if inquiry.status not in (InquiryStatus.draft, InquiryStatus.queued):
-        raise OutboxError(f"Die Anfrage ist bereits {inquiry.status.label}; es wird keine neue E-Mail erstellt.")
-    if _has_mail(session, inquiry_id, mt.THERAPIST_INQUIRY, [EmailState.draft, EmailState.queued, EmailState.sending, EmailState.sent]):
-        raise OutboxError("Für diese Anfrage gibt es schon eine E-Mail im Postausgang.")
-    return _inquiry_mail(session, actor, inquiry, mt.THERAPIST_INQUIRY, now, approve=approve, settings=settings)
+    ids = [int(i) for i in inquiry_ids]
+    if len(set(ids)) != len(ids):
+        raise OutboxError("Eine Anfrage ist doppelt gewählt.")
+    inquiries = _load_inquiries(session, ids)
+    existing = set(
+        session.scalars(
+            select(OutboxEmail.inquiry_id).where(
+                OutboxEmail.inquiry_id.in_(ids), OutboxEmail.template == mt.THERAPIST_INQUIRY,
+                OutboxEmail.state.in_(_INQUIRY_MAIL_EXISTS),
+            )
+        )
+    ) if ids else set()
+    emails = []
+    for inquiry_id in ids:
+        inquiry = inquiries.get(inquiry_id)
+        if inquiry is None:
+            raise OutboxError("Diese Anfrage gibt es nicht (mehr).")
+        if inquiry.channel != InquiryChannel.email:
+            raise OutboxError("Diese Anfrage läuft per Telefon, nicht per E-Mail.")
+        if inquiry.status not in (InquiryStatus.draft, InquiryStatus.queued):
+            raise OutboxError(f"Die Anfrage ist bereits {inquiry.status.label}; es wird keine neue E-Mail erstellt.")
+        if inquiry_id in existing:
+            raise OutboxError("Für diese Anfrage gibt es schon eine E-Mail im Postausgang.")
+        emails.append(_render_inquiry_mail(actor, inquiry, mt.THERAPIST_INQUIRY, now, settings=settings))
+    return _finish_new_many(session, actor, emails, approve=approve, now=now, settings=settings)
 
 
 def inquiry_draft(session: Session, inquiry_id: int) -> Optional[OutboxEmail]:
@@ -276,6 +390,14 @@ def _inquiry_mail(
     settings: Settings, **extra_context,
 ) -> OutboxEmail:
     """Render an inquiry or reminder mail to the inquiry's therapist (pseudonymised patients)."""
+    email = _render_inquiry_mail(actor, inquiry, template, now, settings=settings, **extra_context)
+    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
+
+
+def _render_inquiry_mail(
+    actor: Actor, inquiry: Inquiry, template: str, now: datetime, *, settings: Settings, **extra_context
+) -> OutboxEmail:
+    """The new (unsaved) mail of an inquiry or reminder, from the loaded inquiry."""
     therapist = inquiry.therapist
     address = _validate_address(therapist.email, therapist.full_name)
     patients = _inquiry_patients(inquiry)
@@ -285,11 +407,10 @@ def _inquiry_mail(
         settings, inquiry_id=inquiry.id, therapist=therapist, patients=patients, today=_local_date(now), **extra_context
     )
     rendered = mt.render(template, context)
-    email = _new_email(
+    return _new_email(
         actor=actor, template=template, rendered=rendered, to_address=address,
         to_name=therapist.full_name, therapist_id=therapist.id, inquiry_id=inquiry.id, now=now,
     )
-    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
 
 
 def queue_reminder_email(
@@ -340,6 +461,17 @@ def queue_thanks_email(
     return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
 
 
+@dataclass(frozen=True)
+class PatientMail:
+    """One message to a patient for queue_patient_emails (the arguments of queue_patient_email)."""
+
+    patient_id: int
+    template: str
+    therapist_id: Optional[int] = None
+    message: str = ""
+    document_ids: Optional[Sequence[int]] = None
+
+
 def queue_patient_email(
     session: Session, actor: Actor, patient_id: int, template: str, now: datetime, *,
     therapist_id: Optional[int] = None, message: str = "", document_ids: Optional[Sequence[int]] = None,
@@ -347,79 +479,118 @@ def queue_patient_email(
 ) -> OutboxEmail:
     """A message to a patient: search started, place found (contact by e-mail / by phone, with
     the therapist's PDF forms attached; default all of them), or a status update."""
+    request = PatientMail(patient_id, template, therapist_id=therapist_id, message=message, document_ids=document_ids)
+    return queue_patient_emails(session, actor, [request], now, approve=approve, settings=settings)[0]
+
+
+def queue_patient_emails(
+    session: Session, actor: Actor, requests: Sequence[PatientMail], now: datetime, *, approve: bool = False,
+    settings: Optional[Settings] = None,
+) -> list[OutboxEmail]:
+    """queue_patient_email for several messages at once (all or none), in their order: a
+    fixed number of queries however many (patients, their current searches, therapists,
+    forms and the count of therapists asked loaded together, one INSERT)."""
     actor.require(Permission.edit)
     settings = _settings(settings)
-    if template not in PATIENT_TEMPLATES:
-        raise OutboxError(f"Unbekannte Nachricht an Patient:innen: {template}")
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise OutboxError("Diese Patientin / diesen Patienten gibt es nicht (mehr).")
-    name = f"{patient.first_name} {patient.last_name}".strip()
-    address = _validate_address(patient.email, name)
-    search = session.scalars(
-        select(Search).where(Search.patient_id == patient.id).order_by(
-            case((Search.status == SearchStatus.active, 0), else_=1), Search.started_on.desc(), Search.id.desc()
-        ).limit(1)
-    ).first()
-    therapist = None
-    documents: list[TherapistDocument] = []
-    if template in (mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE):
-        if therapist_id is None and search is not None:
-            therapist_id = search.placed_therapist_id
-        therapist = session.get(Therapist, therapist_id) if therapist_id is not None else None
-        if therapist is None:
-            raise OutboxError("Bitte wählen Sie die Therapeut:in, bei der der Platz gefunden wurde.")
-        if template == mt.PATIENT_PLACE_FOUND_EMAIL and not therapist.email:
-            raise OutboxError("Die Praxis hat keine E-Mail-Adresse; wählen Sie die Variante „Kontakt per Telefon“.")
-        if template == mt.PATIENT_PLACE_FOUND_PHONE and not therapist.phone:
-            raise OutboxError("Die Praxis hat keine Telefonnummer; wählen Sie die Variante „Kontakt per E-Mail“.")
-        stmt = select(TherapistDocument).where(TherapistDocument.therapist_id == therapist.id).order_by(TherapistDocument.id)
-        documents = list(session.scalars(stmt))
-        if document_ids is not None:
-            wanted = set(document_ids)
-            unknown = wanted - {d.id for d in documents}
-            if unknown:
-                raise OutboxError("Ein gewähltes Formular gehört nicht zu dieser Praxis.")
-            documents = [d for d in documents if d.id in wanted]
-    elif document_ids:
-        raise OutboxError("Formulare lassen sich nur an die Nachricht „Therapieplatz gefunden“ anhängen.")
-    elif template == mt.PATIENT_SUCCESS:
-        if therapist_id is None and search is not None:
-            therapist_id = search.placed_therapist_id
-        therapist = session.get(Therapist, therapist_id) if therapist_id is not None else None
-    asked = 0
-    if search is not None:
-        asked = session.scalar(
-            select(func.count(func.distinct(Inquiry.therapist_id)))
+    for r in requests:
+        if r.template not in PATIENT_TEMPLATES:
+            raise OutboxError(f"Unbekannte Nachricht an Patient:innen: {r.template}")
+    patient_ids = sorted({r.patient_id for r in requests})
+    patients = {p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))} if patient_ids else {}
+    searches: dict[int, Search] = {}
+    if patient_ids:
+        ordered = session.scalars(
+            select(Search).where(Search.patient_id.in_(patient_ids)).order_by(
+                Search.patient_id, case((Search.status == SearchStatus.active, 0), else_=1),
+                Search.started_on.desc(), Search.id.desc(),
+            )
+        )
+        for search in ordered:
+            searches.setdefault(search.patient_id, search)  # the first per patient: the current one
+    needs_therapist = (mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE, mt.PATIENT_SUCCESS)
+
+    def chosen_therapist(r: PatientMail) -> Optional[int]:
+        if r.therapist_id is None and r.template in needs_therapist and r.patient_id in searches:
+            return searches[r.patient_id].placed_therapist_id
+        return r.therapist_id if r.template in needs_therapist else None
+
+    therapist_ids = sorted({t for t in map(chosen_therapist, requests) if t is not None})
+    therapists = {t.id: t for t in session.scalars(select(Therapist).where(Therapist.id.in_(therapist_ids)))} if therapist_ids else {}
+    forms_of: dict[int, list[TherapistDocument]] = {}
+    with_forms = sorted({chosen_therapist(r) for r in requests if r.template in (mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE)} - {None})
+    if with_forms:
+        docs = session.scalars(
+            select(TherapistDocument).where(TherapistDocument.therapist_id.in_(with_forms)).order_by(TherapistDocument.id)
+        )
+        for d in docs:
+            forms_of.setdefault(d.therapist_id, []).append(d)
+    asked: dict[int, int] = {}
+    search_ids = sorted({s.id for s in searches.values()})
+    if search_ids:
+        asked = dict(session.execute(
+            select(InquiryPatient.search_id, func.count(func.distinct(Inquiry.therapist_id)))
             .select_from(InquiryPatient)
             .join(Inquiry, Inquiry.id == InquiryPatient.inquiry_id)
             .where(
-                InquiryPatient.search_id == search.id,
+                InquiryPatient.search_id.in_(search_ids),
                 Inquiry.status.in_([InquiryStatus.sent, InquiryStatus.answered, InquiryStatus.expired]),
             )
-        ) or 0
-    context = mt.patient_context(
-        settings, patient=patient, therapist=therapist, today=_local_date(now), forms=[d.filename for d in documents],
-        search_started_on=search.started_on if search is not None else None, therapists_asked=asked,
-        message=message, max_distance_km=patient.max_distance_km,
-    )
-    rendered = mt.render(template, context)
-    email = _new_email(
-        actor=actor, template=template, rendered=rendered, to_address=address, to_name=name, patient_id=patient.id,
-        attachment_ids=[d.id for d in documents], now=now,
-    )
-    return _finish_new(session, actor, email, approve=approve, now=now, settings=settings)
+            .group_by(InquiryPatient.search_id)
+        ).all())
+    emails = []
+    for r in requests:
+        patient = patients.get(r.patient_id)
+        if patient is None:
+            raise OutboxError("Diese Patientin / diesen Patienten gibt es nicht (mehr).")
+        name = f"{patient.first_name} {patient.last_name}".strip()
+        address = _validate_address(patient.email, name)
+        search = searches.get(patient.id)
+        template = r.template
+        therapist_id = chosen_therapist(r)
+        therapist = therapists.get(therapist_id) if therapist_id is not None else None
+        documents: list[TherapistDocument] = []
+        if template in (mt.PATIENT_PLACE_FOUND_EMAIL, mt.PATIENT_PLACE_FOUND_PHONE):
+            if therapist is None:
+                raise OutboxError("Bitte wählen Sie die Therapeut:in, bei der der Platz gefunden wurde.")
+            if template == mt.PATIENT_PLACE_FOUND_EMAIL and not therapist.email:
+                raise OutboxError("Die Praxis hat keine E-Mail-Adresse; wählen Sie die Variante „Kontakt per Telefon“.")
+            if template == mt.PATIENT_PLACE_FOUND_PHONE and not therapist.phone:
+                raise OutboxError("Die Praxis hat keine Telefonnummer; wählen Sie die Variante „Kontakt per E-Mail“.")
+            documents = list(forms_of.get(therapist.id, []))
+            if r.document_ids is not None:
+                wanted = set(r.document_ids)
+                unknown = wanted - {d.id for d in documents}
+                if unknown:
+                    raise OutboxError("Ein gewähltes Formular gehört nicht zu dieser Praxis.")
+                documents = [d for d in documents if d.id in wanted]
+        elif r.document_ids:
+            raise OutboxError("Formulare lassen sich nur an die Nachricht „Therapieplatz gefunden“ anhängen.")
+        context = mt.patient_context(
+            settings, patient=patient, therapist=therapist, today=_local_date(now), forms=[d.filename for d in documents],
+            search_started_on=search.started_on if search is not None else None,
+            therapists_asked=asked.get(search.id, 0) if search is not None else 0,
+            message=r.message, max_distance_km=patient.max_distance_km,
+        )
+        rendered = mt.render(template, context)
+        emails.append(_new_email(
+            actor=actor, template=template, rendered=rendered, to_address=address, to_name=name, patient_id=patient.id,
+            attachment_ids=[d.id for d in documents], now=now,
+        ))
+    return _finish_new_many(session, actor, emails, approve=approve, now=now, settings=settings)
 
 
 # =========================================================================== services: life cycle
 
 
-def _approve(session: Session, actor: Actor, email: OutboxEmail, *, now: datetime, settings: Settings) -> None:
+def _approve(
+    session: Session, actor: Actor, email: OutboxEmail, *, now: datetime, settings: Settings,
+    schedule: Optional[_MailboxSchedule] = None,
+) -> None:
     if email.inquiry_id is not None and email.template in _INQUIRY_OPEN_FOR:
         inquiry = session.get(Inquiry, email.inquiry_id)
         if inquiry is not None and inquiry.status not in _INQUIRY_OPEN_FOR[email.template]:
             raise OutboxError(f"Die Anfrage ist {inquiry.status.label}; diese E-Mail wird nicht mehr gesendet.")
-    _put_in_queue(session, email, now=now, settings=settings)
+    _put_in_queue(session, email, now=now, settings=settings, schedule=schedule)
     if email.inquiry_id is not None and email.template == mt.THERAPIST_INQUIRY:
         _set_inquiry_status(
             session, email.inquiry_id, from_states=[InquiryStatus.draft],

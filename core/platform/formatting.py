@@ -63,6 +63,8 @@ def table_datetime(value: Optional[date | datetime]) -> Optional[date | datetime
 def format_number(value: Optional[float | int], decimals: int = 0) -> str:
     if value is None:
         return "–"
+    if not decimals and type(value) is int and 0 <= value < 1000:
+        return str(value)  # what Babel gives for these (no grouping), without its 0.1 ms per call
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
     return _babel_decimal(value, pattern, locale=LOCALE)
 
