@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import datetime
 from email import policy
-from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr, make_msgid
@@ -118,7 +117,7 @@ def _header_text(value: str, header_name: str) -> str:
     if any(ch in value for ch in "\r\n\x00"):
         raise ValueError(f"{header_name} enthält einen Zeilenumbruch.")
     if not value.isascii():
-        return Header(value, "utf-8", header_name=header_name).encode(linesep=_CRLF)
+        return _encoded_words(value)
     # fold before a space where the line would grow past 78 (a single longer word stays long)
     out, width = [], len(header_name) + 2
     for chunk in _FOLD_AT.split(value):
@@ -130,14 +129,30 @@ def _header_text(value: str, header_name: str) -> str:
     return "".join(out)
 
 
+def _encoded_words(text: str) -> str:
+    """RFC 2047 base64 encoded words of at most 39 bytes each (64 characters: with "Subject: "
+    or a continuation's blank every line stays under 78), folded between the words; a
+    character's bytes are never split."""
+    chunks: list[str] = []
+    start, size = 0, 0
+    for i, ch in enumerate(text):
+        n = len(ch.encode("utf-8"))
+        if size + n > 39:
+            chunks.append(text[start:i])
+            start, size = i, 0
+        size += n
+    chunks.append(text[start:])
+    return (_CRLF + " ").join(
+        "=?utf-8?b?" + binascii.b2a_base64(c.encode("utf-8"), newline=False).decode("ascii") + "?=" for c in chunks if c
+    )
+
+
 def _address_header(name: str, addr: str, header_name: str) -> str:
     addr = _checked_address(addr)
     name = safe_display_name(name)
     if not name:
         return addr
-    shown = formataddr((name, addr)) if name.isascii() else (
-        f"{Header(name, 'utf-8', header_name=header_name).encode(linesep=_CRLF)} <{addr}>"
-    )
+    shown = formataddr((name, addr)) if name.isascii() else f"{_encoded_words(name)} <{addr}>"
     if len(header_name) + 2 + len(shown.rsplit(_CRLF, 1)[-1]) > _MAX_LINE:  # fold before the address
         head, _, _ = shown.rpartition(f" <{addr}>")
         shown = f"{head}{_CRLF} <{addr}>"
