@@ -86,15 +86,21 @@ def mailboxes_members(session: Session, addresses: Iterable[Optional[str]]) -> d
     (one query per 50 mailboxes instead of one per mailbox)."""
     keys = sorted({k for k in (normalise_email(a) for a in addresses) if k})
     result: dict[str, list[int]] = {k: [] for k in keys}
-    for start in range(0, len(keys), 50):
-        chunk = keys[start:start + 50]
-        rows = session.execute(
-            select(Therapist.id, email_key().label("key")).where(or_(*(therapists_with_email(k) for k in chunk)))
-        ).all()
+    if len(keys) > _MAILBOXES_BY_RANGES:
+        # many mailboxes: one pass over the therapists is cheaper than building and planning
+        # eight index ranges per address
+        conditions = [email_key().in_(keys)]
+    else:
+        conditions = [or_(*(therapists_with_email(k) for k in keys))] if keys else []
+    for condition in conditions:
+        rows = session.execute(select(Therapist.id, email_key().label("key")).where(condition)).all()
         for therapist_id, key in rows:
             if key in result:
                 result[key].append(therapist_id)
     return {k: sorted(v) for k, v in result.items()}
+
+
+_MAILBOXES_BY_RANGES = 60  # a claim (50 mails) still uses the index ranges
 
 
 def mailbox_mails(session: Session, members: Mapping[str, Sequence[int]], *conditions) -> dict[str, list[Row]]:

@@ -264,3 +264,17 @@ def test_the_wire_bytes_go_to_the_server_as_they_are(db_session, now):
     assert report.sent == 2 and all(isinstance(m, BuiltMessage) for m in handed)
     received = sorted(handler.messages)
     assert received == sorted(m.raw for m in handed)
+
+
+def test_many_mailboxes_are_found_by_one_pass_like_few_by_index_ranges(db_session, monkeypatch):
+    make_therapist(db_session, email="Gleich@Praxis.example.org", last_name="A")
+    make_therapist(db_session, email="gleich@praxis.example.org", last_name="B")
+    make_therapist(db_session, email="anders@praxis.example.org", last_name="C")
+    make_therapist(db_session, email="GLEICHER@praxis.example.org", last_name="D")
+    db_session.flush()
+    asked = ["gleich@PRAXIS.example.org", "anders@praxis.example.org", "niemand@praxis.example.org", None]
+    by_ranges = outbox.mailboxes_members(db_session, asked)
+    monkeypatch.setattr(outbox, "_MAILBOXES_BY_RANGES", 0)
+    by_scan = outbox.mailboxes_members(db_session, asked)
+    assert by_scan == by_ranges
+    assert [len(by_ranges[k]) for k in sorted(by_ranges)] == [1, 2, 0]
