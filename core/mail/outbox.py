@@ -70,20 +70,10 @@ def _validate_address(address: Optional[str], who: str) -> str:
         raise OutboxError(f"Die E-Mail-Adresse von {who} ist ungültig: {address}") from None
 
 
-def mailbox_members(session: Session, address: Optional[str], therapist_ids: Sequence[int] = ()) -> list[int]:
-    """The therapist records whose mails go to the mailbox `address` (everyone whose
-    normalised e-mail it is), plus `therapist_ids`; in id order. The weekly limit counts
-    mails to one mailbox together, whichever of these records they are for."""
-    ids = {int(t) for t in therapist_ids if t is not None}
-    key = normalise_email(address)
-    if key:
-        ids.update(session.scalars(select(Therapist.id).where(therapists_with_email(key))))
-    return sorted(ids)
-
-
 def mailboxes_members(session: Session, addresses: Iterable[Optional[str]]) -> dict[str, list[int]]:
-    """mailbox_members of several mailboxes at once: {normalised address: therapist ids}
-    (one query per 50 mailboxes instead of one per mailbox)."""
+    """The therapist records whose mails go to each mailbox (everyone whose normalised
+    e-mail it is), in id order: {normalised address: therapist ids}, one query for all. The
+    weekly limit counts mails to one mailbox together, whichever of these records they are for."""
     keys = sorted({k for k in (normalise_email(a) for a in addresses) if k})
     result: dict[str, list[int]] = {k: [] for k in keys}
     if len(keys) > _MAILBOXES_BY_RANGES:
@@ -104,9 +94,10 @@ _MAILBOXES_BY_RANGES = 60  # a claim (50 mails) still uses the index ranges
 
 
 def mailbox_mails(session: Session, members: Mapping[str, Sequence[int]], *conditions) -> dict[str, list[Row]]:
-    """Therapist mails to each mailbox ({normalised address: member therapist ids}, see
-    to_mailbox) that meet `conditions`, in one query for all of them: {address: rows of
-    id, therapist_id, state, sent_at, next_attempt_at, lease_expires_at}."""
+    """Therapist mails to each mailbox ({normalised address: member therapist ids}: mails
+    by one of the members to that address; the members narrow the search to the index on
+    therapist_id, sent_at) that meet `conditions`, in one query for all of them: {address:
+    rows of id, therapist_id, state, sent_at, next_attempt_at, lease_expires_at}."""
     result: dict[str, list[Row]] = {k: [] for k in members}
     wanted = {k: set(ids) for k, ids in members.items()}
     therapist_ids = sorted({t for ids in members.values() for t in ids})
@@ -123,12 +114,6 @@ def mailbox_mails(session: Session, members: Mapping[str, Sequence[int]], *condi
         if row.therapist_id in wanted.get(row.key, ()):
             result[row.key].append(row)
     return result
-
-
-def to_mailbox(key: str, member_ids: Sequence[int]):
-    """Therapist mails to the mailbox with normalised address `key` (the members narrow the
-    search to the index on therapist_id, sent_at)."""
-    return and_(OutboxEmail.therapist_id.in_(list(member_ids)), email_key(OutboxEmail.to_address) == key)
 
 
 class _MailboxSchedule:
