@@ -137,8 +137,8 @@ class _MailboxSchedule:
                 OutboxEmail.state.in_([EmailState.queued, EmailState.sending]),
             ),
         )
-        # {mailbox: {mail id: (therapist id, moment)}}
-        self._moments: dict[str, dict[int, tuple[int, datetime]]] = {
+        # {mailbox: {mail (see _token): (therapist id, moment)}}
+        self._moments: dict[str, dict[object, tuple[int, datetime]]] = {
             key: {row.id: (row.therapist_id, self._moment(row.state, row.sent_at, row.next_attempt_at)) for row in rows}
             for key, rows in found.items()
         }
@@ -157,12 +157,19 @@ class _MailboxSchedule:
         if not key:
             return []
         members = set(self._members.get(key, ())) | {email.therapist_id}
-        return [at for mail_id, (tid, at) in self._moments.get(key, {}).items() if mail_id != email.id and tid in members]
+        own = _token(email)
+        return [at for mail, (tid, at) in self._moments.get(key, {}).items() if mail != own and tid in members]
 
     def queued(self, email: OutboxEmail) -> None:
         key = normalise_email(email.to_address)
         if key and email.therapist_id is not None:
-            self._moments.setdefault(key, {})[email.id] = (email.therapist_id, self._moment(email.state, None, email.next_attempt_at))
+            moment = self._moment(email.state, None, email.next_attempt_at)
+            self._moments.setdefault(key, {})[_token(email)] = (email.therapist_id, moment)
+
+
+def _token(email: OutboxEmail) -> object:
+    """A mail in _MailboxSchedule: its id, or the object while it is not written yet."""
+    return email.id if email.id is not None else ("unsaved", id(email))
 
 
 def _put_in_queue(
@@ -229,6 +236,12 @@ def _finish_new_many(
 ) -> list[OutboxEmail]:
     """Store new mails (one INSERT for all), their audit entries and, with `approve`, queue
     them (the weekly limit read once for all of them)."""
+    if approve:  # queued before they are written: one INSERT, no UPDATE of each new row
+        _queue_inquiries(session, emails, now=now)
+        schedule = _MailboxSchedule(session, emails, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
+        for email in emails:
+            _check_still_wanted(session, email)
+            _put_in_queue(session, email, now=now, settings=settings, schedule=schedule)
     session.add_all(emails)
     session.flush()
     for email in emails:
@@ -237,10 +250,8 @@ def _finish_new_many(
             {"template": email.template, "inquiry_id": email.inquiry_id}, now=now,
         )
     if approve:
-        _queue_inquiries(session, emails, now=now)
-        schedule = _MailboxSchedule(session, emails, now=now, interval_days=settings.EMAIL_MIN_INTERVAL_DAYS)
         for email in emails:
-            _approve(session, actor, email, now=now, settings=settings, schedule=schedule)
+            _record_approval(session, actor, email, now=now)
     return list(emails)
 
 
@@ -577,11 +588,20 @@ def _approve(
     session: Session, actor: Actor, email: OutboxEmail, *, now: datetime, settings: Settings,
     schedule: Optional[_MailboxSchedule] = None,
 ) -> None:
+    _check_still_wanted(session, email)
+    _put_in_queue(session, email, now=now, settings=settings, schedule=schedule)
+    _record_approval(session, actor, email, now=now)
+
+
+def _check_still_wanted(session: Session, email: OutboxEmail) -> None:
     if email.inquiry_id is not None and email.template in _INQUIRY_OPEN_FOR:
         inquiry = session.get(Inquiry, email.inquiry_id)
         if inquiry is not None and inquiry.status not in _INQUIRY_OPEN_FOR[email.template]:
             raise OutboxError(f"Die Anfrage ist {inquiry.status.label}; diese E-Mail wird nicht mehr gesendet.")
-    _put_in_queue(session, email, now=now, settings=settings, schedule=schedule)
+
+
+def _record_approval(session: Session, actor: Actor, email: OutboxEmail, *, now: datetime) -> None:
+    """The inquiry of an approved inquiry mail becomes queued; the audit entry."""
     if email.inquiry_id is not None and email.template == mt.THERAPIST_INQUIRY:
         _set_inquiry_status(
             session, email.inquiry_id, from_states=[InquiryStatus.draft],
