@@ -342,9 +342,10 @@ def _mark_sent_locked(session: Session, deliveries: Sequence[tuple[ClaimedMail, 
                 .returning(inquiries.id)
             ).scalars()
         )
-        for mail, when in sent:
-            if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id in moved:
-                audit.record(session, SYSTEM, "inquiry.sent", "inquiry", mail.inquiry_id, {"email_id": mail.id}, now=when)
+        audit.record_many(session, SYSTEM, [
+            ("inquiry.sent", "inquiry", mail.inquiry_id, {"email_id": mail.id}, when)
+            for mail, when in sent if mail.template == mt.THERAPIST_INQUIRY and mail.inquiry_id in moved
+        ])
     for table, column, key in ((Therapist.__table__, "last_contact_email_on", "therapist_id"),
                                (Patient.__table__, "last_contact_on", "patient_id")):
         by_day: dict[date, set[int]] = {}
@@ -353,8 +354,9 @@ def _mark_sent_locked(session: Session, deliveries: Sequence[tuple[ClaimedMail, 
                 by_day.setdefault(_local_date(when), set()).add(getattr(mail, key))
         for day, ids in sorted(by_day.items()):  # one statement per day (normally one)
             session.execute(update(table).where(table.c.id.in_(sorted(ids))).values({column: day}))
-    for mail, when in sent:
-        audit.record(session, SYSTEM, "email.sent", "outbox_email", mail.id, {"message_id": mail.message_id}, now=when)
+    audit.record_many(session, SYSTEM, [
+        ("email.sent", "outbox_email", mail.id, {"message_id": mail.message_id}, when) for mail, when in sent
+    ])
     return done
 
 

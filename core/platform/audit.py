@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from core.platform.models import AuditEntry
@@ -50,6 +50,30 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_many(
+    session: Session, actor: Actor, entries: list[tuple[str, str, Optional[int], Optional[dict[str, Any]], datetime]]
+) -> None:
+    """Several audit entries (action, entity, entity id, changes, at) written at once with
+    one INSERT in the caller's transaction: for bookkeeping that records many rows of one
+    kind (delivered mails). Unlike `record` nothing is added to the session, so the ORM's
+    flush (and its length check, done here for the three short columns) is skipped."""
+    if not entries:
+        return
+    columns = AuditEntry.__table__.c
+    limits = {"actor_name": columns.actor_name.type.length, "action": columns.action.type.length,
+              "entity": columns.entity.type.length}
+    rows = [
+        {"at": at, "user_id": actor.user_id, "actor_name": actor.username, "action": action, "entity": entity,
+         "entity_id": entity_id, "changes": _plain(changes) if changes else None}
+        for action, entity, entity_id, changes, at in entries
+    ]
+    for row in rows:
+        for name, limit in limits.items():
+            if len(row[name] or "") > limit:
+                raise ValueError(f"Audit-Eintrag: {name} ist länger als {limit} Zeichen.")
+    session.execute(insert(AuditEntry.__table__), rows)
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

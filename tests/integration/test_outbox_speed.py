@@ -278,3 +278,20 @@ def test_many_mailboxes_are_found_by_one_pass_like_few_by_index_ranges(db_sessio
     by_scan = outbox.mailboxes_members(db_session, asked)
     assert by_scan == by_ranges
     assert [len(by_ranges[k]) for k in sorted(by_ranges)] == [1, 2, 0]
+
+
+def test_audit_entries_written_together_read_like_single_ones(db_session, now):
+    from core.platform import audit
+    from core.platform.permissions import SYSTEM
+
+    audit.record_many(db_session, SYSTEM, [("email.sent", "outbox_email", 7, {"message_id": "<a@b>", "at": now}, now),
+                                           ("email.sent", "outbox_email", 8, None, now)])
+    audit.record(db_session, SYSTEM, "email.sent", "outbox_email", 9, {"message_id": "<c@d>", "at": now}, now=now)
+    db_session.flush()
+    rows = db_session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    assert [(r.entity_id, r.actor_name, r.action, r.at) for r in rows] == [
+        (7, SYSTEM.username, "email.sent", now), (8, SYSTEM.username, "email.sent", now), (9, SYSTEM.username, "email.sent", now)]
+    assert rows[0].changes == {"message_id": "<a@b>", "at": now.isoformat()} == {**rows[2].changes, "message_id": "<a@b>"}
+    assert rows[1].changes is None
+    with pytest.raises(ValueError):
+        audit.record_many(db_session, SYSTEM, [("x" * 65, "outbox_email", 1, None, now)])
