@@ -160,6 +160,7 @@ SERVICE_PERMISSIONS: dict[str, Optional[Permission]] = {
     "core.planning.planner.plan": Permission.view,
     "core.planning.planner.prepare_nightly_drafts": Permission.edit,
     "core.platform.audit.record": INTERNAL,
+    "core.platform.audit.record_many": INTERNAL,  # delivery bookkeeping (SYSTEM)
     "core.platform.audit.search_entries": Permission.admin,
     "core.platform.auth.end_session": INTERNAL,  # one's own session; another's only with manage_users
     "core.platform.auth.reset_password": Permission.manage_users,

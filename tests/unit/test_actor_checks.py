@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ACTOR_WITHOUT_CHECK = {
     ("core/platform/users.py", "needs_password_change"): "reads the caller's own flag only",
     ("core/platform/audit.py", "record"): "writes the audit entry of an already checked action",
+    ("core/platform/audit.py", "record_many"): "writes the audit entries of already checked actions",
     ("core/registry/searches.py", "note_line"): "formats a note line, no data access",
 }
 # Session-taking functions pages may call without an actor: nothing personal comes back.
