@@ -60,7 +60,7 @@ from core.mail import views as outbox_views  # noqa: E402
 from core.matching import contactable, eligibility, regions  # noqa: E402
 from core.platform import users  # noqa: E402
 from core.platform.config import Settings  # noqa: E402
-from core.platform.db import make_engine, read_session, unit_of_work  # noqa: E402
+from core.platform.db import make_engine, read_session, run_unit_of_work, unit_of_work  # noqa: E402
 from core.platform.permissions import SYSTEM, Actor, PermissionDenied  # noqa: E402
 from core.platform.vocab import Outcome, Role  # noqa: E402
 from core.platform.vocab import CallResult  # noqa: E402
@@ -157,8 +157,9 @@ def coordinator(engine, actor: Actor, region_prefixes: list[str], rec: Recorder,
                             for m in detail.members if m.withdrawn_at is None}
 
                 def answer():
-                    with unit_of_work(engine) as s:
-                        report = answers.record_answer(s, actor, target.id, outcomes, today=today, now=now, settings=SETTINGS)
+                    # as the Vermittlung page saves it: a lost deadlock race is retried (core.platform.db)
+                    report = run_unit_of_work(lambda s: answers.record_answer(
+                        s, actor, target.id, outcomes, today=today, now=now, settings=SETTINGS), engine)
                     answered.saw(target.id, outcomes)  # committed
                     return report
                 if outcomes:
@@ -319,7 +320,7 @@ def invariants(engine, *, since: datetime, answered: Answers | None = None) -> l
             problems.append(f"{len(stale_calls)} calls still scheduled for a closed inquiry")
         twin_therapists = c.execute(sa.text(
             "SELECT lower(first_name), lower(last_name), plz, count(*) FROM therapists WHERE external_id IS NOT NULL "
-            "GROUP BY 1, 2, 3 HAVING count(*) > 1")).all()
+            "GROUP BY 1, 2, 3 HAVING count(*) > 1 AND max(created_at) >= :since"), {"since": since}).all()
         if twin_therapists:
             problems.append(f"{len(twin_therapists)} therapists created twice by the imports")
         applied_twice = c.execute(sa.text(
