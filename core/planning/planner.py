@@ -351,7 +351,11 @@ def prepare_nightly_drafts(
         ~exists().where(OutboxEmail.inquiry_id == Inquiry.id),
         ~exists().where(PhoneCall.inquiry_id == Inquiry.id),
     )
-    stale_ids = list(session.scalars(stale))
+    # Lock the stale suggestions first, by id (docs/architecture.md, "Concurrency": inquiries
+    # before their members), FOR UPDATE as they are deleted. A coordinator approving or
+    # changing one meanwhile is waited for; a suggestion approved meanwhile no longer
+    # qualifies when its row is re-checked after the wait, and is kept.
+    stale_ids = list(session.scalars(stale.order_by(Inquiry.id).with_for_update()))
     for chunk in matching_regions._chunks(stale_ids):
         session.execute(delete(InquiryPatient).where(InquiryPatient.inquiry_id.in_(chunk)).execution_options(synchronize_session=False))
         session.execute(delete(Inquiry).where(Inquiry.id.in_(chunk)).execution_options(synchronize_session=False))
