@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +37,7 @@ from core.platform.vocab import EmailState, InquiryChannel, InquiryStatus, JobRe
 from jobs.registry import JOBS
 from tests.support import seed
 from tests.support.outbox_fixtures import SinkHandler, SmtpSink, make_inquiry, make_patient, make_search, make_therapist, settings_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["postgresql"])]
 
@@ -50,15 +50,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)  # the child runner reads the real clock too
 
 
-def wait_for(predicate, *, timeout: float, what: str, details=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{details()}")
-        time.sleep(0.1)
 
 
 def count(engine: Engine, stmt) -> int:
