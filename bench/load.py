@@ -204,11 +204,11 @@ def calls_round(engine, actor: Actor, rec: Recorder, rng: random.Random, answere
     callback_at = now + timedelta(days=1, hours=rng.randint(0, 6)) if result == CallResult.callback else None
 
     def record():
-        with unit_of_work(engine) as s:
-            report = call_services.record_call_result(
-                s, actor, call.id, result, now=now, today=today, outcomes=outcomes or None, callback_at=callback_at,
-                settings=SETTINGS, note="Lasttest",
-            )
+        # with the retry the Anrufliste's dialog uses
+        report = run_unit_of_work(lambda s: call_services.record_call_result(
+            s, actor, call.id, result, now=now, today=today, outcomes=outcomes or None, callback_at=callback_at,
+            settings=SETTINGS, note="Lasttest",
+        ), engine)
         if report.answer is not None:
             answered.saw(call.inquiry_id, outcomes)  # committed
         return report
