@@ -9,7 +9,6 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 from typing import Callable, Optional
 
 from sqlalchemy.engine import Engine
@@ -19,6 +18,7 @@ from core.platform.config import Settings
 from core.platform.db import RETRY_ATTEMPTS, RETRY_PAUSE_S, ConcurrentChange, unit_of_work
 from core.platform.logs import scrub
 from core.platform.runner import finish_job_run, start_job_run
+from jobs import crash
 from jobs.spec import JobContext, JobSpec
 
 log = logging.getLogger("jobs")
@@ -99,7 +99,7 @@ def run_job(
     if tracker is not None:
         tracker.started(run_id)
     try:
-        ctx = JobContext(now=started, runner_id=runner_id, settings=settings, session_scope=partial(unit_of_work, engine))
+        ctx = JobContext(now=started, runner_id=runner_id, settings=settings, session_scope=crash.session_scope(spec.id, engine))
         t0 = time.monotonic()
         try:
             summary = _run_with_retries(spec, ctx)

@@ -32,7 +32,7 @@ from core.platform.config import Settings, load_or_exit
 from core.platform.db import dispose_engines, get_engine, unit_of_work
 from core.platform.runner import LATE_RESULT_NOTE, STANDBY_POLL_SECONDS, LeaderLock, RunnerIdentity, claim_leadership, close_orphaned_runs, finish_job_run, make_leader_lock, mark_stopped, new_runner_identity, record_beat, register_runner
 from jobs.execution import Clock, JobRunOutcome, RunTracker, run_job, utc_now
-from jobs.options import INTERVAL_ENV, interval_override_or_exit
+from jobs.options import INTERVAL_ENV, ONLY_ENV, interval_override_or_exit, only_jobs_or_exit
 from jobs.registry import JOBS
 from jobs.scheduler import BERLIN, build_scheduler
 from jobs.spec import JobSpec
@@ -332,10 +332,13 @@ def main() -> int:
     unusable (one log line, no traceback); 2 on a bad setting (one line, before logging)."""
     settings = load_or_exit()
     interval = interval_override_or_exit(os.environ)
+    only = only_jobs_or_exit(os.environ, [spec.id for spec in JOBS])
     configure_logging()
     bootstrap()
     if interval is not None:
         log.warning("%s=%d: alle Jobs laufen alle %d s statt nach Plan (nur für Tests)", INTERVAL_ENV, interval, interval)
+    if only is not None:
+        log.warning("%s: nur %s (nur für Tests)", ONLY_ENV, ", ".join(only))
     lock: Optional[LeaderLock] = None
     try:
         lock = make_leader_lock(settings)
@@ -344,6 +347,7 @@ def main() -> int:
             engine=get_engine(settings.DATABASE_URL),
             lock=lock,
             identity=new_runner_identity(now=utc_now()),
+            specs=JOBS if only is None else tuple(spec for spec in JOBS if spec.id in only),
             interval_seconds=interval,
         )
         install_stop_signals(runner.request_stop)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.calls import services as call_services
 from core.calls import views as call_views
-from core.platform.db import read_session, unit_of_work
+from core.platform.db import ConcurrentChange, read_session, run_unit_of_work, unit_of_work
 from core.platform.formatting import BERLIN, format_date, format_datetime, format_day_month, format_number, format_time
 from core.platform.permissions import Permission
 from core.platform.timewindows import DAY_KEYS
@@ -18,6 +18,7 @@ from core.privacy import reads
 from core.platform.vocab import PAGE_TITLES, CallResult, CallState, Outcome
 from ui import context, layout
 from ui.auth import require_actor
+from ui.text import md
 
 actor = require_actor()
 settings = context.settings()
@@ -172,13 +173,17 @@ def outcome_dialog(call_id: int) -> None:
     note = st.text_area("Notiz zu diesem Versuch", key="dlg_note", placeholder="z. B. Sekretariat: Frau Dr. ab 14 Uhr")
     if st.button("Speichern", type="primary", key="dlg_save"):
         try:
-            with unit_of_work() as s:
-                report = call_services.record_call_result(
-                    s, actor, call_id, result, now=context.now(), today=today, note=note,
-                    outcomes=outcomes or None, waitlist_until=until or None, callback_at=callback_at, settings=settings,
-                )
+            # retried on a deadlock or serialization failure (the answer path, like Vermittlung);
+            # the dialog keeps its input either way
+            report = run_unit_of_work(lambda s: call_services.record_call_result(
+                s, actor, call_id, result, now=context.now(), today=today, note=note,
+                outcomes=outcomes or None, waitlist_until=until or None, callback_at=callback_at, settings=settings,
+            ))
         except call_services.CallError as exc:
             st.error(str(exc))
+            return
+        except ConcurrentChange as exc:
+            st.warning(md(exc), icon=":material/sync_problem:")
             return
         if report.next_call_id is not None:
             st.query_params["call"] = str(report.next_call_id)  # the list shows the next call right away

@@ -18,6 +18,7 @@ from core.mail.rules import OutboxError
 from core.platform.permissions import Permission
 from core.platform.runner import runner_status
 from core.platform.vocab import PAGE_TITLES, EmailState
+from core.privacy import reads
 from ui import context, layout
 from ui import registry_view as rv
 from ui.auth import require_actor
@@ -151,6 +152,9 @@ def _detail(email_id: int, tab: str) -> None:
             st.warning(md(exc))
             return
     r = d.row
+    # the body is on screen: patient mails and inquiry mails describe patients – the read is audited
+    with unit_of_work() as s:
+        reads.record_read(s, actor, "email", r.id, now=context.now(), patient_id=d.patient_id)
     with st.container(border=True):
         st.markdown(f"#### {md(r.subject)}")
         st.markdown(

@@ -32,6 +32,7 @@ from core.inquiries import lifecycle as inquiry_lifecycle
 from core.inquiries.loading import InquiryError, reference
 from core.platform import audit
 from core.platform.config import Settings, get_settings
+from core.platform.locks import lock_rows
 from core.platform.models import Inquiry, PhoneCall, Therapist, User
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryChannel, InquiryStatus, Outcome
@@ -61,11 +62,33 @@ def next_local_day(moment: datetime) -> datetime:
 def _load_call(session: Session, call_id: int, *, lock: bool = True) -> PhoneCall:
     stmt = select(PhoneCall).where(PhoneCall.id == call_id)
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     call = session.scalars(stmt).one_or_none()
     if call is None:
         raise CallError("Diesen Anruf gibt es nicht (mehr).")
     return call
+
+
+def _lock_call_and_matter(
+    session: Session, call_id: int, outcomes: Optional[Mapping[int, Outcome | str]] = None
+) -> PhoneCall:
+    """The call, locked after what recording its result may change: its therapist and
+    inquiry (a flag), and with an answer everything the answer locks (practice, inquiries,
+    searches). Everyone else locks those before the calls (the global lock order,
+    core.platform.locks); locking the call first deadlocked with an answer by mail that
+    cancels the inquiry's calls (bench/load.py)."""
+    head = session.execute(
+        select(PhoneCall.therapist_id, PhoneCall.inquiry_id).where(PhoneCall.id == call_id)
+    ).one_or_none()
+    if head is None:
+        raise CallError("Diesen Anruf gibt es nicht (mehr).")
+    if outcomes and head.inquiry_id is not None:
+        try:
+            inquiry_answers.lock_for_answer(session, head.inquiry_id, outcomes)
+        except InquiryError as exc:
+            raise CallError(str(exc)) from None
+    lock_rows(session, therapists=[head.therapist_id], inquiries=[head.inquiry_id])
+    return _load_call(session, call_id)
 
 
 def _require_open(call: PhoneCall) -> None:
@@ -242,7 +265,7 @@ def record_call_result(
     actor.require(Permission.edit)
     settings = _settings(settings)
     result = CallResult(result)
-    call = _load_call(session, call_id)
+    call = _lock_call_and_matter(session, call_id, outcomes if result == CallResult.reached else None)
     _require_open(call)
     if result == CallResult.callback:
         if callback_at is None:

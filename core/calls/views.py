@@ -140,8 +140,12 @@ def _rows(session: Session, actor: Actor, calls: list[PhoneCall], *, today: date
             member_ids[inquiry_id].append(p.id)
     earlier: dict[int, list[str]] = defaultdict(list)
     if inquiry_ids:
-        for c in session.scalars(
-            select(PhoneCall).where(PhoneCall.inquiry_id.in_(inquiry_ids), PhoneCall.result.is_not(None))
+        # Columns, not PhoneCall objects: a call this session already holds (still open) may
+        # have got its result from another coordinator meanwhile; the identity map would hand
+        # back the stale copy (result None) for the row this statement matched by its result.
+        for c in session.execute(
+            select(PhoneCall.inquiry_id, PhoneCall.scheduled_start, PhoneCall.attempt, PhoneCall.result, PhoneCall.notes)
+            .where(PhoneCall.inquiry_id.in_(inquiry_ids), PhoneCall.result.is_not(None))
             .order_by(PhoneCall.scheduled_start)
         ):
             local = c.scheduled_start.astimezone(slots.BERLIN)

@@ -77,6 +77,22 @@ def distances_km(origin: LatLon, lats, lons) -> np.ndarray:
     return h
 
 
+def pair_distances_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle km between point pairs (lat1[i], lon1[i]) and (lat2[i], lon2[i]), arrays of
+    degrees (broadcast together), vectorised; the haversine of `distances_km` with the
+    origin as an array too. NaN wherever a coordinate is unknown."""
+    lat1 = np.radians(np.asarray(lat1, dtype=np.float64))
+    lon1 = np.radians(np.asarray(lon1, dtype=np.float64))
+    lat2 = np.radians(np.asarray(lat2, dtype=np.float64))
+    lon2 = np.radians(np.asarray(lon2, dtype=np.float64))
+    h = np.sin((lat2 - lat1) * 0.5) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) * 0.5) ** 2
+    np.minimum(h, 1.0, out=h)
+    np.sqrt(h, out=h)
+    np.arcsin(h, out=h)
+    h *= 2.0 * EARTH_RADIUS_KM
+    return h
+
+
 # --------------------------------------------------------------------------- bounding box
 
 
@@ -117,6 +133,28 @@ def bounding_box(center: LatLon, radius_km: float) -> BoundingBox:
     if min_lon < -180.0 or max_lon > 180.0:
         min_lon, max_lon = -180.0, 180.0
     return BoundingBox(math.degrees(min_lat_r), math.degrees(max_lat_r), min_lon, max_lon)
+
+
+def bounding_boxes(lat, lon, radius_km) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`bounding_box` for many centres at once: arrays (min_lat, max_lat, min_lon, max_lon).
+    The same formula, element by element (tested against it); a box reaching a pole or the
+    antimeridian spans every longitude. NaN centres give NaN boxes (they contain nothing)."""
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64)
+    ang = (np.asarray(radius_km, dtype=np.float64) + BBOX_MARGIN_KM) / EARTH_RADIUS_KM
+    lat_r = np.radians(lat)
+    min_lat_r = lat_r - ang
+    max_lat_r = lat_r + ang
+    with np.errstate(invalid="ignore", divide="ignore"):
+        polar = (ang >= math.pi) | (min_lat_r <= -math.pi / 2) | (max_lat_r >= math.pi / 2)
+        dlon = np.degrees(np.arcsin(np.minimum(1.0, np.sin(ang) / np.cos(lat_r))))
+    min_lon, max_lon = lon - dlon, lon + dlon
+    wide = polar | (min_lon < -180.0) | (max_lon > 180.0)
+    min_lon = np.where(wide, -180.0, min_lon)
+    max_lon = np.where(wide, 180.0, max_lon)
+    min_lat = np.where(polar, np.maximum(np.degrees(min_lat_r), -90.0), np.degrees(min_lat_r))
+    max_lat = np.where(polar, np.minimum(np.degrees(max_lat_r), 90.0), np.degrees(max_lat_r))
+    return min_lat, max_lat, min_lon, max_lon
 
 
 def where_within_bbox(stmt: Select, center: LatLon, radius_km: float, *, lat=None, lon=None) -> Select:

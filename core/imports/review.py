@@ -24,6 +24,7 @@ from core.geo.geocoding import request_geocoding
 from core.imports import diff, runs
 from core.platform import audit
 from core.platform.formatting import BERLIN
+from core.platform.locks import lock_import_queue
 from core.platform.models import METHOD_COLUMNS, AuditEntry, ImportChange, ImportRun, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.validation import phone_display
@@ -221,6 +222,7 @@ def accept(
     Works in chunks of 1,000: new therapists of a chunk are inserted together, so accepting
     a whole first import of 40,000 entries does not cost one round trip per therapist."""
     actor.require(Permission.edit)
+    lock_import_queue(session)  # decisions and runs take turns (core.platform.locks)
     summary = ApplySummary()
     today = now.astimezone(BERLIN).date()
 
@@ -350,6 +352,7 @@ def accept_all(session: Session, actor: Actor, *, now: datetime, kind_filter: st
 def reject(session: Session, actor: Actor, change_ids: Sequence[int], *, now: datetime) -> int:
     """Reject pending changes: nothing is written; the rejected values are not proposed again."""
     actor.require(Permission.edit)
+    lock_import_queue(session)  # decisions and runs take turns (core.platform.locks)
     n = 0
     for chunk_start in range(0, len(change_ids), 1000):
         chunk = list(change_ids[chunk_start : chunk_start + 1000])
@@ -370,6 +373,7 @@ def assign(session: Session, actor: Actor, change_id: int, therapist_id: int, *,
     """An ambiguous proposal belongs to one of its candidates: it becomes a change of that
     therapist (fields old → new, conflicts for hand-edited ones) and stays in the queue."""
     actor.require(Permission.edit)
+    lock_import_queue(session)  # decisions and runs take turns (core.platform.locks)
     change = session.get(ImportChange, change_id)
     if change is None or change.review_state != ReviewState.pending:
         raise ReviewError("Diese Änderung ist bereits entschieden.")

@@ -37,6 +37,7 @@ from core.imports.records import ImportFormatError, ParseResult, TherapistRecord
 from core.platform import audit
 from core.platform import validation as v
 from core.platform.formatting import BERLIN, format_datetime
+from core.platform.locks import lock_import_queue
 from core.platform.models import ImportChange, ImportRun, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import ImportChangeKind, ImportRunStatus, ReviewState, TherapistStatus
@@ -298,6 +299,7 @@ def import_file(
     there is not delisted by this file (`seen_elsewhere`: the same as therapist ids).
     `parsed` is the file already parsed (or the error); `context` is shared by a batch."""
     actor.require(Permission.edit)
+    lock_import_queue(session)  # one run or decision at a time (it reads the pending proposals)
     digest = content_hash(raw)
     previous = session.execute(
         select(ImportRun.id, ImportRun.finished_at)

@@ -32,6 +32,7 @@ from core.imports.records import ImportFormatError, ParseResult
 from core.platform import audit
 from core.platform.config import Settings
 from core.platform.formatting import BERLIN, format_datetime
+from core.platform.locks import lock_import_queue
 from core.platform.models import ImportRun
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import ImportRunStatus
@@ -113,6 +114,7 @@ def import_uploads(
     """One run per JSON file (ZIPs expanded). Returns the outcomes and problems with files
     that could not even be opened. `progress(fraction, text)` while reading."""
     actor.require(Permission.edit)
+    lock_import_queue(session)  # before RunContext reads the pending proposals
     expanded, problems = expand_uploads(files)
     today = now.astimezone(BERLIN).date()
     context = runs.RunContext(session)

@@ -163,6 +163,22 @@ def _accepted_ids(outcomes: Mapping[int, Outcome | str]) -> list[int]:
     return [int(k) for k, v in outcomes.items() if v == Outcome.accepted or v == Outcome.accepted.value]
 
 
+def lock_for_answer(session: Session, inquiry_id: int, outcomes: Mapping[int, Outcome | str]) -> list[int]:
+    """Lock everything an answer to the inquiry may change, up front in the global order
+    (therapists, inquiries, searches: core.platform.locks): the practice (cooling), this
+    inquiry, the other open inquiries an acceptance withdraws its patient from, and the
+    searches. A caller that changes rows further down first (a call) locks through this.
+    Returns the practice's therapist ids."""
+    inquiry = _load_inquiry(session, inquiry_id)
+    practice = _practice_ids(session, inquiry.therapist)
+    lock_rows(
+        session, therapists=practice,
+        inquiries=[inquiry.id, *open_inquiries_holding(session, _accepted_ids(outcomes))],
+        searches=[m.search_id for m in inquiry.patients],
+    )
+    return practice
+
+
 def record_answer(
     session: Session,
     actor: Actor,
@@ -187,18 +203,9 @@ def record_answer(
     the cancellation of this inquiry's pending calls and reminder mails."""
     actor.require(Permission.edit)
     settings = _settings(settings)
-    inquiry = _load_inquiry(session, inquiry_id)
-    therapist = inquiry.therapist
-    practice = _practice_ids(session, therapist)
-    # Everything this answer may change, locked up front in the global order (therapists,
-    # inquiries, searches: core.platform.locks): the practice (cooling), this inquiry, the
-    # other open inquiries an acceptance withdraws its patient from, and the searches.
-    lock_rows(
-        session, therapists=practice,
-        inquiries=[inquiry.id, *open_inquiries_holding(session, _accepted_ids(outcomes))],
-        searches=[m.search_id for m in inquiry.patients],
-    )
+    practice = lock_for_answer(session, inquiry_id, outcomes)
     inquiry = _load_inquiry(session, inquiry_id, lock=True)
+    therapist = inquiry.therapist
     phone_pending = inquiry.channel == InquiryChannel.phone and inquiry.status == InquiryStatus.queued
     if inquiry.status == InquiryStatus.answered:
         raise InquiryError(f"Die Anfrage {reference(inquiry.id)} ist bereits beantwortet.")

@@ -69,6 +69,7 @@ class EmailDetail:
     can_cancel: bool
     can_retry: bool
     can_resend: bool
+    patient_id: Optional[int] = None  # the patient a patient mail is for (read auditing ties the read to them)
 
 
 def _row(email: OutboxEmail, actor: Actor, *, now: datetime, interval_days: int) -> EmailRow:
@@ -170,6 +171,7 @@ def email_detail(session: Session, actor: Actor, email_id: int, *, now: datetime
         can_cancel=editor and email.state in (EmailState.draft, EmailState.queued, EmailState.failed),
         can_retry=editor and email.state == EmailState.failed,
         can_resend=editor and email.state == EmailState.sent,
+        patient_id=email.patient_id,
     )
 
 

@@ -63,22 +63,29 @@ class SearchFrame:
 
 def _search_frame(rows: list, *, today: date, default_km: int) -> SearchFrame:
     n = len(rows)
+    # one pass per column over the transposed rows (C-level zip), None → NaN by numpy
+    cols = dict(zip(rows[0]._fields, zip(*rows))) if n else {f: () for f in _FRAME_FIELDS}
+    gender_codes, preference_codes = rules.GENDER_CODES, rules.PREFERENCE_CODES
     f = SearchFrame(
         rows=rows,
-        ids=np.fromiter((r.search_id for r in rows), dtype=np.int64, count=n),
-        patient_ids=np.fromiter((r.patient_id for r in rows), dtype=np.int64, count=n),
-        lat=np.array([np.nan if r.lat is None else r.lat for r in rows], dtype=np.float64),
-        lon=np.array([np.nan if r.lon is None else r.lon for r in rows], dtype=np.float64),
-        max_km=np.fromiter((rules.effective_max_km(r.max_distance_km, default_km) for r in rows), dtype=np.float64, count=n),
-        gender=np.fromiter((rules.GENDER_CODES[r.gender] for r in rows), dtype=np.int8, count=n),
-        preference=np.fromiter((rules.PREFERENCE_CODES[r.preferred_therapist_gender] for r in rows), dtype=np.int8, count=n),
-        methods=np.fromiter((rules.method_mask(r.preferred_methods) for r in rows), dtype=np.int16, count=n),
-        open_to_group=np.fromiter((bool(r.open_to_group) for r in rows), dtype=bool, count=n),
+        ids=np.fromiter(cols["search_id"], dtype=np.int64, count=n),
+        patient_ids=np.fromiter(cols["patient_id"], dtype=np.int64, count=n),
+        lat=np.array(cols["lat"], dtype=np.float64),
+        lon=np.array(cols["lon"], dtype=np.float64),
+        max_km=np.fromiter((rules.effective_max_km(k, default_km) for k in cols["max_distance_km"]), dtype=np.float64, count=n),
+        gender=np.fromiter((gender_codes[g] for g in cols["gender"]), dtype=np.int8, count=n),
+        preference=np.fromiter((preference_codes[p] for p in cols["preferred_therapist_gender"]), dtype=np.int8, count=n),
+        methods=np.fromiter((rules.method_mask(m) for m in cols["preferred_methods"]), dtype=np.int16, count=n),
+        open_to_group=np.fromiter((bool(g) for g in cols["open_to_group"]), dtype=bool, count=n),
         age=np.array(
-            [np.nan if r.birth_date is None else float(rules.age_on(r.birth_date, today)) for r in rows], dtype=np.float64
+            [np.nan if b is None else float(rules.age_on(b, today)) for b in cols["birth_date"]], dtype=np.float64
         ),
     )
     return f
+
+
+_FRAME_FIELDS = ("search_id", "patient_id", "lat", "lon", "max_distance_km", "gender", "preferred_therapist_gender",
+                 "preferred_methods", "open_to_group", "birth_date")
 
 
 def search_profile(row, default_km: int) -> rules.SearchProfile:
@@ -157,13 +164,21 @@ def _patient_coordinate_index(session: Session) -> bool:
     return _COORD_INDEX[key]
 
 
+def largest_radius_km():
+    """The largest max distance any patient gave (a scalar subquery; cheap with the index on
+    patients.max_distance_km), for the bounding box of `load_searches_reaching`."""
+    return select(func.max(Patient.max_distance_km)).scalar_subquery()
+
+
 def load_searches_reaching(
-    session: Session, point: tuple[float, float], *, today: date, default_km: int, factor: float = 1.0
+    session: Session, point: tuple[float, float], *, today: date, default_km: int, factor: float = 1.0,
+    largest_km: Optional[int] = None,
 ) -> SearchFrame:
     """Active, unplaced searches whose patient's own circle (radius = factor × their max km)
     can contain `point`: one scan, each patient with their own radius (a superset of the
     exact circle from lower bounds of the great-circle distance; the exact distance is
-    computed afterwards). No separate query for the largest radius is needed."""
+    computed afterwards). `largest_km`: the value of `largest_radius_km()` when the caller
+has it already (saves a round trip)."""
     lat0, lon0 = point
     # all arithmetic in double precision (an integer + 0.01 would make PostgreSQL use numeric)
     max_km = sa.cast(func.coalesce(Patient.max_distance_km, default_km), sa.Float)
@@ -172,7 +187,7 @@ def load_searches_reaching(
     if _patient_coordinate_index(session):
         # with an index on patients(lat, lon) a box with the largest radius of any patient
         # (cheap with an index on max_distance_km) lets PostgreSQL read only that band
-        largest = session.scalar(select(func.max(Patient.max_distance_km))) or 0
+        largest = (session.scalar(select(largest_radius_km())) if largest_km is None else largest_km) or 0
         box = geo.bounding_box(point, min(MAX_REACH_KM, max(largest, default_km)) * factor + margin)
         stmt = stmt.where(Patient.lat.between(box.min_lat, box.max_lat), Patient.lon.between(box.min_lon, box.max_lon))
     # distance >= 2R·cos(φmax)·sin(Δλ/2) >= KM_PER_DEG·cos(φmax)·0.99·|Δλ°| for |Δλ| ≤ 14°
@@ -236,23 +251,28 @@ def load_relations(
     if search_ids is not None and not search_ids:
         s_chunks = []
     for tc in t_chunks:
-        q = select(PatientExclusion.patient_id, PatientExclusion.therapist_id)
-        if tc is not None:
-            q = q.where(PatientExclusion.therapist_id.in_(tc))
-        rel.patient_exclusions.update((p, t) for p, t in session.execute(q))
-        q = select(SearchExclusion.search_id, SearchExclusion.therapist_id)
-        if tc is not None:
-            q = q.where(SearchExclusion.therapist_id.in_(tc))
-        rel.search_exclusions.update((s, t) for s, t in session.execute(q))
-        q = (
-            select(InquiryPatient.search_id, Inquiry.therapist_id, InquiryPatient.outcome)
+        # the three facts keyed by therapist in one round trip: (kind, search or patient, therapist, outcome)
+        parts = [
+            select(sa.literal("p").label("kind"), PatientExclusion.patient_id.label("key"),
+                   PatientExclusion.therapist_id.label("therapist_id"), sa.literal(None, sa.String).label("outcome")),
+            select(sa.literal("s"), SearchExclusion.search_id, SearchExclusion.therapist_id, sa.literal(None, sa.String)),
+            select(sa.literal("h"), InquiryPatient.search_id, Inquiry.therapist_id, sa.cast(InquiryPatient.outcome, sa.String))
             .join(Inquiry, Inquiry.id == InquiryPatient.inquiry_id)
-            .where(InquiryPatient.outcome.in_(list(rules.BAD_HISTORY)))
-        )
+            .where(InquiryPatient.outcome.in_(list(rules.BAD_HISTORY))),
+        ]
         if tc is not None:
-            q = q.where(Inquiry.therapist_id.in_(tc))
-        for s, t, o in session.execute(q):
-            rel.bad_history[(s, t)] = o
+            parts = [
+                parts[0].where(PatientExclusion.therapist_id.in_(tc)),
+                parts[1].where(SearchExclusion.therapist_id.in_(tc)),
+                parts[2].where(Inquiry.therapist_id.in_(tc)),
+            ]
+        for kind, key, t, outcome in session.execute(sa.union_all(*parts)):
+            if kind == "p":
+                rel.patient_exclusions.add((key, t))
+            elif kind == "s":
+                rel.search_exclusions.add((key, t))
+            else:
+                rel.bad_history[(key, t)] = Outcome(outcome)
     for sc in s_chunks:
         q = (
             select(InquiryPatient.search_id, Inquiry.id, Inquiry.therapist_id)

@@ -7,9 +7,9 @@ from dataclasses import replace
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Optional
+from typing import Optional, Sequence
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 from core.registry.cooling import is_cooling
 from core.platform.models import method_codes
@@ -23,6 +23,8 @@ from core.platform.addresses import email_key, normalise_email
 
 
 # =========================================================================== therapists: contactable
+
+KEY_CHUNK = 200  # practice keys per lookup: few enough for PostgreSQL to choose the index (measured: ~300 at 40,000 therapists)
 
 
 _THERAPIST_COLS = (
@@ -67,14 +69,14 @@ def _methods_of(row) -> frozenset[str]:
     return frozenset(method_codes(row))
 
 
-def profile_of(row) -> rules.TherapistProfile:
+def profile_of(row, methods: Optional[frozenset[str]] = None) -> rules.TherapistProfile:
     return rules.TherapistProfile(
         id=row.id,
         status=row.status,
         next_contact_at=row.next_contact_at,
         gender=row.gender,
         patient_gender_preference=row.patient_gender_preference,
-        methods=_methods_of(row),
+        methods=_methods_of(row) if methods is None else methods,
         offers_individual=bool(row.offers_individual),
         age_min=row.age_min,
         age_max=row.age_max,
@@ -132,11 +134,42 @@ def _full_name(row) -> str:
     return " ".join(p for p in (row.title, row.first_name, row.last_name) if p)
 
 
-def contactable_all(session: Session, region: Optional[Region], *, today: date) -> tuple[list[ContactableRow], int, int]:
-    """Every contactable therapist of the region, sorted; plus how many were hidden
-    (pending, cooling). Practices sharing an e-mail appear once (their owner)."""
+@dataclass(frozen=True)
+class _Entry:
+    """One line of the contactable list before it is built: the raw rows (owner first)."""
+
+    owner: object
+    colleagues: tuple
+    has_email: bool
+    size: int
+
+
+# What ordering, practices, pending and cooling need (a page fetches the rest for its rows)
+_ORDER_COLS = (
+    Therapist.id,
+    Therapist.title,
+    Therapist.first_name,
+    Therapist.last_name,
+    Therapist.lat,
+    Therapist.lon,
+    Therapist.email,
+    Therapist.potentially_available,
+    Therapist.knows_us,
+    Therapist.next_contact_at,
+)
+# What another practice member outside the list contributes: its size, pending, cooling
+_MEMBER_COLS = (Therapist.id, Therapist.email, Therapist.next_contact_at)
+
+
+def _contactable_entries(
+    session: Session, region: Optional[Region], *, today: date, full: bool = True
+) -> tuple[list[_Entry], dict[int, float], int, int]:
+    """The contactable list as raw rows, sorted; the distances (radius regions); how many
+    were hidden (pending, cooling). Practices sharing an e-mail appear once (their owner).
+    Building the view rows is left to the caller, so a page builds only what it shows;
+    with `full=False` the rows carry only what the order needs (`_full_rows` adds the rest)."""
     open_col = _open_inquiry_of_therapist().label("open_inquiry_id")
-    stmt = select(*_THERAPIST_COLS, open_col).where(Therapist.status == TherapistStatus.active)
+    stmt = select(*(_THERAPIST_COLS if full else _ORDER_COLS), open_col).where(Therapist.status == TherapistStatus.active)
     clause = _therapist_region_clause(region)
     if clause is not None:
         stmt = stmt.where(clause)
@@ -154,42 +187,37 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
 
     # Practices: every therapist (any status, anywhere) sharing a normalised e-mail.
     region_ids = {r.id for r in rows}
-    emails = {normalise_email(r.email) for r in rows if normalise_email(r.email)}
+    keys = [normalise_email(r.email) for r in rows]
     members: dict[str, list] = defaultdict(list)
-    for r in rows:
-        key = normalise_email(r.email)
+    for r, key in zip(rows, keys):
         if key:
             members[key].append(r)
-    if emails:
+    if members:
         if region is None:
-            extra_stmt = select(*_THERAPIST_COLS, open_col).where(
+            extra_stmt = select(*_MEMBER_COLS, open_col).where(
                 Therapist.status != TherapistStatus.active, Therapist.email.is_not(None)
             )
-            extra = [r for r in session.execute(extra_stmt).all() if normalise_email(r.email) in emails]
+            extra = [r for r in session.execute(extra_stmt).all() if normalise_email(r.email) in members]
         else:
-            # one hashed semi-join with the region's addresses (a long IN list would be
-            # compared row by row)
-            region_emails = select(email_key()).where(Therapist.status == TherapistStatus.active, clause)
-            other = Therapist.__table__.alias("member")
-            member_key = email_key(other.c.email)
-            member_ids = [
-                i
-                for i in session.scalars(select(other.c.id).where(other.c.email.is_not(None), member_key.in_(region_emails)))
-                if i not in region_ids
-            ]
+            # the region's keys as short lists: probes of ix_therapists_email_key (a semi-join
+            # with the region's query, or one list of hundreds of keys, makes PostgreSQL hash
+            # every stored address instead); the region's own rows are not fetched again
+            member_stmt = select(*_MEMBER_COLS, open_col).where(email_key().in_(bindparam("keys", expanding=True)))
+            if not region.is_radius:
+                member_stmt = member_stmt.where(~and_(Therapist.status == TherapistStatus.active, clause))
             extra = []
-            for chunk in _chunks(member_ids):
-                extra.extend(session.execute(select(*_THERAPIST_COLS, open_col).where(Therapist.id.in_(chunk))).all())
+            for chunk in _chunks(sorted(members), KEY_CHUNK):
+                extra.extend(session.execute(member_stmt, {"keys": chunk}).all())
         for r in extra:
             if r.id not in region_ids:
                 members[normalise_email(r.email)].append(r)
 
-    out: list[ContactableRow] = []
+    entries: list[tuple[tuple, _Entry]] = []
     hidden_pending = hidden_cooling = 0
     seen_practices: set[str] = set()
-    for r in rows:
-        key = normalise_email(r.email)
+    for r, key in zip(rows, keys):
         size = 1
+        colleagues: tuple = ()
         if key:
             if key in seen_practices:
                 continue
@@ -203,35 +231,63 @@ def contactable_all(session: Session, region: Optional[Region], *, today: date) 
                 hidden_cooling += 1
                 continue
             candidates = [m for m in group if m.id in region_ids]
-            owner_id = rules.practice_owner(
-                [rules.PracticeMember(m.id, m.title, m.last_name) for m in candidates], key
-            )
-            r = next(m for m in candidates if m.id == owner_id)
-            colleagues = sorted((m for m in candidates if m.id != owner_id), key=lambda m: m.id)
+            if len(candidates) > 1:
+                owner_id = rules.practice_owner(
+                    [rules.PracticeMember(m.id, m.title, m.last_name) for m in candidates], key
+                )
+                r = next(m for m in candidates if m.id == owner_id)
+                colleagues = tuple(sorted((m for m in candidates if m.id != owner_id), key=lambda m: m.id))
+            else:
+                r = candidates[0]
         else:
-            colleagues = []
             if r.open_inquiry_id is not None:
                 hidden_pending += 1
                 continue
             if is_cooling(r.next_contact_at, today):
                 hidden_cooling += 1
                 continue
-        row = _contactable_row(r, has_email=bool(key), size=size, distance=distances.get(r.id))
-        if colleagues:
-            row = replace(row, members=(row,) + tuple(
-                _contactable_row(m, has_email=True, size=size, distance=distances.get(m.id)) for m in colleagues
-            ))
-        out.append(row)
-    out.sort(
-        key=lambda c: rules.contactable_sort_key(
-            potentially_available=c.potentially_available, knows_us=c.knows_us, has_email=c.has_email,
-            last_name=c.last_name, first_name=c.first_name, therapist_id=c.id,
+        sort_key = rules.contactable_sort_key(
+            potentially_available=bool(r.potentially_available), knows_us=bool(r.knows_us), has_email=bool(key),
+            last_name=r.last_name, first_name=r.first_name, therapist_id=r.id,
         )
-    )
-    return out, hidden_pending, hidden_cooling
+        entries.append((sort_key, _Entry(r, colleagues, bool(key), size)))
+    entries.sort(key=lambda e: e[0])
+    return [e for _, e in entries], distances, hidden_pending, hidden_cooling
+
+
+def _full_rows(session: Session, entries: Sequence[_Entry]) -> dict[int, object]:
+    """Every column of the entries' therapists (owners and colleagues), by id."""
+    ids = [m.id for e in entries for m in (e.owner, *e.colleagues)]
+    out: dict[int, object] = {}
+    for chunk in _chunks(ids):
+        out.update((r.id, r) for r in session.execute(select(*_THERAPIST_COLS).where(Therapist.id.in_(chunk))))
+    return out
+
+
+def _build(entry: _Entry, distances: dict[int, float], rows: Optional[dict[int, object]] = None) -> ContactableRow:
+    """The view row of an entry; `rows`: full rows by id when the entry's rows are slim."""
+    def full(r):
+        return r if rows is None else rows[r.id]
+
+    row = _contactable_row(full(entry.owner), has_email=entry.has_email, size=entry.size,
+                           distance=distances.get(entry.owner.id))
+    if entry.colleagues:
+        row = replace(row, members=(row,) + tuple(
+            _contactable_row(full(m), has_email=True, size=entry.size, distance=distances.get(m.id))
+            for m in entry.colleagues
+        ))
+    return row
+
+
+def contactable_all(session: Session, region: Optional[Region], *, today: date) -> tuple[list[ContactableRow], int, int]:
+    """Every contactable therapist of the region, sorted; plus how many were hidden
+    (pending, cooling). Practices sharing an e-mail appear once (their owner)."""
+    entries, distances, pending, cooling = _contactable_entries(session, region, today=today)
+    return [_build(e, distances) for e in entries], pending, cooling
 
 
 def _contactable_row(r, *, has_email: bool, size: int, distance: Optional[float]) -> ContactableRow:
+    codes = method_codes(r)  # in METHOD_CODES order
     return ContactableRow(
         id=r.id,
         name=_full_name(r),
@@ -245,7 +301,7 @@ def _contactable_row(r, *, has_email: bool, size: int, distance: Optional[float]
         potentially_available=bool(r.potentially_available),
         knows_us=bool(r.knows_us),
         tier=rules.contact_tier(bool(r.potentially_available), bool(r.knows_us)),
-        methods=", ".join(c for c in rules.METHOD_CODES if c in _methods_of(r)) or "–",
+        methods=", ".join(codes) or "–",
         practice_size=size,
         distance_km=distance,
         lat=r.lat,
@@ -253,7 +309,7 @@ def _contactable_row(r, *, has_email: bool, size: int, distance: Optional[float]
         last_cooling_until=r.next_contact_at,
         email=r.email,
         phone=r.phone,
-        profile=profile_of(r),
+        profile=profile_of(r, frozenset(codes)),
     )
 
 
@@ -265,14 +321,16 @@ def contactable_therapists(
     e-mail before without, then surname and first name. `total` counts every one of them:
     nothing is cut off silently."""
     actor.require(Permission.view)
-    rows, pending, cooling = contactable_all(session, region, today=today)
+    entries, distances, pending, cooling = _contactable_entries(session, region, today=today, full=False)
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
-    page = rows[offset : offset + limit]
+    shown = entries[offset : offset + limit]
+    rows = _full_rows(session, shown)
+    page = [_build(e, distances, rows) for e in shown]
     if not actor.can(Permission.view_sensitive):
         page = [_strip_contact(r) for r in page]
     return ContactablePage(
-        rows=page, total=len(rows), offset=offset, limit=limit, region=region,
+        rows=page, total=len(entries), offset=offset, limit=limit, region=region,
         hidden_pending=pending, hidden_cooling=cooling,
     )
 

@@ -6,14 +6,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional, Sequence
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from core.geo import distance as geo
 from core.matching import rules
 from core.platform.config import Settings, get_settings
 from core.platform.models import Inquiry, Patient, Search, Therapist
 from core.platform.permissions import Actor, Permission
-from core.matching.candidates import SearchFrame, _SEARCH_COLS, load_relations, load_searches_reaching, search_profile
+from core.matching.candidates import (
+    SearchFrame, _SEARCH_COLS, largest_radius_km, load_relations, load_searches_reaching, search_profile,
+)
 from core.matching.contactable import _THERAPIST_COLS, profile_of
 from core.matching.regions import open_inquiry_clause
 from core.platform.addresses import normalise_email, therapists_with_email
@@ -29,23 +31,28 @@ def _therapist_row(session: Session, therapist_id: int):
 def therapist_state(
     session: Session, therapist_id: int, email: Optional[str], *, exclude_inquiry_id: Optional[int] = None
 ) -> rules.TherapistState:
-    """Open inquiry of the therapist, and of / cooling in the rest of the practice."""
-    own = session.scalar(
-        select(func.min(Inquiry.id)).where(Inquiry.therapist_id == therapist_id, open_inquiry_clause(exclude_inquiry_id))
-    )
-    practice_open = practice_cooling = None
+    """Open inquiry of the therapist, and of / cooling in the rest of the practice: one query
+    for the therapist and everyone sharing its normalised e-mail (ix_therapists_email_key),
+    each with its open inquiry."""
     key = normalise_email(email)
+    open_col = (
+        select(func.min(Inquiry.id))
+        .where(Inquiry.therapist_id == Therapist.id, open_inquiry_clause(exclude_inquiry_id))
+        .correlate(Therapist)
+        .scalar_subquery()
+    )
+    who = Therapist.id == therapist_id
     if key:
-        others = session.execute(
-            select(Therapist.id, Therapist.next_contact_at).where(therapists_with_email(key), Therapist.id != therapist_id)
-        ).all()
-        if others:
-            ids = [o.id for o in others]
-            practice_open = session.scalar(
-                select(func.min(Inquiry.id)).where(Inquiry.therapist_id.in_(ids), open_inquiry_clause(exclude_inquiry_id))
-            )
-            dates = [o.next_contact_at for o in others if o.next_contact_at is not None]
-            practice_cooling = max(dates) if dates else None
+        who = or_(who, therapists_with_email(key))
+    own = practice_open = practice_cooling = None
+    for member in session.execute(select(Therapist.id, Therapist.next_contact_at, open_col.label("open_id")).where(who)):
+        if member.id == therapist_id:
+            own = member.open_id
+            continue
+        if member.open_id is not None:
+            practice_open = member.open_id if practice_open is None else min(practice_open, member.open_id)
+        if member.next_contact_at is not None:
+            practice_cooling = member.next_contact_at if practice_cooling is None else max(practice_cooling, member.next_contact_at)
     return rules.TherapistState(
         open_inquiry_id=own, practice_open_inquiry_id=practice_open, practice_cooling_until=practice_cooling
     )
@@ -91,14 +98,15 @@ class Candidate:
 
 def eligible_candidates(
     session: Session, profile: rules.TherapistProfile, *, today: date, settings: Settings,
-    exclude_inquiry_id: Optional[int] = None,
+    exclude_inquiry_id: Optional[int] = None, largest_km: Optional[int] = None,
 ) -> list[Candidate]:
     """Every search that passes every pair rule for this therapist, longest waiting first
     (therapist-level rules are not checked here)."""
     if profile.lat is None or profile.lon is None:
         return []
     frame = load_searches_reaching(
-        session, (profile.lat, profile.lon), today=today, default_km=settings.DEFAULT_MAX_DISTANCE_KM
+        session, (profile.lat, profile.lon), today=today, default_km=settings.DEFAULT_MAX_DISTANCE_KM,
+        largest_km=largest_km,
     )
     if not len(frame):
         return []
@@ -128,13 +136,15 @@ def propose_inquiry(
     if actor is not None:
         actor.require(Permission.view)
     settings = settings or get_settings()
-    row = _therapist_row(session, therapist_id)
+    row = session.execute(
+        select(*_THERAPIST_COLS, largest_radius_km().label("largest_km")).where(Therapist.id == therapist_id)
+    ).one_or_none()
     if row is None:
         return []
     profile = profile_of(row)
     if rules.therapist_reasons(profile, therapist_state(session, therapist_id, row.email), today=today):
         return []
-    candidates = eligible_candidates(session, profile, today=today, settings=settings)
+    candidates = eligible_candidates(session, profile, today=today, settings=settings, largest_km=row.largest_km or 0)
     return rules.take_proposal([c.search_id for c in candidates], settings.MAX_INQUIRY_SIZE)
 
 

@@ -23,13 +23,14 @@ from collections import defaultdict
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.platform import audit
+from core.platform.batch import paused_gc
 from core.geo import distance as geo
 from core.inquiries import lifecycle as inquiries_lifecycle
 from core.inquiries import loading as inquiry_loading
@@ -125,31 +126,50 @@ class _TherapistIndex:
             age_max=np.array([np.nan if p.age_max is None else p.age_max for p in ps], dtype=np.float64),
         )
 
-    def candidates(self, frame: matching_candidates.SearchFrame, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """(therapist ids, distances) passing the profile rules for search row i, nearest first."""
-        lat, lon, max_km = frame.lat[i], frame.lon[i], frame.max_km[i]
-        if np.isnan(lat) or np.isnan(lon) or not len(self.ids):
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        box = geo.bounding_box((float(lat), float(lon)), float(max_km))
-        lo = int(np.searchsorted(self.lat, box.min_lat, side="left"))
-        hi = int(np.searchsorted(self.lat, box.max_lat, side="right"))
-        if hi <= lo:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        band_lon = self.lon[lo:hi]
-        idx = lo + np.nonzero((band_lon >= box.min_lon) & (band_lon <= box.max_lon))[0]
-        if not len(idx):
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        d = geo.distances_km((float(lat), float(lon)), self.lat[idx], self.lon[idx])
-        ok = rules.profile_mask(
-            distance=d, max_km=max_km, patient_gender=frame.gender[i], patient_preference=frame.preference[i],
-            patient_methods=frame.methods[i], open_to_group=frame.open_to_group[i], age=frame.age[i],
-            therapist_gender=self.gender[idx], therapist_preference=self.preference[idx],
-            therapist_methods=self.methods[idx], offers_individual=self.individual[idx],
-            age_min=self.age_min[idx], age_max=self.age_max[idx],
-        )
-        idx, d = idx[ok], d[ok]
-        order = np.lexsort((self.ids[idx], d))
-        return self.ids[idx][order], d[order]
+    def candidate_lists(
+        self, frame: matching_candidates.SearchFrame, *, batch: int = 512
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For every search row i: (therapist ids, distances) passing the profile rules,
+        nearest first (ties by id). Vectorised over batches of searches: every (search,
+        therapist) pair inside the search's bounding box at once, instead of one small
+        numpy round per search."""
+        empty = (np.empty(0, dtype=np.int64), np.empty(0))
+        out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(frame)
+        if not len(self.ids):
+            return out
+        for start in range(0, len(frame), batch):
+            rows = np.arange(start, min(len(frame), start + batch))
+            min_lat, max_lat, min_lon, max_lon = geo.bounding_boxes(frame.lat[rows], frame.lon[rows], frame.max_km[rows])
+            lo = np.searchsorted(self.lat, min_lat, side="left")
+            hi = np.searchsorted(self.lat, max_lat, side="right")
+            known = ~(np.isnan(min_lat) | np.isnan(max_lat))
+            counts = np.where(known & (hi > lo), hi - lo, 0)
+            if not counts.sum():
+                continue
+            # pairs (search k of the batch, therapist t) for every therapist in k's latitude band
+            k = np.repeat(np.arange(len(rows)), counts)
+            offsets = np.repeat(np.cumsum(counts) - counts, counts)
+            t = np.arange(len(k)) - offsets + np.repeat(lo, counts)
+            in_box = (self.lon[t] >= min_lon[k]) & (self.lon[t] <= max_lon[k])
+            k, t = k[in_box], t[in_box]
+            r = rows[k]
+            d = geo.pair_distances_km(frame.lat[r], frame.lon[r], self.lat[t], self.lon[t])
+            ok = rules.profile_mask(
+                distance=d, max_km=frame.max_km[r], patient_gender=frame.gender[r], patient_preference=frame.preference[r],
+                patient_methods=frame.methods[r], open_to_group=frame.open_to_group[r], age=frame.age[r],
+                therapist_gender=self.gender[t], therapist_preference=self.preference[t],
+                therapist_methods=self.methods[t], offers_individual=self.individual[t],
+                age_min=self.age_min[t], age_max=self.age_max[t],
+            )
+            k, t, d = k[ok], t[ok], d[ok]
+            ids = self.ids[t]
+            order = np.lexsort((ids, d, k))
+            k, ids, d = k[order], ids[order], d[order]
+            bounds = np.searchsorted(k, np.arange(len(rows) + 1), side="left")
+            for j in np.nonzero(np.diff(bounds))[0].tolist():
+                a, b = bounds[j], bounds[j + 1]
+                out[start + j] = (ids[a:b], d[a:b])
+        return out
 
 
 def _plan_core(
@@ -171,25 +191,29 @@ def _plan_core(
     index = _TherapistIndex.build(list(by_id.values()))
     cap = settings.MAX_OPEN_INQUIRIES_PER_SEARCH
     order: list[tuple[int, int]] = []
-    candidates: dict[int, list[int]] = {}
+    candidates: dict[int, Iterable[int]] = {}
     dist: dict[tuple[int, int], float] = {}
     row_of: dict[int, int] = {}
+
+    lists = index.candidate_lists(frame)
+
+    def eligible(i: int, sid: int, pid: int) -> Iterator[int]:
+        # Lazy: the greedy rule stops after the few therapists a search goes to, so the
+        # relation checks run only for the nearest candidates, not for every pair in reach.
+        tids, ds = lists[i]
+        for tid, d in zip(tids.tolist(), ds.tolist()):
+            if not rel.blocked(sid, pid, tid):
+                dist[(sid, tid)] = d
+                yield tid
+
     for i in range(len(frame)):
         sid, pid = int(frame.ids[i]), int(frame.patient_ids[i])
         remaining = cap - rel.open_counts.get(sid, 0)
         if remaining <= 0:
             continue
-        tids, ds = index.candidates(frame, i)
-        chosen = []
-        for tid, d in zip(tids.tolist(), ds.tolist()):
-            if rel.blocked(sid, pid, tid):
-                continue
-            chosen.append(tid)
-            dist[(sid, tid)] = d
-        if chosen:
-            order.append((sid, remaining))
-            candidates[sid] = chosen
-            row_of[sid] = i
+        order.append((sid, remaining))
+        candidates[sid] = eligible(i, sid, pid)
+        row_of[sid] = i
     result = plan_rules.plan_greedy(order, candidates, max_size=settings.MAX_INQUIRY_SIZE, practice_of=practice_of)
     items = []
     for tid, sids in result.by_therapist.items():
@@ -220,6 +244,11 @@ def plan(
     """A plan for every contactable therapist of `region` (None: all of Germany)."""
     actor.require(Permission.view)
     settings = settings or get_settings()
+    with paused_gc():
+        return _plan(session, region, today=today, settings=settings)
+
+
+def _plan(session: Session, region: Optional[matching_regions.Region], *, today: date, settings: Settings) -> Plan:
     started = time.perf_counter()
     therapists, _, _ = matching_contactable.contactable_all(session, region, today=today)
     default_km = settings.DEFAULT_MAX_DISTANCE_KM
@@ -351,7 +380,11 @@ def prepare_nightly_drafts(
         ~exists().where(OutboxEmail.inquiry_id == Inquiry.id),
         ~exists().where(PhoneCall.inquiry_id == Inquiry.id),
     )
-    stale_ids = list(session.scalars(stale))
+    # Lock the stale suggestions first, by id (docs/architecture.md, "Concurrency": inquiries
+    # before their members), FOR UPDATE as they are deleted. A coordinator approving or
+    # changing one meanwhile is waited for; a suggestion approved meanwhile no longer
+    # qualifies when its row is re-checked after the wait, and is kept.
+    stale_ids = list(session.scalars(stale.order_by(Inquiry.id).with_for_update()))
     for chunk in matching_regions._chunks(stale_ids):
         session.execute(delete(InquiryPatient).where(InquiryPatient.inquiry_id.in_(chunk)).execution_options(synchronize_session=False))
         session.execute(delete(Inquiry).where(Inquiry.id.in_(chunk)).execution_options(synchronize_session=False))

@@ -9,11 +9,9 @@ and SQL's lower() agree.
 
 from __future__ import annotations
 
-from itertools import product
 from typing import Optional
 
-import sqlalchemy as sa
-from sqlalchemy import and_, func
+from sqlalchemy import func
 
 from core.platform.models import Therapist
 
@@ -30,13 +28,6 @@ def email_key(column=Therapist.email):
 
 
 def therapists_with_email(key: str):
-    """Therapists whose normalised e-mail is `key`. Besides the exact test, the stored
-    address must start with a case variant of the key's first three characters: index
-    ranges on ix_therapists_email instead of a scan of every address (stored addresses are
-    validated, so they carry no leading blanks)."""
-    head = key[:3]
-    variants = {"".join(chars) for chars in product(*[sorted({c.lower(), c.upper()}) for c in head])}
-    ranges = [
-        and_(Therapist.email >= v, Therapist.email < v[:-1] + chr(ord(v[-1]) + 1)) for v in sorted(variants) if v
-    ]
-    return and_(sa.or_(*ranges), email_key() == key) if ranges else email_key() == key
+    """Therapists whose normalised e-mail is `key`: one probe of ix_therapists_email_key,
+    the index on exactly this expression (migration 0012)."""
+    return email_key() == key

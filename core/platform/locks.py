@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.platform.models import Inquiry, InquiryPatient, Search, Therapist
@@ -83,3 +83,18 @@ def open_inquiries_holding(session: Session, search_ids: Sequence[int]) -> list[
 def lock_for_search_change(session: Session, search_ids: Sequence[int]) -> None:
     """Before a search is paused, cancelled or placed: its open inquiries, then the search."""
     lock_rows(session, inquiries=open_inquiries_holding(session, search_ids), searches=search_ids)
+
+
+# The 116117 import queue: one transaction-level advisory lock (PostgreSQL), taken first.
+IMPORT_QUEUE_LOCK = 116_117
+
+
+def lock_import_queue(session: Session) -> None:
+    """Import runs and review decisions take turns: a run reads the pending proposals of
+    earlier runs (an entry already proposed as new is not proposed again) and a decision
+    reads what is already applied, so two at once would both create the same therapist.
+    Taken at the start of the unit of work, before any row lock (imports are rare; the wait
+    is short). Released with the transaction. On SQLite BEGIN IMMEDIATE already serialises
+    writers."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_QUEUE_LOCK})

@@ -244,6 +244,9 @@ class Therapist(TimestampMixin, Base):
         Index("ix_therapists_status_plz", "status", "plz"),
         Index("ix_therapists_lat_lon", "lat", "lon"),
         Index("ix_therapists_name_plz", "last_name", "first_name", "plz"),
+        # the practice key core.platform.addresses.email_key = lower(trim(email)) (migration 0012),
+        # written as PostgreSQL reflects it so the models-equal-migrations check compares it
+        Index("ix_therapists_email_key", sa.text("lower(TRIM(BOTH FROM email))")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -391,6 +394,11 @@ class SearchExclusion(Base):
     created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
 
 
+# The open inquiries as an index predicate: the SQL of core.matching.regions.open_inquiry_clause
+# (without an excluded inquiry), so PostgreSQL and SQLite can use the partial index for it.
+OPEN_INQUIRY_PREDICATE = "status IN ('draft', 'queued', 'sent') AND NOT (status = 'draft' AND origin = 'nightly')"
+
+
 class Inquiry(TimestampMixin, Base):
     """Anfrage: one therapist, 1..MAX_INQUIRY_SIZE patients (searches) in order."""
 
@@ -399,6 +407,14 @@ class Inquiry(TimestampMixin, Base):
         sa.CheckConstraint("size >= 1", name="size_positive"),
         Index("ix_inquiries_therapist_status", "therapist_id", "status"),
         Index("ix_inquiries_status_sent", "status", "sent_at"),
+        # a therapist's open inquiry (core.matching.regions.open_inquiry_clause; migration 0012)
+        Index(
+            "ix_inquiries_open_by_therapist",
+            "therapist_id",
+            "id",
+            sqlite_where=sa.text(OPEN_INQUIRY_PREDICATE),
+            postgresql_where=sa.text(OPEN_INQUIRY_PREDICATE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from core.calls import services as call_services
 from core.inquiries import answers, closing, lifecycle
 from core.inquiries import loading as inquiry_loading
 from core.mail import outbox
@@ -27,7 +28,7 @@ from core.mail import templates as mt
 from core.platform.db import CONCURRENT_CHANGE_MESSAGE, ConcurrentChange, make_engine, run_unit_of_work, unit_of_work
 from core.platform.locks import lock_rows
 from core.platform.models import Inquiry, InquiryPatient, OutboxEmail, PhoneCall, Search, Therapist
-from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
+from core.platform.vocab import CallPurpose, CallResult, CallState, EmailState, InquiryChannel, InquiryStatus, Outcome
 from core.registry import searches as registry_searches
 from tests.support.matching_fixtures import COORD, NOW, SETTINGS, TODAY, make_search, make_therapist
 
@@ -276,7 +277,7 @@ def test_other_errors_are_not_retried(pg_engine):
 
 # =========================================================================== the lock order itself
 
-RANK = {"therapists": 0, "inquiries": 1, "searches": 2, "outbox_emails": 3}
+RANK = {"therapists": 0, "inquiries": 1, "searches": 2, "outbox_emails": 3, "phone_calls": 3}
 
 
 def _locks_taken(engine, work) -> list[tuple[str, str, frozenset]]:
@@ -313,7 +314,8 @@ def _assert_global_order(locks: list[tuple[str, str, frozenset]]) -> None:
     held: set[tuple[str, int]] = set()
     highest = -1
     for table, mode, ids in ours:
-        assert mode.startswith("NO KEY UPDATE"), ours
+        # calls are only referenced by later attempts of the same call: their mode is free
+        assert table == "phone_calls" or mode.startswith("NO KEY UPDATE"), ours
         new = {(table, i) for i in ids} - held
         if new:
             assert RANK[table] >= highest, f"{table} {sorted(i for _, i in new)} locked after a later kind: {ours}"
@@ -334,6 +336,23 @@ def test_an_answer_locks_in_the_global_order_with_the_weakest_mode(pg_engine):
     assert first == [("therapists", frozenset({t1})), ("inquiries", frozenset({mine, theirs})), ("searches", frozenset({x, y}))]
     with unit_of_work(pg_engine) as s:
         assert s.get(Inquiry, theirs).status == InquiryStatus.cancelled  # withdrawn from, locked up front
+
+
+@pytest.mark.parametrize("result", [CallResult.reached, CallResult.not_reached, CallResult.wrong_number])
+def test_recording_a_call_result_locks_therapist_and_inquiry_before_the_call(pg_engine, result):
+    """bench/load.py found a deadlock: the call was locked first, then its inquiry, while an
+    answer by mail held the inquiry and cancelled the inquiry's calls."""
+    with unit_of_work(pg_engine) as s:
+        t = make_therapist(s).id
+        x = make_search(s).id
+        inquiry = _inquiry(s, t, [x], "phone_made")
+        call_id = s.scalar(select(PhoneCall.id).where(PhoneCall.inquiry_id == inquiry))
+    outcomes = {x: Outcome.rejected_capacity} if result == CallResult.reached else None
+    locks = _locks_taken(pg_engine, lambda s: call_services.record_call_result(
+        s, COORD, call_id, result, now=NOW, today=TODAY, outcomes=outcomes, settings=SETTINGS))
+    _assert_global_order(locks)
+    tables = [table for table, _, _ in locks if table in RANK]
+    assert tables[:2] == ["therapists", "inquiries"] and "phone_calls" in tables, locks
 
 
 def test_pausing_a_search_locks_its_open_inquiries_before_the_search(pg_engine):

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from core.calls import views
 from core.platform.models import PhoneCall, User
 from core.platform.vocab import CallPurpose, CallResult, CallState, InquiryStatus, Role
@@ -87,3 +89,22 @@ def test_week_view_and_answer_members(db_session):
     assert week[TODAY + timedelta(days=2)] == [f"10:30 T{t.id} Woche · Nachfassen (erledigt)"]
     members = views.answer_members(s, COORD, c.id, today=TODAY)
     assert [m.label.split(" · ")[0] for m in members] == [f"A{inq.id}-1", f"A{inq.id}-2"]
+
+
+def test_day_list_survives_a_result_recorded_by_someone_else_meanwhile(db_session):
+    """Found by bench/load.py: the page had loaded a call (still open) when another
+    coordinator recorded its result; the earlier-attempts query then matched the call by its
+    new result, but the session's stale copy still said None (AttributeError on `.label`)."""
+    s = db_session
+    t = make_therapist(s, last_name="Frueh", phone_hours="Mo 09:00-12:00")
+    inq = make_inquiry(s, t, [make_patient(s)], status=InquiryStatus.sent, sent_at=AT - timedelta(days=8))
+    first = call(s, t, inq, at=AT - timedelta(hours=1))
+    call(s, t, inq, at=AT, attempt=2)
+    s.expunge_all()
+    loaded = s.scalars(select(PhoneCall).where(PhoneCall.id == first.id)).one()  # the page has it, open
+    assert "result" in loaded.__dict__ and loaded.result is None
+    # another coordinator's committed write, as READ COMMITTED shows it to the next statement
+    table = PhoneCall.__table__
+    s.connection().execute(table.update().where(table.c.id == first.id).values(result="busy", state="failed"))
+    day = views.day_calls(s, COORD, TODAY, today=TODAY, settings=SETTINGS)
+    assert day.rows[1].earlier == (f"{(AT - timedelta(hours=1)):%d.%m. %H:%M} Versuch 1: besetzt",)

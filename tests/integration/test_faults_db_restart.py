@@ -30,8 +30,9 @@ from tests.support.own_postgres import OwnPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
-MAILS = 300
-DOWN_S = 8  # how long the database is away
+MAILS = 419  # the issue's figures: 419 mails, the database down for 15 s
+DOWN_S = 15  # how long the database is away
+TWICE_AT_MOST = 5  # the one group in flight at the outage (issue 15: 0 lost, 5 sent twice)
 
 
 def wait_for(predicate, *, timeout: float, what: str, details=lambda: ""):
@@ -128,7 +129,7 @@ def test_database_restart_during_delivery_loses_nothing(tmp_path, monkeypatch):
               f"delivered twice: {twice}")
         assert len(stored) == MAILS and set(counts) == stored, "every mail arrived, none lost"
         assert max(counts.values()) <= 2
-        assert twice <= 50, "only the mails in flight at the outage may arrive twice"
+        assert twice <= TWICE_AT_MOST, f"{twice} sent twice: only the group in flight at the outage may arrive twice"
     finally:
         if proc is not None and proc.poll() is None:
             proc.terminate()

@@ -13,7 +13,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -31,24 +31,14 @@ from jobs.execution import run_job
 from jobs.process import JobRunner
 from jobs.spec import JobContext, JobSpec, every
 from tests.support.databases import PG_ADMIN_URL
+from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def wait_for(predicate: Callable[[], Optional[T]], *, timeout: float, what: str, details: Callable[[], str] = str) -> T:
-    """Poll a real process's effect every 0.1 s until it shows or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{details()}")
-        time.sleep(0.1)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from core.platform.models import OutboxEmail, Patient
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, Role
 from tests.support.outbox_fixtures import SinkHandler, SmtpSink, settings_for
+from tests.support.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
@@ -29,16 +29,6 @@ MAILS = 200
 LEASE_SECONDS = 4
 
 
-def wait_for(predicate, *, timeout: float, what: str, details=lambda: ""):
-    """Poll a real process's effect until it shows (not a wait for time: the clock is real here)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{details()}")
-        time.sleep(0.05)
 
 
 def spawn_runner(env: dict, log_path: Path) -> subprocess.Popen:

@@ -151,3 +151,24 @@ def test_point4_compose_asks_for_a_patient_reference(outbox_db):
     at.button(key="FormSubmitter:outbox_compose-Entwurf erstellen").click().run()
     assert any("Kennung der Patient:in" in e.value for e in at.error)
     assert not [i for i in at.number_input if (i.key or "").startswith(("compose_", "docs_"))]
+
+
+def test_opening_a_mail_body_is_recorded_as_a_read_but_not_for_viewers(outbox_db, app_db):
+    """Issue 15.2: a mail body names a patient (patient mails) or describes patients (inquiry
+    mails); showing it is audited, tied to the patient, and appears in 'wer hat was gesehen'."""
+
+    from core.platform.models import AuditEntry
+
+    def reads_of(email_id):
+        with read_session(get_engine(app_db)) as s:
+            return s.execute(select(AuditEntry.changes).where(
+                AuditEntry.action == "read.email", AuditEntry.entity_id == email_id)).scalars().all()
+
+    open_page(Role.viewer, outbox_db["sent"])
+    assert reads_of(outbox_db["sent"]) == []
+    open_page(Role.coordinator, outbox_db["sent"])
+    with read_session(get_engine(app_db)) as s:
+        paula = s.scalar(select(OutboxEmail.patient_id).where(OutboxEmail.id == outbox_db["sent"]))
+    assert reads_of(outbox_db["sent"]) == [{"patient_id": paula}]
+    open_page(Role.coordinator, outbox_db["draft"])  # an inquiry mail
+    assert len(reads_of(outbox_db["draft"])) == 1
