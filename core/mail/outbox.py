@@ -7,13 +7,13 @@ from email_validator import EmailNotValidError, validate_email
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Mapping, Optional, Sequence
-from sqlalchemy import Row, and_, case, func, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, case, func, or_, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm import Session, selectinload
 from core.platform import audit
 from core.mail import templates as mt
-from core.platform.addresses import email_key, normalise_email, therapists_with_email
+from core.platform.addresses import KEYS_PER_LOOKUP, email_key, normalise_email
 from core.platform.config import Settings, get_settings
 from core.platform.locks import lock_rows
 from core.platform.formatting import BERLIN
@@ -76,21 +76,12 @@ def mailboxes_members(session: Session, addresses: Iterable[Optional[str]]) -> d
     weekly limit counts mails to one mailbox together, whichever of these records they are for."""
     keys = sorted({k for k in (normalise_email(a) for a in addresses) if k})
     result: dict[str, list[int]] = {k: [] for k in keys}
-    if len(keys) > _MAILBOXES_BY_RANGES:
-        # many mailboxes: one pass over the therapists is cheaper than building and planning
-        # eight index ranges per address
-        conditions = [email_key().in_(keys)]
-    else:
-        conditions = [or_(*(therapists_with_email(k) for k in keys))] if keys else []
-    for condition in conditions:
-        rows = session.execute(select(Therapist.id, email_key().label("key")).where(condition)).all()
-        for therapist_id, key in rows:
+    stmt = select(Therapist.id, email_key().label("key")).where(email_key().in_(bindparam("keys", expanding=True)))
+    for start in range(0, len(keys), KEYS_PER_LOOKUP):  # probes of ix_therapists_email_key
+        for therapist_id, key in session.execute(stmt, {"keys": keys[start : start + KEYS_PER_LOOKUP]}):
             if key in result:
                 result[key].append(therapist_id)
     return {k: sorted(v) for k, v in result.items()}
-
-
-_MAILBOXES_BY_RANGES = 60  # a claim (50 mails) still uses the index ranges
 
 
 def mailbox_mails(session: Session, members: Mapping[str, Sequence[int]], *conditions) -> dict[str, list[Row]]:

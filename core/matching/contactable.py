@@ -19,12 +19,11 @@ from core.platform.models import Inquiry, Therapist
 from core.platform.permissions import Actor, Permission
 from core.platform.vocab import TherapistStatus
 from core.matching.regions import MAX_PAGE, Region, _chunks, _therapist_region_clause, open_inquiry_clause
-from core.platform.addresses import email_key, normalise_email
+from core.platform.addresses import KEYS_PER_LOOKUP, email_key, normalise_email
 
 
 # =========================================================================== therapists: contactable
 
-KEY_CHUNK = 200  # practice keys per lookup: few enough for PostgreSQL to choose the index (measured: ~300 at 40,000 therapists)
 
 
 _THERAPIST_COLS = (
@@ -206,7 +205,7 @@ def _contactable_entries(
             if not region.is_radius:
                 member_stmt = member_stmt.where(~and_(Therapist.status == TherapistStatus.active, clause))
             extra = []
-            for chunk in _chunks(sorted(members), KEY_CHUNK):
+            for chunk in _chunks(sorted(members), KEYS_PER_LOOKUP):
                 extra.extend(session.execute(member_stmt, {"keys": chunk}).all())
         for r in extra:
             if r.id not in region_ids:

@@ -266,18 +266,18 @@ def test_the_wire_bytes_go_to_the_server_as_they_are(db_session, now):
     assert received == sorted(m.raw for m in handed)
 
 
-def test_many_mailboxes_are_found_by_one_pass_like_few_by_index_ranges(db_session, monkeypatch):
+def test_mailboxes_are_found_by_normalised_address_in_chunks(db_session, monkeypatch):
     make_therapist(db_session, email="Gleich@Praxis.example.org", last_name="A")
     make_therapist(db_session, email="gleich@praxis.example.org", last_name="B")
     make_therapist(db_session, email="anders@praxis.example.org", last_name="C")
     make_therapist(db_session, email="GLEICHER@praxis.example.org", last_name="D")
     db_session.flush()
     asked = ["gleich@PRAXIS.example.org", "anders@praxis.example.org", "niemand@praxis.example.org", None]
-    by_ranges = outbox.mailboxes_members(db_session, asked)
-    monkeypatch.setattr(outbox, "_MAILBOXES_BY_RANGES", 0)
-    by_scan = outbox.mailboxes_members(db_session, asked)
-    assert by_scan == by_ranges
-    assert [len(by_ranges[k]) for k in sorted(by_ranges)] == [1, 2, 0]
+    at_once = outbox.mailboxes_members(db_session, asked)
+    monkeypatch.setattr(outbox, "KEYS_PER_LOOKUP", 1)  # one key per lookup: the chunks add up
+    one_by_one = outbox.mailboxes_members(db_session, asked)
+    assert one_by_one == at_once
+    assert [len(at_once[k]) for k in sorted(at_once)] == [1, 2, 0]
 
 
 def test_audit_entries_written_together_read_like_single_ones(db_session, now):
