@@ -15,6 +15,7 @@ Nothing here knows the outbox table; core.outbox does the bookkeeping.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import logging
 import os
@@ -194,8 +195,8 @@ def _attachment_part(att: Attachment) -> list[str]:
     mime_type = f"{maintype}/{subtype or 'octet-stream'}"
     if not _MIME_TYPE.fullmatch(mime_type):
         raise ValueError(f"Ungültiger Anhangstyp: {att.mime_type}")
-    encoded = binascii.b2a_base64(att.content, newline=False).decode("ascii")
-    body = _CRLF.join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    # lines of 76 characters, written by the C encoder (a 200 KB form is 2,700 lines)
+    body = base64.encodebytes(att.content).decode("ascii").rstrip("\n").replace("\n", _CRLF)
     return [
         f"Content-Type: {mime_type}",
         "Content-Transfer-Encoding: base64",

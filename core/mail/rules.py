@@ -18,7 +18,7 @@ BACKOFF_BASE = timedelta(minutes=5)
 BACKOFF_CAP = timedelta(hours=6)
 # A claimed mail belongs to its runner this long; after a crash it returns to the queue then.
 DEFAULT_LEASE = timedelta(minutes=5)
-DEFAULT_BATCH_SIZE = 50
+DEFAULT_BATCH_SIZE = 100  # mails per claim (one runner delivers: the leader; 100 × a few ms stays far inside the lease)
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 FOLLOW_UP_CALL_HOUR = 10
 SIGNATURE_SEPARATOR = "\n-- \n"
