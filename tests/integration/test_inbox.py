@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -29,24 +28,12 @@ from core.platform.vocab import EmailState, InboxKind, InboxMatch, InboxState, I
 from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist, settings_for
 from tests.support.dovecot import dovecot, dovecot_server  # noqa: F401 - fixtures
 from tests.support.mail_samples import DSN
+from tests.support.scopes import scope_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
 VIEWER = Actor(user_id=None, username="v.viewer", role=Role.viewer)
-
-
-def scope_for(session):
-    @contextmanager
-    def scope():
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    return scope
 
 
 def imap(server) -> ImapConfig:

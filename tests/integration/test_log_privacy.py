@@ -7,7 +7,6 @@ tests/conftest.py with tests/support/log_privacy.py; the last test here shows it
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -23,22 +22,10 @@ from core.platform.permissions import SYSTEM, Actor
 from core.platform.vocab import Role
 from tests.support.outbox_fixtures import make_patient, settings_for
 from tests.support.log_privacy import LogPrivacyCollector
+from tests.support.scopes import scope_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
 log = logging.getLogger("core.test_log_privacy")
-
-
-def scope_for(session):
-    @contextmanager
-    def scope():
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    return scope
 
 
 @pytest.fixture

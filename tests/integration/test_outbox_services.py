@@ -28,6 +28,7 @@ from tests.support.outbox_fixtures import (
     make_therapist,
     settings_for,
 )
+from tests.support.scopes import scope_for
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -67,19 +68,6 @@ class Clock:
     def advance(self, **kw) -> datetime:
         self.now += timedelta(**kw)
         return self.now
-
-
-def scope_for(session):
-    @contextmanager
-    def scope():
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    return scope
 
 
 def deliver(session, sender, clock, **kw):

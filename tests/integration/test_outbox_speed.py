@@ -20,6 +20,7 @@ from core.platform.models import AuditEntry, Inquiry, OutboxEmail, Patient, Ther
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InquiryStatus, Role
 from tests.support.outbox_fixtures import SinkHandler, SmtpSink, make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.scopes import scope_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
 SETTINGS = settings_for(EMAIL_MIN_INTERVAL_DAYS=7)
@@ -59,19 +60,6 @@ class MemorySender:
 
     def send(self, message):
         self.sent.append(message)
-
-
-def scope_for(session):
-    @contextmanager
-    def scope():
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    return scope
 
 
 def _inquiries(session, count: int, patients: int, *, tag: str) -> list[int]:

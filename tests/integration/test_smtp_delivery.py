@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -32,23 +31,11 @@ from tests.support.outbox_fixtures import (
     password_authenticator,
     settings_for,
 )
+from tests.support.scopes import scope_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 EVIL = "<script>alert(1)</script>"
-
-
-def scope_for(session):
-    @contextmanager
-    def scope():
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-
-    return scope
 
 
 def smtp_settings(port: int, **extra):
