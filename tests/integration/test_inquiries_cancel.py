@@ -19,24 +19,10 @@ from core.mail import templates as mt
 from core.platform.models import AuditEntry, OutboxEmail, PhoneCall
 from core.platform.permissions import Actor
 from core.platform.vocab import CallPurpose, CallState, EmailState, InquiryStatus, Role
-from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.outbox_fixtures import MemorySender, make_inquiry, make_patient, make_therapist, settings_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator, display_name="Karla Koch")
 SETTINGS = settings_for(EMAIL_MIN_INTERVAL_DAYS=7, FOLLOW_UP_DAYS=7)
-
-
-class MemorySender:
-    description = "Speicher"
-
-    def __init__(self):
-        self.sent = []
-
-    @contextmanager
-    def connect(self):
-        yield self
-
-    def send(self, message):
-        self.sent.append(message)
 
 
 def _delivered_inquiry(session, now):

@@ -18,24 +18,10 @@ from core.mail import outbox
 from core.platform.models import Inquiry, OutboxEmail
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InquiryStatus, Role
-from tests.support.outbox_fixtures import make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.outbox_fixtures import MemorySender, make_inquiry, make_patient, make_therapist, settings_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator, display_name="Karla Koch")
 SETTINGS = settings_for(EMAIL_MIN_INTERVAL_DAYS=7, EMAIL_MAX_ATTEMPTS=5, FOLLOW_UP_DAYS=7)
-
-
-class MemorySender:
-    description = "Speicher"
-
-    def __init__(self):
-        self.sent = []
-
-    @contextmanager
-    def connect(self):
-        yield self
-
-    def send(self, message):
-        self.sent.append(message)
 
 
 class Clock:

@@ -3,7 +3,6 @@ leases, reminders, attachments and who may see what."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from core.mail.rules import OutboxError
 from core.platform.permissions import Actor, PermissionDenied
 from core.platform.vocab import CallPurpose, EmailState, InquiryChannel, InquiryStatus, Outcome, Role
 from tests.support.outbox_fixtures import (
+    MemorySender,
     make_inquiry,
     make_patient,
     make_search,
@@ -35,27 +35,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator, display_name="Karla Koch")
 VIEWER = Actor(user_id=None, username="l.lese", role=Role.viewer)
 SETTINGS = settings_for(EMAIL_MIN_INTERVAL_DAYS=7, EMAIL_MAX_ATTEMPTS=5, FOLLOW_UP_DAYS=7)
-
-
-class MemorySender:
-    description = "Speicher"
-
-    def __init__(self, failures=()):
-        self.sent = []
-        self.failures = list(failures)
-        self.connections = 0
-
-    @contextmanager
-    def connect(self):
-        self.connections += 1
-        yield self
-
-    def send(self, message):
-        if self.failures:
-            failure = self.failures.pop(0)
-            if failure is not None:
-                raise failure
-        self.sent.append(message)
 
 
 class Clock:

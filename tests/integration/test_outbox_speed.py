@@ -19,7 +19,7 @@ from core.mail.rules import OutboxError
 from core.platform.models import AuditEntry, Inquiry, OutboxEmail, Patient, Therapist
 from core.platform.permissions import Actor
 from core.platform.vocab import EmailState, InquiryStatus, Role
-from tests.support.outbox_fixtures import SinkHandler, SmtpSink, make_inquiry, make_patient, make_therapist, settings_for
+from tests.support.outbox_fixtures import MemorySender, SinkHandler, SmtpSink, make_inquiry, make_patient, make_therapist, settings_for
 from tests.support.scopes import scope_for
 
 COORD = Actor(user_id=None, username="k.koch", role=Role.coordinator)
@@ -44,22 +44,6 @@ def statements(session):
         yield seen
     finally:
         event.remove(bind, "before_cursor_execute", count)
-
-
-class MemorySender:
-    description = "Speicher"
-
-    def __init__(self):
-        self.sent = []
-        self.connections = 0
-
-    @contextmanager
-    def connect(self):
-        self.connections += 1
-        yield self
-
-    def send(self, message):
-        self.sent.append(message)
 
 
 def _inquiries(session, count: int, patients: int, *, tag: str) -> list[int]:

@@ -7,6 +7,7 @@ import asyncio
 import socket
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email import message_from_bytes, policy
@@ -141,3 +142,27 @@ def make_inquiry(session, therapist: Therapist, patients: list[Patient], *, chan
     session.flush()
     session.refresh(inquiry)
     return inquiry
+
+
+class MemorySender:
+    """A MailSender that keeps what it is handed; `failures` are raised (or None: sent) in
+    order, one per send, before it keeps messages again. Counts connections."""
+
+    description = "Speicher"
+
+    def __init__(self, failures=()):
+        self.sent = []
+        self.failures = list(failures)
+        self.connections = 0
+
+    @contextmanager
+    def connect(self):
+        self.connections += 1
+        yield self
+
+    def send(self, message):
+        if self.failures:
+            failure = self.failures.pop(0)
+            if failure is not None:
+                raise failure
+        self.sent.append(message)
