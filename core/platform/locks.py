@@ -29,6 +29,7 @@ that rare case. See docs/architecture.md, "Concurrency".
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterable, Sequence
 
 from sqlalchemy import select, text
@@ -85,8 +86,9 @@ def lock_for_search_change(session: Session, search_ids: Sequence[int]) -> None:
     lock_rows(session, inquiries=open_inquiries_holding(session, search_ids), searches=search_ids)
 
 
-# The 116117 import queue: one transaction-level advisory lock (PostgreSQL), taken first.
-IMPORT_QUEUE_LOCK = 116_117
+# The 116117 import queue: one transaction-level advisory lock (PostgreSQL), taken first; a
+# 64-bit key derived from a name, like the job runner's leader lock (no clash with other keys).
+IMPORT_QUEUE_LOCK = int.from_bytes(hashlib.sha256(b"therapieplatz:import-queue").digest()[:8], "big", signed=True)
 
 
 def lock_import_queue(session: Session) -> None:
